@@ -1,0 +1,7 @@
+#include "decode/pickle_render.hpp"
+
+namespace mfsql::pickle {
+
+std::optional<Json> render_stdlib_call(Renderer&, Node*, size_t) { return std::nullopt; }
+
+}  // namespace mfsql::pickle

@@ -1,0 +1,88 @@
+#pragma once
+// What a table is, to the engine: a declarative list of columns plus one function that yields rows
+// for a plan. Everything SQLite-specific (xBestIndex, xFilter, argv order, IN lists, colUsed) lives
+// in vtab.cpp; a table never sees it.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/generator.hpp"
+
+namespace mfsql::engine {
+
+enum class Type { Text, Integer, Real, Json, Blob };
+
+enum ColumnFlag : unsigned {
+  kPlain = 0,
+  kKey = 1,     // `=` and `IN` on it become direct lookups (the path columns and lookup names)
+  kHidden = 2,  // declared HIDDEN: not in SELECT *, still selectable and filterable
+};
+
+struct Column {
+  const char* name;
+  Type type;
+  unsigned flags;
+  // How many times fewer rows a lookup on this key yields than a scan; guides the planner's choice
+  // of the lookup side in joins. Ignored for non-key columns.
+  double narrows;
+  const char* doc;
+};
+
+// One cell. Text and Json carry `text`; Blob carries `text` as raw bytes.
+struct Value {
+  enum class Kind { Null, Integer, Real, Text, Json, Blob } kind = Kind::Null;
+  int64_t integer = 0;
+  double real = 0;
+  std::string text;
+
+  static Value null() { return {}; }
+  static Value of(int64_t v) { return {Kind::Integer, v, 0, {}}; }
+  static Value of(double v) { return {Kind::Real, 0, v, {}}; }
+  static Value of(std::string v) { return {Kind::Text, 0, 0, std::move(v)}; }
+  static Value json(std::string v) { return {Kind::Json, 0, 0, std::move(v)}; }
+  static Value blob(std::string v) { return {Kind::Blob, 0, 0, std::move(v)}; }
+  static Value boolean(bool v) { return of(int64_t{v ? 1 : 0}); }
+  template <typename T>
+  static Value maybe(const std::optional<T>& v) { return v ? of(*v) : null(); }
+};
+
+using Row = std::vector<Value>;
+
+// What the engine derived from the WHERE clause and the SELECT list.
+struct Plan {
+  // For each column, the values it must equal (from `=` or `IN`), or nullopt when unconstrained.
+  // Values are text, deduplicated, in the order given; an empty list means nothing can match.
+  std::vector<std::optional<std::vector<std::string>>> equals;
+  uint64_t columns_used = ~uint64_t{0};
+
+  const std::vector<std::string>* values(int column) const {
+    return column < static_cast<int>(equals.size()) && equals[column] ? &*equals[column] : nullptr;
+  }
+  // A single fixed value, when the column is constrained to exactly one.
+  const std::string* only(int column) const {
+    auto* v = values(column);
+    return v && v->size() == 1 ? &(*v)[0] : nullptr;
+  }
+  bool uses(int column) const { return (columns_used >> (column < 63 ? column : 63)) & 1; }
+};
+
+// Whatever a table reads (for mfsql: one Metaflow store). Opened once per virtual table from the
+// module arguments, shared by that table's cursors.
+struct Source {
+  virtual ~Source() = default;
+};
+
+struct TableSpec {
+  const char* name;
+  const char* doc;
+  std::span<const Column> columns;
+  double scan_rows;  // rows a full scan yields on a typical store, for the planner
+  Generator<Row> (*rows)(Source& source, const Plan& plan);
+  bool reads_store = true;  // false for helper tables that read only connection state
+  const char* example = "";
+};
+
+}  // namespace mfsql::engine

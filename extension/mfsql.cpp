@@ -1,0 +1,85 @@
+// The loadable module's entry point: `.load ./build/metaflow` in the sqlite3 shell, or
+// conn.load_extension("build/metaflow") in Python.
+#include <curl/curl.h>
+#include <zlib.h>
+
+#include <memory>
+#include <string>
+
+#include "decode/pickle.hpp"
+#include "engine/vtab.hpp"
+#include "session/session.hpp"
+#include "tables/specs.hpp"
+
+SQLITE_EXTENSION_INIT1
+
+namespace {
+
+using namespace mfsql;
+
+void version_function(sqlite3_context* ctx, int, sqlite3_value**) {
+  std::string v = "mfsql " MFSQL_VERSION ", SQLite " + std::string(sqlite3_libversion()) + ", " +
+                  curl_version() + ", zlib " + zlibVersion();
+  sqlite3_result_text(ctx, v.c_str(), -1, SQLITE_TRANSIENT);
+}
+
+void unpickle_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return sqlite3_result_null(ctx);
+  const void* data = sqlite3_value_blob(argv[0]);
+  std::string_view bytes(static_cast<const char*>(data), sqlite3_value_bytes(argv[0]));
+  try {
+    std::string json = unpickle_to_json(bytes).dump();
+    sqlite3_result_text64(ctx, json.data(), json.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    sqlite3_result_subtype(ctx, 'J');
+  } catch (const std::exception& e) {
+    std::string msg = std::string("metaflow_unpickle: ") + e.what();
+    sqlite3_result_error(ctx, msg.c_str(), -1);
+  }
+}
+
+void trace_clear_function(sqlite3_context* ctx, int, sqlite3_value**) {
+  (*static_cast<std::shared_ptr<Session>*>(sqlite3_user_data(ctx)))->trace().clear();
+  sqlite3_result_null(ctx);
+}
+
+const engine::TableSpec* const kTables[] = {
+    &tables::kFlowsTable, &tables::kRunsTable, &tables::kStepsTable,  &tables::kTasksTable,
+    &tables::kTagsTable,  &tables::kConfigTable, &tables::kTraceTable,
+};
+
+}  // namespace
+
+extern "C" int sqlite3_metaflow_init(sqlite3* db, char** err, const sqlite3_api_routines* api) {
+  SQLITE_EXTENSION_INIT2(api);
+  // One Session per connection; every module holds a share and the last to go frees it.
+  auto session = std::make_shared<Session>();
+  for (const engine::TableSpec* spec : kTables) {
+    engine::ModuleOptions options;
+    options.allowed_args = Session::table_arguments();
+    options.open_source = [session](const engine::ModuleArgs& args) {
+      auto source = std::make_shared<SessionSource>();
+      source->session = session.get();
+      source->args = args;
+      source->keep_alive = session;
+      return source;
+    };
+    if (int rc = engine::register_table(db, *spec, std::move(options)); rc != SQLITE_OK) {
+      *err = sqlite3_mprintf("mfsql: could not register the table %s", spec->name);
+      return rc;
+    }
+  }
+  const int flags = SQLITE_UTF8 | SQLITE_INNOCUOUS;
+  int rc = sqlite3_create_function(db, "metaflow_version", 0, flags | SQLITE_DETERMINISTIC, nullptr,
+                                   version_function, nullptr, nullptr);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function(db, "metaflow_unpickle", 1, flags | SQLITE_DETERMINISTIC, nullptr,
+                                 unpickle_function, nullptr, nullptr);
+  if (rc == SQLITE_OK) {
+    auto* holder = new std::shared_ptr<Session>(session);
+    rc = sqlite3_create_function_v2(db, "metaflow_trace_clear", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, holder,
+                                    trace_clear_function, nullptr, nullptr,
+                                    [](void* p) { delete static_cast<std::shared_ptr<Session>*>(p); });
+    if (rc != SQLITE_OK) delete holder;
+  }
+  return rc;
+}

@@ -1,0 +1,199 @@
+#include "model/client.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "util/error.hpp"
+
+namespace mfsql::client {
+
+using nlohmann::ordered_json;
+
+MetadataDict metadata_dict(std::vector<MetadataEntry> entries) {
+  std::stable_sort(entries.begin(), entries.end(), [](const MetadataEntry& a, const MetadataEntry& b) {
+    return a.ts_ms != b.ts_ms ? a.ts_ms < b.ts_ms : a.id < b.id;
+  });
+  MetadataDict dict;
+  for (auto& e : entries) dict[e.field_name] = e.value;
+  return dict;
+}
+
+int current_attempt(const MetadataDict& dict) {
+  auto it = dict.find("attempt");
+  if (it == dict.end()) return 0;
+  try {
+    return std::stoi(it->second);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+const ArtifactRecord* find_artifact(const std::vector<ArtifactRecord>& artifacts, const std::string& name) {
+  for (auto& a : artifacts)
+    if (a.name == name) return &a;
+  return nullptr;
+}
+
+namespace {
+
+// The Python truth of a decoded value; nullopt when it cannot be decoded.
+std::optional<bool> truth_of(Store& store, const ArtifactRecord* a) {
+  if (!a) return false;
+  try {
+    JsonValue v = store.value(*a);
+    if (!v) return std::nullopt;
+    if (v->is_boolean()) return v->get<bool>();
+    if (v->is_null()) return false;
+    if (v->is_number()) return v->get<double>() != 0;
+    if (v->is_string()) return !v->get<std::string>().empty();
+    return !v->empty();
+  } catch (const CorruptRecord&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+TaskOutcome task_outcome(Store& store, const std::vector<ArtifactRecord>& artifacts) {
+  TaskOutcome out;
+  const ArtifactRecord* ok = find_artifact(artifacts, "_task_ok");
+  out.finished = truth_of(store, ok);
+  out.successful = truth_of(store, find_artifact(artifacts, "_success"));
+  if (ok) out.finished_at_ms = ok->ts_ms;
+  return out;
+}
+
+std::optional<std::string> task_exception_json(Store& store, const std::vector<ArtifactRecord>& artifacts) {
+  const ArtifactRecord* a = find_artifact(artifacts, "_exception");
+  if (!a) return std::nullopt;
+  JsonValue v = store.value(*a);
+  if (!v || v->is_null()) return std::nullopt;
+  // MetaflowExceptionWrapper renders as {"$object": ..., "attrs": {exception, type, stacktrace}}.
+  const ordered_json* attrs = v->is_object() && v->contains("attrs") ? &(*v)["attrs"] : nullptr;
+  ordered_json out = ordered_json::object();
+  auto field = [&](const char* from) -> ordered_json {
+    if (attrs && attrs->is_object() && attrs->contains(from)) return (*attrs)[from];
+    return nullptr;
+  };
+  out["type"] = field("type");
+  out["message"] = field("exception");
+  out["stacktrace"] = field("stacktrace");
+  if (!attrs) out["value"] = *v;  // an exception object mfsql could not take apart: keep what it decoded
+  return out.dump();
+}
+
+std::optional<int64_t> foreach_index(Store& store, const std::vector<ArtifactRecord>& artifacts) {
+  const ArtifactRecord* a = find_artifact(artifacts, "_foreach_stack");
+  if (!a) return std::nullopt;
+  JsonValue v = store.value(*a);
+  if (!v || !v->is_array() || v->empty()) return std::nullopt;
+  const ordered_json& frame = v->back();  // ForeachFrame(step, var, num_splits, index, value)
+  if (frame.is_array() && frame.size() >= 4 && frame[3].is_number_integer()) return frame[3].get<int64_t>();
+  if (frame.is_object() && frame.contains("attrs") && frame["attrs"].contains("index"))
+    return frame["attrs"]["index"].get<int64_t>();
+  throw CorruptRecord("The _foreach_stack artifact of " + a->task.pathspec() + " has an unexpected shape.");
+}
+
+std::optional<TaskRecord> parameters_task(Store& store, const ObjectPath& run) {
+  ObjectPath step{run.flow, run.run_id, "_parameters", {}};
+  if (auto t = store.meta().task({run.flow, run.run_id, "_parameters", "0"})) return t;
+  auto tasks = store.meta().tasks(step);
+  if (const TaskRecord* t = newest(tasks)) return *t;
+  return std::nullopt;
+}
+
+namespace {
+
+std::optional<ordered_json> graph_info(Store& store, const ObjectPath& run) {
+  auto params = parameters_task(store, run);
+  if (!params) return std::nullopt;
+  auto arts = store.meta().artifacts(params->path, std::nullopt, std::string("_graph_info"));
+  if (arts.empty()) return std::nullopt;
+  try {
+    JsonValue v = store.value(arts.front());
+    if (v && v->is_object()) return *v;
+  } catch (const CorruptRecord&) {
+  }
+  return std::nullopt;
+}
+
+// How many attempts the runtime allows a task of `step` (runtime.py: 1 + user-code retries +
+// error retries, capped by MAX_ATTEMPTS = 6). @retry gives `times` user retries (or error retries
+// with only_system); @catch gives NUM_FALLBACK_RETRIES = 3 error retries.
+int allowed_attempts(const std::optional<ordered_json>& graph, const std::string& step) {
+  int user = 0, error = 0;
+  if (graph && graph->contains("steps") && (*graph)["steps"].contains(step)) {
+    const ordered_json& decos = (*graph)["steps"][step].value("decorators", ordered_json::array());
+    for (auto& d : decos) {
+      if (!d.is_object()) continue;
+      std::string name = d.value("name", "");
+      const ordered_json attrs = d.value("attributes", ordered_json::object());
+      if (name == "retry") {
+        int times = 3;
+        if (attrs.contains("times") && attrs["times"].is_number_integer()) times = attrs["times"].get<int>();
+        else if (attrs.contains("times") && attrs["times"].is_string()) times = std::atoi(attrs["times"].get<std::string>().c_str());
+        if (attrs.value("only_system", false)) error = std::max(error, times);
+        else user = std::max(user, times);
+      } else if (name == "catch") {
+        error = std::max(error, 3);
+      }
+    }
+  }
+  return std::min(6, 1 + user + error);
+}
+
+}  // namespace
+
+std::string end_step_name(Store& store, const ObjectPath& run) {
+  if (auto params = parameters_task(store, run)) {
+    for (auto& e : store.meta().metadata(params->path))
+      if (e.field_name == "end_step" && !e.value.empty()) return e.value;
+    if (auto graph = graph_info(store, run)) {
+      auto it = graph->find("end_step");
+      if (it != graph->end() && it->is_string()) return it->get<std::string>();
+    }
+  }
+  return "end";
+}
+
+RunOutcome run_outcome(Store& store, const ObjectPath& run) {
+  RunOutcome out;
+  ObjectPath end_step{run.flow, run.run_id, end_step_name(store, run), {}};
+  auto tasks = store.meta().tasks(end_step);
+  const TaskRecord* end = newest(tasks);
+  if (!end) return out;
+  out.end_task = *end;
+  out.end = task_outcome(store, store.meta().artifacts(end->path, std::nullopt, std::nullopt));
+  return out;
+}
+
+std::string run_status(Store& store, const RunRecord& run, const RunOutcome& outcome) {
+  if (outcome.end_task && outcome.end.successful.value_or(false)) return "completed";
+  // A run that cannot finish any more: some task's newest attempt is done, failed, and was the
+  // last attempt its step's retry policy allows.
+  std::optional<std::optional<ordered_json>> graph;
+  for (auto& step : store.meta().steps(run.path)) {
+    for (auto& task : store.meta().tasks(step.path)) {
+      auto arts = store.meta().artifacts(task.path, std::nullopt, std::nullopt);
+      const ArtifactRecord* ok = find_artifact(arts, "_task_ok");
+      if (!ok) continue;
+      auto outcome_of_task = task_outcome(store, arts);
+      bool failed = !outcome_of_task.finished.value_or(true) ||
+                    (step.path.step == outcome.end_task.value_or(TaskRecord{}).path.step &&
+                     !outcome_of_task.successful.value_or(true));
+      if (!failed) continue;
+      int started = current_attempt(metadata_dict(store.meta().metadata(task.path)));
+      if (started > ok->attempt) continue;  // a retry is under way
+      if (!graph) graph = graph_info(store, run.path);
+      if (ok->attempt + 1 >= allowed_attempts(*graph, step.path.step)) return "failed";
+    }
+  }
+  if (run.last_heartbeat_s) {
+    // The metadata service's own rule: a run whose heartbeat stopped 360 s ago is failed.
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    if (now - *run.last_heartbeat_s > 360) return "failed";
+  }
+  return "running";
+}
+
+}  // namespace mfsql::client

@@ -1,0 +1,73 @@
+#pragma once
+// Metaflow's client semantics (metaflow/client/core.py, metaflow-format.md §4) over any Store:
+// which attempt a task shows, what `finished`/`successful` mean, which task ends a run, and the
+// run status. Tables call these; providers never need to know them.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/store.hpp"
+
+namespace mfsql::client {
+
+using MetadataDict = std::map<std::string, std::string>;
+
+// Entries sorted by ts_epoch ascending (ties by id); the last value of each name wins.
+MetadataDict metadata_dict(std::vector<MetadataEntry> entries);
+
+// The attempt the client shows for logs and `attempt`: metadata "attempt", else 0.
+int current_attempt(const MetadataDict& dict);
+
+// The newest object by ts_epoch (the client iterates newest first and takes the first).
+template <typename Record>
+const Record* newest(const std::vector<Record>& records) {
+  const Record* best = nullptr;
+  for (auto& r : records)
+    if (!best || r.ts_ms > best->ts_ms) best = &r;
+  return best;
+}
+
+// Sorts newest first, as the client iterates children. Stable, so ties keep listing order.
+template <typename Record>
+void sort_newest_first(std::vector<Record>& records) {
+  std::stable_sort(records.begin(), records.end(), [](const Record& a, const Record& b) { return a.ts_ms > b.ts_ms; });
+}
+
+const ArtifactRecord* find_artifact(const std::vector<ArtifactRecord>& artifacts, const std::string& name);
+
+// What the artifacts of a task's shown attempt say about it. Booleans are false when the
+// artifact is absent (the client's KeyError -> False); nullopt when its blob cannot be decoded.
+struct TaskOutcome {
+  std::optional<bool> finished = false;    // value of _task_ok
+  std::optional<bool> successful = false;  // value of _success
+  std::optional<int64_t> finished_at_ms;   // registration time of _task_ok
+};
+TaskOutcome task_outcome(Store& store, const std::vector<ArtifactRecord>& shown_attempt_artifacts);
+
+// {"type", "message", "stacktrace"} from _exception, or nullopt when there is none.
+std::optional<std::string> task_exception_json(Store& store, const std::vector<ArtifactRecord>& artifacts);
+
+// _foreach_stack[-1].index, or nullopt outside a foreach.
+std::optional<int64_t> foreach_index(Store& store, const std::vector<ArtifactRecord>& artifacts);
+
+// The `_parameters` task of a run (the hidden step holding Parameters), if any.
+std::optional<TaskRecord> parameters_task(Store& store, const ObjectPath& run);
+
+// The flow graph's end step: `end_step` metadata of the _parameters task, else the `end_step` of
+// its _graph_info artifact, else "end". (The client skips _graph_info; mfsql follows the graph so
+// that resumed runs with a custom end step keep their end task: tables.md, `graph_end_task`.)
+std::string end_step_name(Store& store, const ObjectPath& run);
+
+struct RunOutcome {
+  std::optional<TaskRecord> end_task;
+  TaskOutcome end;  // finished/successful/finished_at of the end task (false/false/null without one)
+};
+RunOutcome run_outcome(Store& store, const ObjectPath& run);
+
+// "completed", "failed" or "running" (tables.md, runs.status).
+std::string run_status(Store& store, const RunRecord& run, const RunOutcome& outcome);
+
+}  // namespace mfsql::client

@@ -1,0 +1,68 @@
+#pragma once
+// What a metadata provider knows about each Metaflow object, in provider-neutral form. The local
+// store's _self.json / sysmeta / artifact files and the metadata service's JSON both map onto these.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mfsql {
+
+// A path in the Flow -> Run -> Step -> Task tree; the trailing parts are empty for shorter paths.
+struct ObjectPath {
+  std::string flow, run_id, step, task_id;
+
+  std::string pathspec() const;  // "Flow/Run/Step/Task", as deep as the path goes
+  ObjectPath run_path() const { return {flow, run_id, {}, {}}; }
+  bool operator==(const ObjectPath&) const = default;
+};
+
+struct FlowRecord {
+  std::string flow;
+  int64_t ts_ms = 0;
+};
+
+struct RunRecord {
+  ObjectPath path;
+  std::string user_name;
+  int64_t ts_ms = 0;
+  std::vector<std::string> tags, system_tags;  // sorted, deduplicated
+  std::optional<int64_t> last_heartbeat_s;     // metadata service only
+};
+
+struct StepRecord {
+  ObjectPath path;
+  int64_t ts_ms = 0;
+};
+
+struct TaskRecord {
+  ObjectPath path;
+  int64_t ts_ms = 0;
+  std::optional<int64_t> last_heartbeat_s;
+};
+
+struct ArtifactRecord {
+  ObjectPath task;
+  std::string name, sha;
+  std::string content_type;  // the serializer encoding, e.g. "pickle-v4"
+  std::string location;      // ":root:<datastore root>" as recorded (never trusted as a path)
+  std::string ds_type;
+  int attempt = 0;
+  int64_t ts_ms = 0;
+};
+
+struct MetadataEntry {
+  ObjectPath task;
+  std::string field_name;
+  std::string value;  // text as stored; a non-string JSON value is kept as its JSON text
+  std::string type;
+  std::string user_name;
+  std::vector<std::string> tags;
+  int64_t ts_ms = 0;
+  int64_t id = 0;  // service row id, or file order for the local store (ties in ts_ms)
+
+  // The N of an "attempt_id:N" tag, if any.
+  std::optional<int> attempt_tag() const;
+};
+
+}  // namespace mfsql

@@ -1,0 +1,160 @@
+#include "providers/local/local_metadata.hpp"
+
+#include <algorithm>
+
+#include "datastore/datastore.hpp"
+#include "model/json_fields.hpp"
+#include "util/error.hpp"
+
+namespace mfsql {
+namespace {
+
+constexpr size_t kMaxJsonFile = 16u << 20;  // a _meta JSON file is a few hundred bytes
+
+std::string dir_of(const ObjectPath& p) {
+  std::string d = p.flow;
+  for (const std::string* part : {&p.run_id, &p.step, &p.task_id}) {
+    if (part->empty()) break;
+    d += "/" + *part;
+  }
+  return d;
+}
+
+bool safe_path(const ObjectPath& p) {
+  for (const std::string* part : {&p.flow, &p.run_id, &p.step, &p.task_id})
+    if (!part->empty() && !safe_component(*part)) return false;
+  return !p.flow.empty();
+}
+
+}  // namespace
+
+std::string LocalMetadata::describe() const { return "the local store at " + files_->root(); }
+
+std::optional<std::string> LocalMetadata::read_self(const std::string& dir) {
+  return files_->read(dir + "/_meta/_self.json", kMaxJsonFile);
+}
+
+std::vector<std::string> LocalMetadata::child_dirs(const std::string& dir) {
+  std::vector<std::string> out;
+  for (auto& e : files_->list(dir))
+    if (e.is_dir && e.name != "_meta" && e.name != "data") out.push_back(e.name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<FlowRecord> LocalMetadata::flows() {
+  std::vector<FlowRecord> out;
+  for (auto& name : child_dirs(""))
+    if (auto f = flow(name)) out.push_back(std::move(*f));
+  return out;
+}
+
+std::optional<FlowRecord> LocalMetadata::flow(const std::string& name) {
+  if (!safe_component(name)) return std::nullopt;
+  auto text = read_self(name);
+  if (!text) return std::nullopt;
+  return parse_flow_json(*text, name);
+}
+
+std::vector<RunRecord> LocalMetadata::runs(const std::string& flow) {
+  std::vector<RunRecord> out;
+  if (!safe_component(flow)) return out;
+  for (auto& id : child_dirs(flow))
+    if (auto r = run({flow, id, {}, {}})) out.push_back(std::move(*r));
+  return out;
+}
+
+std::optional<RunRecord> LocalMetadata::run(const ObjectPath& path) {
+  if (!safe_path(path)) return std::nullopt;
+  auto text = read_self(dir_of(path));
+  if (!text) return std::nullopt;
+  return parse_run_json(*text, path);
+}
+
+std::vector<StepRecord> LocalMetadata::steps(const ObjectPath& run) {
+  std::vector<StepRecord> out;
+  if (!safe_path(run)) return out;
+  for (auto& name : child_dirs(dir_of(run)))
+    if (auto s = step({run.flow, run.run_id, name, {}})) out.push_back(std::move(*s));
+  return out;
+}
+
+std::optional<StepRecord> LocalMetadata::step(const ObjectPath& path) {
+  if (!safe_path(path)) return std::nullopt;
+  auto text = read_self(dir_of(path));
+  if (!text) return std::nullopt;
+  return StepRecord{path, parse_ts_epoch(*text)};
+}
+
+std::vector<TaskRecord> LocalMetadata::tasks(const ObjectPath& step) {
+  std::vector<TaskRecord> out;
+  if (!safe_path(step)) return out;
+  for (auto& id : child_dirs(dir_of(step)))
+    if (auto t = task({step.flow, step.run_id, step.step, id})) out.push_back(std::move(*t));
+  return out;
+}
+
+std::optional<TaskRecord> LocalMetadata::task(const ObjectPath& path) {
+  if (!safe_path(path)) return std::nullopt;
+  auto text = read_self(dir_of(path));
+  if (!text) return std::nullopt;
+  return TaskRecord{path, parse_ts_epoch(*text), std::nullopt};
+}
+
+std::vector<ArtifactRecord> LocalMetadata::artifacts(const ObjectPath& task, std::optional<int> attempt,
+                                                     const std::optional<std::string>& name) {
+  std::vector<ArtifactRecord> out;
+  if (!safe_path(task) || (name && !safe_component(*name))) return out;
+  const std::string meta = dir_of(task) + "/_meta";
+  auto entries = files_->list(meta);
+  if (!attempt) {
+    // As local.py does: the lexicographically last sysmeta_attempt-done_* file names the attempt.
+    std::string last;
+    for (auto& e : entries)
+      if (!e.is_dir && e.name.rfind("sysmeta_attempt-done_", 0) == 0 && e.name > last) last = e.name;
+    if (last.empty()) return out;  // no finished attempt: the task shows no artifacts
+    auto text = files_->read(meta + "/" + last, kMaxJsonFile);
+    if (!text) return out;
+    attempt = parse_attempt_done(*text);
+    if (!attempt) throw CorruptRecord("The file " + meta + "/" + last + " does not name an attempt.");
+  }
+  const std::string prefix = std::to_string(*attempt) + "_artifact_";
+  auto read_one = [&](const std::string& file) {
+    if (auto text = files_->read(meta + "/" + file, kMaxJsonFile))
+      out.push_back(parse_artifact_json(*text, task, *attempt));
+  };
+  if (name) {
+    read_one(prefix + *name + ".json");
+  } else {
+    for (auto& e : entries)
+      if (!e.is_dir && e.name.rfind(prefix, 0) == 0 && e.name.size() > 5 &&
+          e.name.compare(e.name.size() - 5, 5, ".json") == 0)
+        read_one(e.name);
+  }
+  return out;
+}
+
+std::vector<MetadataEntry> LocalMetadata::metadata(const ObjectPath& task) {
+  std::vector<MetadataEntry> out;
+  if (!safe_path(task)) return out;
+  const std::string meta = dir_of(task) + "/_meta";
+  std::vector<std::string> names;
+  for (auto& e : files_->list(meta))
+    if (!e.is_dir && e.name.rfind("sysmeta_", 0) == 0) names.push_back(e.name);
+  std::sort(names.begin(), names.end());
+  int64_t order = 0;
+  for (auto& n : names) {
+    auto text = files_->read(meta + "/" + n, kMaxJsonFile);
+    if (!text) continue;
+    try {
+      auto entry = parse_metadata_json(*text, task);
+      entry.id = ++order;
+      out.push_back(std::move(entry));
+    } catch (const CorruptRecord&) {
+      // One unreadable entry does not hide the others; metadata_dict simply lacks it.
+    }
+  }
+  return out;
+}
+
+}  // namespace mfsql

@@ -1,0 +1,36 @@
+#pragma once
+// Metaflow's local metadata provider, read-only: the `_meta` folders of a `.metaflow` tree,
+// answered exactly as metaflow/plugins/metadata_providers/local.py answers them
+// (metaflow-format.md §1).
+#include <memory>
+
+#include "model/metadata_provider.hpp"
+#include "util/local_files.hpp"
+
+namespace mfsql {
+
+class LocalMetadata final : public MetadataProvider {
+ public:
+  explicit LocalMetadata(std::shared_ptr<LocalFiles> files) : files_(std::move(files)) {}
+
+  std::string describe() const override;
+  std::vector<FlowRecord> flows() override;
+  std::optional<FlowRecord> flow(const std::string& flow) override;
+  std::vector<RunRecord> runs(const std::string& flow) override;
+  std::optional<RunRecord> run(const ObjectPath& run) override;
+  std::vector<StepRecord> steps(const ObjectPath& run) override;
+  std::optional<StepRecord> step(const ObjectPath& step) override;
+  std::vector<TaskRecord> tasks(const ObjectPath& step) override;
+  std::optional<TaskRecord> task(const ObjectPath& task) override;
+  std::vector<ArtifactRecord> artifacts(const ObjectPath& task, std::optional<int> attempt,
+                                        const std::optional<std::string>& name) override;
+  std::vector<MetadataEntry> metadata(const ObjectPath& task) override;
+
+ private:
+  std::optional<std::string> read_self(const std::string& dir);
+  std::vector<std::string> child_dirs(const std::string& dir);
+
+  std::shared_ptr<LocalFiles> files_;
+};
+
+}  // namespace mfsql

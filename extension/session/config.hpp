@@ -1,0 +1,42 @@
+#pragma once
+// Metaflow's configuration, resolved as metaflow_config_funcs.py resolves it (metaflow-format.md
+// §6): per variable, the environment, then the project's `.metaflow/config.json` found upward from
+// the working directory, then the global `$METAFLOW_HOME/config[_<profile>].json`, then the
+// default. Module arguments (root=, service=, ...) override all of them for one table.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mfsql {
+
+struct Setting {
+  std::string name;
+  std::string value;
+  std::string origin;  // "module argument", "environment", "project config <path>", "profile <path>", "default"
+  bool secret = false;
+};
+
+class Config {
+ public:
+  // Reads the environment and the config files. `overrides` are METAFLOW_* names set by module
+  // arguments. Throws UserError when a named profile's file is missing or a file is not JSON.
+  static Config load(const std::map<std::string, std::string>& overrides = {});
+
+  std::optional<std::string> get(const std::string& name) const;
+  const Setting* find(const std::string& name) const;
+  std::vector<Setting> all() const;  // every known variable, set or not, for metaflow_config
+
+  // Where the local store is: the `.metaflow` folder to read. Throws UserError naming every place
+  // looked at, and the variable that sets it, when there is none.
+  std::string local_root() const;
+
+  static bool is_secret(const std::string& name);
+
+ private:
+  std::map<std::string, Setting> settings_;
+  std::vector<std::string> searched_;  // folders looked at for `.metaflow`, for the error message
+  std::optional<std::string> upward_root_;
+};
+
+}  // namespace mfsql

@@ -1,0 +1,46 @@
+#pragma once
+// Everything that belongs to one SQLite connection: its trace, its settings, and the stores its
+// tables read (one per distinct set of module arguments, so every eponymous table shares one).
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "engine/vtab.hpp"
+#include "model/store.hpp"
+#include "session/config.hpp"
+
+namespace mfsql {
+
+class Session {
+ public:
+  Session() : trace_(std::make_shared<Trace>()) {}
+
+  Trace& trace() { return *trace_; }
+  StoreSettings& settings() { return settings_; }
+
+  // The store a table with these module arguments reads; opened once and kept. Throws UserError.
+  std::shared_ptr<Store> store(const engine::ModuleArgs& args);
+
+  // The effective configuration for these module arguments (for metaflow_config).
+  Config config(const engine::ModuleArgs& args) const;
+
+  // The module arguments every store-reading table accepts.
+  static const std::vector<std::string>& table_arguments();
+
+ private:
+  std::shared_ptr<Trace> trace_;
+  StoreSettings settings_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Store>> stores_;
+};
+
+// What a table's row function receives.
+struct SessionSource : engine::Source {
+  Session* session = nullptr;
+  engine::ModuleArgs args;
+  std::shared_ptr<Store> store;  // opened on first use; null for tables that only read connection state
+  std::shared_ptr<Session> keep_alive;
+};
+
+}  // namespace mfsql

@@ -1,0 +1,83 @@
+// steps: one row per step of a run (the hidden `_parameters` step only when asked for by name).
+#include "model/client.hpp"
+#include "tables/specs.hpp"
+#include "tables/walk.hpp"
+#include "util/time.hpp"
+
+namespace mfsql::tables {
+namespace {
+
+using engine::Type;
+using engine::Value;
+using enum engine::ColumnFlag;
+
+enum Col { kFlow, kRunId, kStep, kPathspec, kParent, kCreatedAt, kFinishedAt, kTaskCount, kUserTags,
+           kSystemTags, kTags, kCount };
+
+const engine::Column kColumns[] = {
+    {"flow", Type::Text, kKey, 10, "Flow name"},
+    {"run_id", Type::Text, kKey, 100, "Run id"},
+    {"step", Type::Text, kKey, 5, "Step name"},
+    {"pathspec", Type::Text, kKey, 5000, "Flow/Run/Step"},
+    {"parent", Type::Text, kPlain, 0, "The run's pathspec"},
+    {"created_at", Type::Text, kPlain, 0, "When the step's first task was created"},
+    {"finished_at", Type::Text, kPlain, 0, "Latest finished_at of its tasks; NULL while any is unfinished"},
+    {"task_count", Type::Integer, kPlain, 0, "Number of tasks"},
+    {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
+    {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
+    {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
+};
+
+engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
+  Store& store = store_of(source);
+  PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId, .step = kStep, .pathspec = kPathspec});
+  const bool needs_run = plan.uses(kUserTags) || plan.uses(kSystemTags) || plan.uses(kTags);
+  for (const std::string& flow : flow_names(store, filter)) {
+    for (RunRecord& run : select_runs(store, flow, filter)) {
+      for (StepRecord& step : select_steps(store, run.path, filter)) {
+        const std::string pathspec = step.path.pathspec();
+        if (!filter.accepts(pathspec)) continue;
+        engine::Row row(kCount);
+        row[kFlow] = Value::of(flow);
+        row[kRunId] = Value::of(run.path.run_id);
+        row[kStep] = Value::of(step.path.step);
+        row[kPathspec] = Value::of(pathspec);
+        row[kParent] = Value::of(run.path.pathspec());
+        row[kCreatedAt] = Value::of(iso_utc_ms(step.ts_ms));
+        if (plan.uses(kFinishedAt) || plan.uses(kTaskCount)) {
+          auto tasks = store.meta().tasks(step.path);
+          row[kTaskCount] = Value::of(static_cast<int64_t>(tasks.size()));
+          if (plan.uses(kFinishedAt))
+            row[kFinishedAt] = guarded([&] {
+              std::optional<int64_t> latest;
+              for (auto& t : tasks) {
+                auto ok = store.meta().artifacts(t.path, std::nullopt, std::string("_task_ok"));
+                if (ok.empty()) return Value::null();
+                latest = std::max(latest.value_or(ok.front().ts_ms), ok.front().ts_ms);
+              }
+              return latest ? Value::of(iso_utc_ms(*latest)) : Value::null();
+            });
+        }
+        if (needs_run) {
+          row[kUserTags] = Value::json(json_array(run.tags));
+          row[kSystemTags] = Value::json(json_array(run.system_tags));
+          row[kTags] = Value::json(json_array(union_sorted(run.tags, run.system_tags)));
+        }
+        co_yield std::move(row);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const engine::TableSpec kStepsTable = {
+    .name = "steps",
+    .doc = "Every step of every run, newest first.",
+    .columns = kColumns,
+    .scan_rows = 10000,
+    .rows = rows,
+    .example = "SELECT step, task_count, finished_at FROM steps WHERE flow = 'TrainFlow' AND run_id = '123';",
+};
+
+}  // namespace mfsql::tables

@@ -1,0 +1,117 @@
+// tasks: one row per task, with the attempt the client shows and its outcome.
+#include "model/client.hpp"
+#include "tables/specs.hpp"
+#include "tables/walk.hpp"
+#include "util/time.hpp"
+
+namespace mfsql::tables {
+namespace {
+
+using engine::Type;
+using engine::Value;
+using enum engine::ColumnFlag;
+
+enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kParent, kAttempt, kCreatedAt, kFinishedAt, kFinished,
+           kSuccessful, kException, kForeachIndex, kMetadata, kOriginPathspec, kUserTags, kSystemTags, kTags,
+           kCount };
+
+const engine::Column kColumns[] = {
+    {"flow", Type::Text, kKey, 10, "Flow name"},
+    {"run_id", Type::Text, kKey, 100, "Run id"},
+    {"step", Type::Text, kKey, 5, "Step name"},
+    {"task_id", Type::Text, kKey, 10, "Task id (unique within its run)"},
+    {"pathspec", Type::Text, kKey, 50000, "Flow/Run/Step/Task"},
+    {"parent", Type::Text, kPlain, 0, "The step's pathspec"},
+    {"attempt", Type::Integer, kPlain, 0, "The current attempt, as the client picks it"},
+    {"created_at", Type::Text, kPlain, 0, "When the task was created"},
+    {"finished_at", Type::Text, kPlain, 0, "When its shown attempt finished"},
+    {"finished", Type::Integer, kPlain, 0, "1 when _task_ok is true (a failed task is not finished)"},
+    {"successful", Type::Integer, kPlain, 0, "1 when _success is true"},
+    {"exception", Type::Json, kPlain, 0, "{type, message, stacktrace} of a failed task, else NULL"},
+    {"foreach_index", Type::Integer, kPlain, 0, "Index within the innermost foreach, NULL outside one"},
+    {"metadata", Type::Json, kPlain, 0, "The client's metadata_dict: newest value of each field"},
+    {"origin_pathspec", Type::Text, kPlain, 0, "For a task cloned by resume: the task it came from"},
+    {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
+    {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
+    {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
+};
+
+constexpr uint64_t bit(int c) { return uint64_t{1} << c; }
+constexpr uint64_t kNeedsArtifacts =
+    bit(kFinishedAt) | bit(kFinished) | bit(kSuccessful) | bit(kException) | bit(kForeachIndex);
+constexpr uint64_t kNeedsMetadata = bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec);
+constexpr uint64_t kNeedsRun = bit(kUserTags) | bit(kSystemTags) | bit(kTags);
+
+void fill(Store& store, const TaskRecord& task, const RunRecord& run, const engine::Plan& plan, engine::Row& row) {
+  if (plan.columns_used & kNeedsArtifacts) {
+    try {
+      auto arts = store.meta().artifacts(task.path, std::nullopt, std::nullopt);
+      auto outcome = client::task_outcome(store, arts);
+      row[kFinished] = outcome.finished ? Value::boolean(*outcome.finished) : Value::null();
+      row[kSuccessful] = outcome.successful ? Value::boolean(*outcome.successful) : Value::null();
+      row[kFinishedAt] = outcome.finished_at_ms ? Value::of(iso_utc_ms(*outcome.finished_at_ms)) : Value::null();
+      if (plan.uses(kException))
+        row[kException] = guarded([&] {
+          auto e = client::task_exception_json(store, arts);
+          return e ? Value::json(*e) : Value::null();
+        });
+      if (plan.uses(kForeachIndex))
+        row[kForeachIndex] = guarded([&] { return Value::maybe(client::foreach_index(store, arts)); });
+    } catch (const CorruptRecord&) {
+      // The task's artifact index is damaged: its outcome columns stay NULL.
+    }
+  }
+  if (plan.columns_used & kNeedsMetadata) {
+    auto dict = client::metadata_dict(store.meta().metadata(task.path));
+    row[kAttempt] = Value::of(int64_t{client::current_attempt(dict)});
+    if (plan.uses(kMetadata)) row[kMetadata] = Value::json(nlohmann::json(dict).dump());
+    auto origin_task = dict.find("origin-task-id");
+    auto origin_run = dict.find("origin-run-id");
+    if (origin_task != dict.end() && origin_run != dict.end())
+      row[kOriginPathspec] = Value::of(task.path.flow + "/" + origin_run->second + "/" + task.path.step + "/" +
+                                       origin_task->second);
+  }
+  if (plan.columns_used & kNeedsRun) {
+    row[kUserTags] = Value::json(json_array(run.tags));
+    row[kSystemTags] = Value::json(json_array(run.system_tags));
+    row[kTags] = Value::json(json_array(union_sorted(run.tags, run.system_tags)));
+  }
+}
+
+engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
+  Store& store = store_of(source);
+  PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec});
+  for (const std::string& flow : flow_names(store, filter)) {
+    for (RunRecord& run : select_runs(store, flow, filter)) {
+      for (StepRecord& step : select_steps(store, run.path, filter)) {
+        for (TaskRecord& task : select_tasks(store, step.path, filter)) {
+          const std::string pathspec = task.path.pathspec();
+          if (!filter.accepts(pathspec)) continue;
+          engine::Row row(kCount);
+          row[kFlow] = Value::of(flow);
+          row[kRunId] = Value::of(run.path.run_id);
+          row[kStep] = Value::of(step.path.step);
+          row[kTaskId] = Value::of(task.path.task_id);
+          row[kPathspec] = Value::of(pathspec);
+          row[kParent] = Value::of(step.path.pathspec());
+          row[kCreatedAt] = Value::of(iso_utc_ms(task.ts_ms));
+          fill(store, task, run, plan, row);
+          co_yield std::move(row);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const engine::TableSpec kTasksTable = {
+    .name = "tasks",
+    .doc = "Every task of every step, newest first, as Metaflow's client shows it.",
+    .columns = kColumns,
+    .scan_rows = 100000,
+    .rows = rows,
+    .example = "SELECT pathspec, exception FROM tasks WHERE flow = 'TrainFlow' AND run_id = '123' AND successful = 0;",
+};
+
+}  // namespace mfsql::tables

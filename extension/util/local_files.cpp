@@ -1,0 +1,122 @@
+#include "util/local_files.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "util/error.hpp"
+
+namespace mfsql {
+namespace {
+
+bool safe_part(std::string_view p) {
+  if (p.empty() || p == "." || p == "..") return false;
+  return p.find('\0') == std::string_view::npos;
+}
+
+}  // namespace
+
+int LocalFiles::open_beneath(const std::string& relative, bool directory) const {
+  int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t start = 0;
+  while (start <= relative.size()) {
+    size_t slash = relative.find('/', start);
+    bool last = slash == std::string::npos;
+    std::string part = relative.substr(start, last ? std::string::npos : slash - start);
+    if (part.empty() && last && start == 0) break;  // the root itself
+    if (!safe_part(part)) {
+      ::close(fd);
+      errno = EINVAL;
+      return -1;
+    }
+    int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | ((last && !directory) ? O_NONBLOCK : O_DIRECTORY);
+    int next = ::openat(fd, part.c_str(), flags);
+    int saved = errno;
+    ::close(fd);
+    if (next < 0) {
+      errno = saved;
+      return -1;
+    }
+    fd = next;
+    if (last) break;
+    start = slash + 1;
+  }
+  return fd;
+}
+
+std::optional<std::string> LocalFiles::read(const std::string& relative, size_t max_bytes) const {
+  TraceTimer timer(trace_, "file", relative);
+  int fd = open_beneath(relative, false);
+  if (fd < 0) {
+    timer.entry().status = -1;
+    if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EINVAL) return std::nullopt;
+    throw CorruptRecord("The file " + relative + " in the store " + root_ + " cannot be opened (" +
+                        std::strerror(errno) + ").");
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    timer.entry().status = -1;
+    return std::nullopt;
+  }
+  if (static_cast<size_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    throw CorruptRecord("The file " + relative + " is " + std::to_string(st.st_size) +
+                        " bytes, more than the limit of " + std::to_string(max_bytes) + ".");
+  }
+  std::string data;
+  data.resize(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < data.size()) {
+    ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  data.resize(got);  // a file shrinking under us (being rewritten) reads as what was there
+  timer.entry().bytes = static_cast<int64_t>(got);
+  return data;
+}
+
+bool LocalFiles::exists(const std::string& relative) const {
+  int fd = open_beneath(relative, false);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+std::vector<LocalFiles::Entry> LocalFiles::list(const std::string& relative) const {
+  TraceTimer timer(trace_, "dir", relative.empty() ? "." : relative);
+  std::vector<Entry> out;
+  int fd = open_beneath(relative, true);
+  if (fd < 0) {
+    timer.entry().status = -1;
+    return out;
+  }
+  DIR* dir = ::fdopendir(fd);
+  if (!dir) {
+    ::close(fd);
+    return out;
+  }
+  while (struct dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    unsigned char type = e->d_type;
+    if (type == DT_UNKNOWN) {
+      struct stat st {};
+      if (::fstatat(::dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+    }
+    if (type == DT_DIR || type == DT_REG) out.push_back({e->d_name, type == DT_DIR});
+  }
+  ::closedir(dir);
+  timer.entry().bytes = static_cast<int64_t>(out.size());
+  return out;
+}
+
+}  // namespace mfsql

@@ -1,0 +1,43 @@
+#pragma once
+// Read-only access to the files below one root folder, and nothing outside it: every path is
+// opened one component at a time with O_NOFOLLOW, so neither `..` nor a symlink can lead out of the
+// store. Each read and listing is recorded in the connection's Trace.
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/trace.hpp"
+
+namespace mfsql {
+
+class LocalFiles {
+ public:
+  LocalFiles(std::string root, Trace* trace) : root_(std::move(root)), trace_(trace) {}
+
+  const std::string& root() const { return root_; }
+
+  // The contents of `relative` ('/'-separated, each part a safe component); nullopt when it does
+  // not exist or is not a regular file. Throws CorruptRecord when it exists but cannot be read, or
+  // is larger than `max_bytes`.
+  std::optional<std::string> read(const std::string& relative, size_t max_bytes = kDefaultMaxBytes) const;
+
+  bool exists(const std::string& relative) const;
+
+  struct Entry {
+    std::string name;
+    bool is_dir;
+  };
+  // The entries of a folder (no symlinks, no dot files unless asked); empty when it does not exist.
+  std::vector<Entry> list(const std::string& relative) const;
+
+  static constexpr size_t kDefaultMaxBytes = size_t{2} << 30;
+
+ private:
+  int open_beneath(const std::string& relative, bool directory) const;
+
+  std::string root_;
+  Trace* trace_;
+};
+
+}  // namespace mfsql

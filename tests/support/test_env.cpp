@@ -1,0 +1,47 @@
+#include "support/test_env.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace mfsql::testing {
+
+fs::path shared_dir() {
+  if (const char* env = std::getenv("MFSQL_SHARED")) return env;
+  return MFSQL_SHARED_DIR;
+}
+fs::path local_fixture() { return shared_dir() / "fixtures" / "metaflow-local"; }
+fs::path service_fixture() { return shared_dir() / "fixtures" / "metaflow-service"; }
+fs::path build_dir() { return MFSQL_BUILD_DIR; }
+fs::path source_dir() { return MFSQL_SOURCE_DIR; }
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path_ = fs::temp_directory_path() / ("mfsql-test-" + std::to_string(rd()) + std::to_string(rd()));
+  fs::create_directories(path_);
+}
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+fs::path copy_store(const fs::path& from, const TempDir& into) {
+  fs::path to = into.path() / "store";
+  fs::copy(from, to, fs::copy_options::recursive);
+  for (auto& e : fs::recursive_directory_iterator(to))
+    fs::permissions(e.path(), fs::perms::owner_all, fs::perm_options::add);
+  fs::permissions(to, fs::perms::owner_all, fs::perm_options::add);
+  return to;
+}
+
+}  // namespace mfsql::testing
