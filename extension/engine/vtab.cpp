@@ -121,11 +121,20 @@ int best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) {
   int argv_index = 0;
   int idx_num = 0;
   double rows = spec.scan_rows;
+  // Constraints are taken in column order, so the plan text (and EXPLAIN) reads the same whatever
+  // the order of the WHERE terms.
+  std::vector<int> usable;
   for (int i = 0; i < info->nConstraint; ++i) {
     const auto& c = info->aConstraint[i];
-    if (!c.usable || c.op != SQLITE_INDEX_CONSTRAINT_EQ || c.iColumn < 0) continue;
+    if (c.usable && c.op == SQLITE_INDEX_CONSTRAINT_EQ && c.iColumn >= 0 && (spec.columns[c.iColumn].flags & kKey))
+      usable.push_back(i);
+  }
+  std::stable_sort(usable.begin(), usable.end(),
+                   [&](int a, int b) { return info->aConstraint[a].iColumn < info->aConstraint[b].iColumn; });
+  for (int i : usable) {
+    const auto& c = info->aConstraint[i];
     const Column& col = spec.columns[c.iColumn];
-    if (!(col.flags & kKey) || taken[c.iColumn]) continue;
+    if (taken[c.iColumn]) continue;
     taken[c.iColumn] = true;
     info->aConstraintUsage[i].argvIndex = ++argv_index;
     info->aConstraintUsage[i].omit = 1;

@@ -8,6 +8,10 @@
 
 namespace mfsql {
 
+// ts_ms of an object whose record exists but cannot be read (a damaged _self.json): its time
+// columns are NULL and its listing position is last.
+constexpr int64_t kUnknownTime = -1;
+
 // A path in the Flow -> Run -> Step -> Task tree; the trailing parts are empty for shorter paths.
 struct ObjectPath {
   std::string flow, run_id, step, task_id;

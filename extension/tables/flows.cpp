@@ -29,7 +29,7 @@ engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& 
     engine::Row row(kCount);
     row[kFlow] = Value::of(flow.flow);
     row[kPathspec] = Value::of(flow.flow);
-    row[kCreatedAt] = Value::of(iso_utc_ms(flow.ts_ms));
+    row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(flow.ts_ms));
     if (plan.uses(kLatestRun) || plan.uses(kLatestSuccessfulRun)) {
       auto runs = select_runs(store, flow.flow, PathFilter({}, {}));
       if (!runs.empty()) row[kLatestRun] = Value::of(runs.front().path.run_id);

@@ -79,7 +79,7 @@ engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& 
       row[kRunId] = Value::of(run.path.run_id);
       row[kPathspec] = Value::of(pathspec);
       row[kParent] = Value::of(run.path.flow);
-      row[kCreatedAt] = Value::of(iso_utc_ms(run.ts_ms));
+      row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(run.ts_ms));
       row[kUser] = Value::maybe(user_of(run));
       row[kUserTags] = Value::json(json_array(run.tags));
       row[kSystemTags] = Value::json(json_array(run.system_tags));

@@ -33,7 +33,7 @@ engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& 
   PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId, .step = kStep, .pathspec = kPathspec});
   const bool needs_run = plan.uses(kUserTags) || plan.uses(kSystemTags) || plan.uses(kTags);
   for (const std::string& flow : flow_names(store, filter)) {
-    for (RunRecord& run : select_runs(store, flow, filter)) {
+    for (RunRecord& run : select_runs(store, flow, filter, needs_run)) {
       for (StepRecord& step : select_steps(store, run.path, filter)) {
         const std::string pathspec = step.path.pathspec();
         if (!filter.accepts(pathspec)) continue;
@@ -43,7 +43,7 @@ engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& 
         row[kStep] = Value::of(step.path.step);
         row[kPathspec] = Value::of(pathspec);
         row[kParent] = Value::of(run.path.pathspec());
-        row[kCreatedAt] = Value::of(iso_utc_ms(step.ts_ms));
+        row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(step.ts_ms));
         if (plan.uses(kFinishedAt) || plan.uses(kTaskCount)) {
           auto tasks = store.meta().tasks(step.path);
           row[kTaskCount] = Value::of(static_cast<int64_t>(tasks.size()));

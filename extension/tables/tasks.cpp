@@ -82,8 +82,8 @@ engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& 
   Store& store = store_of(source);
   PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec});
   for (const std::string& flow : flow_names(store, filter)) {
-    for (RunRecord& run : select_runs(store, flow, filter)) {
-      for (StepRecord& step : select_steps(store, run.path, filter)) {
+    for (RunRecord& run : select_runs(store, flow, filter, (plan.columns_used & kNeedsRun) != 0)) {
+      for (StepRecord& step : select_steps(store, run.path, filter, false)) {
         for (TaskRecord& task : select_tasks(store, step.path, filter)) {
           const std::string pathspec = task.path.pathspec();
           if (!filter.accepts(pathspec)) continue;
@@ -94,7 +94,7 @@ engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& 
           row[kTaskId] = Value::of(task.path.task_id);
           row[kPathspec] = Value::of(pathspec);
           row[kParent] = Value::of(step.path.pathspec());
-          row[kCreatedAt] = Value::of(iso_utc_ms(task.ts_ms));
+          row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(task.ts_ms));
           fill(store, task, run, plan, row);
           co_yield std::move(row);
         }

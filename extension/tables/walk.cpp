@@ -84,8 +84,17 @@ std::vector<std::string> flow_names(Store& store, const PathFilter& f) {
   return out;
 }
 
-std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const PathFilter& f) {
+std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const PathFilter& f, bool need_record) {
   std::vector<RunRecord> out;
+  if (f.runs() && !need_record) {
+    for (auto& id : *f.runs()) {
+      RunRecord r;
+      r.path = {flow, id, {}, {}};
+      r.ts_ms = kUnknownTime;
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
   if (!f.runs()) {
     out = store.meta().runs(flow);
   } else {
@@ -96,8 +105,12 @@ std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const 
   return out;
 }
 
-std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const PathFilter& f) {
+std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const PathFilter& f, bool need_record) {
   std::vector<StepRecord> out;
+  if (f.steps() && !need_record) {
+    for (auto& name : *f.steps()) out.push_back(StepRecord{{run.flow, run.run_id, name, {}}, kUnknownTime});
+    return out;
+  }
   if (!f.steps()) {
     for (auto& s : store.meta().steps(run))
       if (!is_private(s.path.step)) out.push_back(std::move(s));

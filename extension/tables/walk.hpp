@@ -44,8 +44,11 @@ std::vector<FlowRecord> select_flows(Store& store, const PathFilter& f);
 // Just the names: no flow record is read when the query fixed them.
 std::vector<std::string> flow_names(Store& store, const PathFilter& f);
 // Newest first, as the client iterates.
-std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const PathFilter& f);
-std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const PathFilter& f);
+// With `need_record` false, values the query fixed are not looked up: a walk down to tasks does
+// not read the run's and step's records when no column needs them (a missing run then simply has
+// no tasks).
+std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const PathFilter& f, bool need_record = true);
+std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const PathFilter& f, bool need_record = true);
 std::vector<TaskRecord> select_tasks(Store& store, const ObjectPath& step, const PathFilter& f);
 
 // A JSON array of strings.

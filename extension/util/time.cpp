@@ -17,6 +17,11 @@ std::string iso_utc_ms(int64_t epoch_ms) {
   return buf;
 }
 
+std::optional<std::string> iso_utc_ms_or_null(int64_t epoch_ms) {
+  if (epoch_ms < 0) return std::nullopt;
+  return iso_utc_ms(epoch_ms);
+}
+
 std::optional<std::string> normalize_iso(const std::string& text) {
   int y, mo, d, h, mi, s;
   char rest[32] = {0};

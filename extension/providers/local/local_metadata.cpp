@@ -26,6 +26,14 @@ bool safe_path(const ObjectPath& p) {
   return !p.flow.empty();
 }
 
+int64_t ts_or_unknown(const std::string& self_json) {
+  try {
+    return parse_ts_epoch(self_json);
+  } catch (const CorruptRecord&) {
+    return kUnknownTime;
+  }
+}
+
 }  // namespace
 
 std::string LocalMetadata::describe() const { return "the local store at " + files_->root(); }
@@ -53,7 +61,11 @@ std::optional<FlowRecord> LocalMetadata::flow(const std::string& name) {
   if (!safe_component(name)) return std::nullopt;
   auto text = read_self(name);
   if (!text) return std::nullopt;
-  return parse_flow_json(*text, name);
+  try {
+    return parse_flow_json(*text, name);
+  } catch (const CorruptRecord&) {
+    return FlowRecord{name, kUnknownTime};  // listed, with unknown time, rather than failing the query
+  }
 }
 
 std::vector<RunRecord> LocalMetadata::runs(const std::string& flow) {
@@ -68,7 +80,14 @@ std::optional<RunRecord> LocalMetadata::run(const ObjectPath& path) {
   if (!safe_path(path)) return std::nullopt;
   auto text = read_self(dir_of(path));
   if (!text) return std::nullopt;
-  return parse_run_json(*text, path);
+  try {
+    return parse_run_json(*text, path);
+  } catch (const CorruptRecord&) {
+    RunRecord damaged;
+    damaged.path = path;
+    damaged.ts_ms = kUnknownTime;
+    return damaged;
+  }
 }
 
 std::vector<StepRecord> LocalMetadata::steps(const ObjectPath& run) {
@@ -83,7 +102,7 @@ std::optional<StepRecord> LocalMetadata::step(const ObjectPath& path) {
   if (!safe_path(path)) return std::nullopt;
   auto text = read_self(dir_of(path));
   if (!text) return std::nullopt;
-  return StepRecord{path, parse_ts_epoch(*text)};
+  return StepRecord{path, ts_or_unknown(*text)};
 }
 
 std::vector<TaskRecord> LocalMetadata::tasks(const ObjectPath& step) {
@@ -98,7 +117,7 @@ std::optional<TaskRecord> LocalMetadata::task(const ObjectPath& path) {
   if (!safe_path(path)) return std::nullopt;
   auto text = read_self(dir_of(path));
   if (!text) return std::nullopt;
-  return TaskRecord{path, parse_ts_epoch(*text), std::nullopt};
+  return TaskRecord{path, ts_or_unknown(*text), std::nullopt};
 }
 
 std::vector<ArtifactRecord> LocalMetadata::artifacts(const ObjectPath& task, std::optional<int> attempt,

@@ -1,0 +1,100 @@
+// Proof that WHERE clauses on the path become direct lookups: tests count the files each query
+// opens (metaflow_trace) and pin the plans SQLite chooses.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+#include "support/test_db.hpp"
+#include "support/test_env.hpp"
+
+namespace mfsql::testing {
+namespace {
+
+const std::string kFlow = "RetryCatchFlow";
+const std::string kRun = "1795738160197500";
+const std::string kOtherRun = "1795738152049350";
+
+class PushdownTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string root = quote(local_fixture().string());
+    for (auto t : {"flows", "runs", "steps", "tasks", "tags"})
+      db_.query(std::string("CREATE VIRTUAL TABLE temp.p_") + t + " USING " + t + "(root=" + root + ")");
+  }
+  // How many times each file was opened by the last traced statement.
+  std::map<std::string, int> opens() {
+    std::map<std::string, int> out;
+    for (auto& r : db_.query("SELECT target FROM metaflow_trace WHERE kind = 'file' AND status = 0")) ++out[*r[0]];
+    return out;
+  }
+  std::string plan_of(const std::string& sql) {
+    std::string detail;
+    for (auto& r : db_.query("EXPLAIN QUERY PLAN " + sql)) detail += *r[3] + "\n";
+    return detail;
+  }
+  TestDb db_;
+};
+
+TEST_F(PushdownTest, FlowAndRunIdOpenOnlyThatRunsFiles) {
+  std::string where = " WHERE flow = " + quote(kFlow) + " AND run_id = " + quote(kRun);
+  EXPECT_EQ(db_.files_opened_by("SELECT run_id, created_at, tags FROM p_runs" + where), 1);  // its _self.json
+  db_.files_opened_by("SELECT * FROM p_runs" + where);
+  auto files = opens();
+  ASSERT_FALSE(files.empty());
+  for (auto& [path, n] : files) {
+    bool in_run = path.rfind(kFlow + "/" + kRun + "/", 0) == 0;
+    bool blob = path.rfind(kFlow + "/data/", 0) == 0;
+    EXPECT_TRUE(in_run || blob) << path << " is outside the run";
+  }
+  std::cout << "[pushdown] SELECT * FROM runs WHERE flow=? AND run_id=? opened " << files.size() << " files\n";
+}
+
+TEST_F(PushdownTest, InListReadsEachValueOnce) {
+  std::string sql = "SELECT run_id FROM p_runs WHERE flow = " + quote(kFlow) + " AND run_id IN (" + quote(kRun) +
+                    ", " + quote(kOtherRun) + ", 'no-such-run', " + quote(kRun) + ")";
+  EXPECT_EQ(db_.query(sql).size(), 2u);
+  EXPECT_EQ(db_.files_opened_by(sql), 2);
+  for (auto& [path, n] : opens()) EXPECT_EQ(n, 1) << path;
+  EXPECT_NE(plan_of(sql).find("run_id=IN"), std::string::npos) << plan_of(sql);
+}
+
+TEST_F(PushdownTest, RunsJoinTagsLooksUpTagsPerRun) {
+  std::string sql = "SELECT r.run_id, t.tag FROM p_runs r JOIN p_tags t USING (flow, run_id) WHERE r.flow = " + quote(kFlow);
+  std::string plan = plan_of(sql);
+  EXPECT_NE(plan.find("SCAN r VIRTUAL TABLE INDEX 1:flow=?"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("SCAN t VIRTUAL TABLE INDEX 3:flow=? run_id=?"), std::string::npos) << plan;
+  int runs = std::stoi(*db_.scalar("SELECT count(*) FROM p_runs WHERE flow = " + quote(kFlow)));
+  int opened = db_.files_opened_by(sql);
+  EXPECT_EQ(opened, 2 * runs) << "one read per run for runs, one lookup per run for tags";
+  std::cout << "[pushdown] runs JOIN tags over " << runs << " runs opened " << opened << " files\n";
+}
+
+TEST_F(PushdownTest, PathspecIsAPointLookup) {
+  std::string task = kFlow + "/" + kRun + "/flaky/2";
+  EXPECT_EQ(db_.files_opened_by("SELECT pathspec, created_at FROM p_tasks WHERE pathspec = " + quote(task)), 1);
+  EXPECT_NE(plan_of("SELECT * FROM p_tasks WHERE pathspec = 'a/b/c/d'").find("INDEX 16:pathspec=?"), std::string::npos);
+  EXPECT_EQ(db_.files_opened_by("SELECT step FROM p_steps WHERE pathspec = " + quote(kFlow + "/" + kRun + "/end")), 1);
+}
+
+TEST_F(PushdownTest, ExplainQueryPlanShowsTheLookups) {
+  EXPECT_EQ(plan_of("SELECT run_id FROM p_runs WHERE flow = 'F' AND run_id IN ('1', '2')"),
+            "SCAN p_runs VIRTUAL TABLE INDEX 3:flow=? run_id=IN cols=0x3\n");
+  EXPECT_EQ(plan_of("SELECT flow FROM p_flows"), "SCAN p_flows VIRTUAL TABLE INDEX 0:scan cols=0x1\n");
+}
+
+TEST_F(PushdownTest, UnsafePathComponentsMatchNothingAndOpenNothing) {
+  for (std::string bad : std::vector<std::string>{"..", "../..", "a/b", "/etc", "RetryCatchFlow/..", std::string("Retry\0Flow", 10)}) {
+    std::string q = "SELECT count(*) FROM p_runs WHERE flow = " + quote(bad);
+    if (bad.find('\0') != std::string::npos) q = "SELECT count(*) FROM p_runs WHERE flow = CAST(x'526574727900466c6f77' AS TEXT)";
+    db_.query("SELECT metaflow_trace_clear()");
+    EXPECT_EQ(*db_.scalar(q), "0") << bad;
+    EXPECT_EQ(*db_.scalar("SELECT count(*) FROM metaflow_trace WHERE kind = 'file' AND status = 0"), "0") << bad;
+  }
+  EXPECT_EQ(*db_.scalar("SELECT count(*) FROM p_tasks WHERE pathspec = 'RetryCatchFlow/../../../etc/passwd'"), "0");
+  EXPECT_EQ(*db_.scalar("SELECT count(*) FROM p_tasks WHERE flow = 'RetryCatchFlow' AND run_id = '..' AND "
+                        "step = '..' AND task_id = 'etc'"), "0");
+}
+
+}  // namespace
+}  // namespace mfsql::testing
