@@ -74,7 +74,8 @@ Config Config::load(const std::map<std::string, std::string>& overrides) {
   while (!ec && !dir.empty()) {
     fs::path candidate = dir / ".metaflow";
     c.searched_.push_back(candidate.string());
-    if (fs::is_directory(candidate, ec)) {
+    std::error_code missing;
+    if (fs::is_directory(candidate, missing)) {
       c.upward_root_ = candidate.string();
       auto j = read_config_file(candidate / "config.json", false);
       for (auto& [k, v] : j.items()) set(k, as_text(v), "project config " + (candidate / "config.json").string());
