@@ -156,7 +156,8 @@ Json Renderer::render_generic_call(Node* node, size_t depth) {
     } else {
       out["state"] = render(state, depth);
     }
-    if (args && !args->empty() && !call.via_newobj) out["args"] = render(call.args, depth);
+    // Exceptions pickle their constructor arguments too, but the oracle shows only attributes.
+    if (!out.contains("attrs") && args && !args->empty()) out["args"] = render(call.args, depth);
     return out;
   }
   if (call.via_newobj) {

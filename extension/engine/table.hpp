@@ -73,6 +73,10 @@ struct Plan {
 // module arguments, shared by that table's cursors.
 struct Source {
   virtual ~Source() = default;
+  // A cursor starts reading (its first xFilter) and stops (xClose): sources that memoize per
+  // statement keep their memo while any cursor reads.
+  virtual void cursor_started() {}
+  virtual void cursor_stopped() {}
 };
 
 struct TableSpec {

@@ -163,8 +163,11 @@ int open_cursor(sqlite3_vtab*, sqlite3_vtab_cursor** out) {
   return SQLITE_OK;
 }
 
-int close_cursor(sqlite3_vtab_cursor* cur) {
-  delete reinterpret_cast<Cursor*>(cur);
+int close_cursor(sqlite3_vtab_cursor* base) {
+  auto* cur = reinterpret_cast<Cursor*>(base);
+  cur->rows = Generator<Row>();
+  if (cur->source) cur->source->cursor_stopped();
+  delete cur;
   return SQLITE_OK;
 }
 
@@ -222,7 +225,10 @@ int filter(sqlite3_vtab_cursor* base, int, const char* idx_str, int argc, sqlite
     cur->rows = Generator<Row>();  // end the previous walk before its plan is replaced
     cur->plan = decode_plan(spec, idx_str, argc, argv);
     if (!table->source) table->source = table->module->options.open_source(table->args);
-    cur->source = table->source;
+    if (!cur->source) {
+      cur->source = table->source;
+      cur->source->cursor_started();
+    }
     cur->rows = spec.rows(*cur->source, cur->plan);
   } catch (const std::exception& e) {
     cur->eof = true;

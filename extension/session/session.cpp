@@ -53,7 +53,7 @@ std::shared_ptr<Store> Session::store(const engine::ModuleArgs& args) {
     throw UserError("METAFLOW_DEFAULT_METADATA is '" + metadata + "' (from " +
                     config.find("METAFLOW_DEFAULT_METADATA")->origin +
                     "), and this build of mfsql reads only local metadata; set it to 'local' or use root='...'.");
-  auto files = std::make_shared<LocalFiles>(config.local_root(), trace_.get());
+  auto files = std::make_shared<LocalFiles>(config.local_root(), trace_.get(), &memo_);
   auto store = std::make_shared<Store>(std::make_shared<LocalMetadata>(files), std::make_shared<LocalDatastore>(files),
                                        trace_, settings_);
   stores_[key] = store;

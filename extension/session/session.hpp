@@ -9,6 +9,7 @@
 #include "engine/vtab.hpp"
 #include "model/store.hpp"
 #include "session/config.hpp"
+#include "util/statement_memo.hpp"
 
 namespace mfsql {
 
@@ -17,6 +18,7 @@ class Session {
   Session() : trace_(std::make_shared<Trace>()) {}
 
   Trace& trace() { return *trace_; }
+  StatementMemo& memo() { return memo_; }
   StoreSettings& settings() { return settings_; }
 
   // The store a table with these module arguments reads; opened once and kept. Throws UserError.
@@ -30,6 +32,7 @@ class Session {
 
  private:
   std::shared_ptr<Trace> trace_;
+  StatementMemo memo_;
   StoreSettings settings_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Store>> stores_;
@@ -41,6 +44,9 @@ struct SessionSource : engine::Source {
   engine::ModuleArgs args;
   std::shared_ptr<Store> store;  // opened on first use; null for tables that only read connection state
   std::shared_ptr<Session> keep_alive;
+
+  void cursor_started() override { session->memo().cursor_opened(); }
+  void cursor_stopped() override { session->memo().cursor_closed(); }
 };
 
 }  // namespace mfsql

@@ -84,6 +84,21 @@ std::optional<std::string> LocalFiles::read(const std::string& relative, size_t 
   return data;
 }
 
+std::optional<std::string> LocalFiles::read_memoized(const std::string& relative, size_t max_bytes) const {
+  if (!memo_) return read(relative, max_bytes);
+  const std::string key = root_ + "/" + relative;  // one memo serves every store of the connection
+  if (auto hit = memo_->find(key)) {
+    TraceTimer timer(trace_, "file", relative);
+    timer.entry().cache_hit = true;
+    timer.entry().status = *hit ? 0 : -1;
+    timer.entry().bytes = *hit ? static_cast<int64_t>((*hit)->size()) : 0;
+    return *hit;
+  }
+  auto contents = read(relative, max_bytes);
+  memo_->remember(key, contents);
+  return contents;
+}
+
 bool LocalFiles::exists(const std::string& relative) const {
   int fd = open_beneath(relative, false);
   if (fd < 0) return false;

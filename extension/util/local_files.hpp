@@ -7,13 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "util/statement_memo.hpp"
 #include "util/trace.hpp"
 
 namespace mfsql {
 
 class LocalFiles {
  public:
-  LocalFiles(std::string root, Trace* trace) : root_(std::move(root)), trace_(trace) {}
+  LocalFiles(std::string root, Trace* trace, StatementMemo* memo = nullptr)
+      : root_(std::move(root)), trace_(trace), memo_(memo) {}
 
   const std::string& root() const { return root_; }
 
@@ -21,6 +23,8 @@ class LocalFiles {
   // not exist or is not a regular file. Throws CorruptRecord when it exists but cannot be read, or
   // is larger than `max_bytes`.
   std::optional<std::string> read(const std::string& relative, size_t max_bytes = kDefaultMaxBytes) const;
+  // The same, answered from the statement memo when this statement read it already.
+  std::optional<std::string> read_memoized(const std::string& relative, size_t max_bytes = kDefaultMaxBytes) const;
 
   bool exists(const std::string& relative) const;
 
@@ -38,6 +42,7 @@ class LocalFiles {
 
   std::string root_;
   Trace* trace_;
+  StatementMemo* memo_;
 };
 
 }  // namespace mfsql

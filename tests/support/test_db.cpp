@@ -62,7 +62,7 @@ std::string TestDb::error_of(const std::string& sql) {
 int TestDb::files_opened_by(const std::string& sql, const std::string& target_like) {
   query("SELECT metaflow_trace_clear()");
   query(sql);
-  return std::stoi(*scalar("SELECT count(*) FROM metaflow_trace WHERE kind = 'file' AND status = 0 AND target LIKE " +
+  return std::stoi(*scalar("SELECT count(*) FROM metaflow_trace WHERE kind = 'file' AND status = 0 AND cache_hit = 0 AND target LIKE " +
                            quote(target_like)));
 }
 

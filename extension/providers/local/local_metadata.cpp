@@ -39,7 +39,7 @@ int64_t ts_or_unknown(const std::string& self_json) {
 std::string LocalMetadata::describe() const { return "the local store at " + files_->root(); }
 
 std::optional<std::string> LocalMetadata::read_self(const std::string& dir) {
-  return files_->read(dir + "/_meta/_self.json", kMaxJsonFile);
+  return files_->read_memoized(dir + "/_meta/_self.json", kMaxJsonFile);
 }
 
 std::vector<std::string> LocalMetadata::child_dirs(const std::string& dir) {
@@ -132,14 +132,14 @@ std::vector<ArtifactRecord> LocalMetadata::artifacts(const ObjectPath& task, std
     for (auto& e : entries)
       if (!e.is_dir && e.name.rfind("sysmeta_attempt-done_", 0) == 0 && e.name > last) last = e.name;
     if (last.empty()) return out;  // no finished attempt: the task shows no artifacts
-    auto text = files_->read(meta + "/" + last, kMaxJsonFile);
+    auto text = files_->read_memoized(meta + "/" + last, kMaxJsonFile);
     if (!text) return out;
     attempt = parse_attempt_done(*text);
     if (!attempt) throw CorruptRecord("The file " + meta + "/" + last + " does not name an attempt.");
   }
   const std::string prefix = std::to_string(*attempt) + "_artifact_";
   auto read_one = [&](const std::string& file) {
-    if (auto text = files_->read(meta + "/" + file, kMaxJsonFile))
+    if (auto text = files_->read_memoized(meta + "/" + file, kMaxJsonFile))
       out.push_back(parse_artifact_json(*text, task, *attempt));
   };
   if (name) {
@@ -163,7 +163,7 @@ std::vector<MetadataEntry> LocalMetadata::metadata(const ObjectPath& task) {
   std::sort(names.begin(), names.end());
   int64_t order = 0;
   for (auto& n : names) {
-    auto text = files_->read(meta + "/" + n, kMaxJsonFile);
+    auto text = files_->read_memoized(meta + "/" + n, kMaxJsonFile);
     if (!text) continue;
     try {
       auto entry = parse_metadata_json(*text, task);
