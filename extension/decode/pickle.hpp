@@ -16,8 +16,8 @@ struct UnpickleLimits {
   size_t max_depth = 256;             // nesting of containers/objects
   size_t max_memo = 1 << 20;          // memo entries
   size_t max_bytes = 256u << 20;      // input size accepted
-  size_t max_objects = 1u << 25;      // decoded objects (bounds the graph's memory)
-  size_t max_rendered = 1u << 25;     // JSON nodes produced (shared references are copied per use)
+  size_t max_objects = 1u << 24;      // decoded objects (~130 bytes each: bounds the graph's memory)
+  size_t max_rendered = 1u << 24;     // JSON values produced (shared references are copied per use)
 };
 
 // Thrown for malformed/unsupported input; what() is a sentence saying what was wrong and at which
@@ -29,10 +29,17 @@ struct UnpickleError : CorruptRecord {
 // Decodes `pickle` and renders it as JSON by the oracle's rendering rules (insertion order kept).
 //
 // Choices where the pickle does not carry what the oracle shows:
-//  * Enum members pickle as a call of the class with the value; the member NAME is not in the
-//    pickle, so they render as {"$enum": "module.Class", "value": v} (no ".NAME"). Any unknown
-//    class called with exactly one argument and given no state is assumed to be such a lookup.
-//    (IntEnum members, which the oracle renders as plain ints, cannot be told apart either.)
+//  * Enum members: Python >= 3.11 pickles getattr(Class, 'NAME'), which carries the name but not
+//    the value, rendered {"$enum": "module.Class.NAME"} (no "value"). Python <= 3.10 pickled
+//    Class(value), which carries the value but not the name, rendered
+//    {"$enum": "module.Class", "value": v}; any unknown class called with exactly one argument and
+//    given no state is taken for such a lookup. IntEnum members, which the oracle renders as
+//    plain ints, look the same in the pickle and get the same $enum forms.
+//  * Python 2 `str` (BINSTRING) becomes a string when ASCII, else {"$bytes"}; text that is not
+//    valid UTF-8 (e.g. lone surrogates) has the bad bytes replaced by U+FFFD.
+//  * A datetime whose tzinfo needs a zone database (zoneinfo, pytz zones) renders
+//    {"$datetime": local isoformat, "tzinfo": ...}; fixed offsets render as isoformat() does.
+//  * Ints needing more than 16 KiB render as {"$int_hex": "0x..."} (Python refuses str() of them).
 //  * A structure that contains itself renders the inner occurrence as {"$recursion": true}.
 //  * A reference to a class or function used as a value renders as {"$global": "module.name"}.
 //  * Anything unknown renders as {"$object": "module.Name", ...} with what was decoded

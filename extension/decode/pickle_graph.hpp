@@ -39,18 +39,20 @@ struct Node {
   Kind kind = Kind::None;
   bool being_rendered = false;  // set while the renderer is inside it, to spot cycles
   uint64_t offset = 0;          // where in the pickle it was made, for error messages
-  int64_t integer = 0;          // Bool, Int
+  int64_t integer = 0;          // Bool, Int; for Global the length of the module part of `text`
   double real = 0;              // Float
-  std::string text;             // Str (UTF-8 as pickled), Bytes, BigInt (LE two's complement)
-  std::string module, name;     // Global
+  std::string text;             // Str (UTF-8 as pickled), Bytes, BigInt (LE two's complement),
+                                // Global ("module.name")
   std::vector<Node*> items;     // List, Tuple, Set, FrozenSet
   Entries entries;              // Dict
   std::unique_ptr<CallParts> call;
 
+  std::string_view module() const { return std::string_view(text).substr(0, static_cast<size_t>(integer)); }
+  std::string_view name() const { return std::string_view(text).substr(static_cast<size_t>(integer) + 1); }
+  const std::string& qualified_name() const { return text; }
   bool is_global(std::string_view mod, std::string_view nm) const {
-    return kind == Kind::Global && module == mod && name == nm;
+    return kind == Kind::Global && module() == mod && name() == nm;
   }
-  std::string qualified_name() const { return module + "." + name; }
 };
 
 // Owns every node; a pickle's memo and containers only hold pointers into it.
@@ -74,6 +76,9 @@ std::string twos_complement_to_decimal(std::string_view little_endian);
 std::string twos_complement_to_hex(std::string_view little_endian, bool* negative);
 
 std::string base64_encode(std::string_view bytes);
+// `text` with every byte sequence that is not valid UTF-8 (including the surrogates Python writes
+// with 'surrogatepass') replaced by U+FFFD, so the JSON can always be serialised.
+std::string valid_utf8(std::string_view text);
 
 [[noreturn]] void fail(uint64_t offset, const std::string& what);
 

@@ -192,8 +192,8 @@ class Machine {
   void push_global(std::string module, std::string name) {
     modernise_global_name(module, name);
     Node* n = make(Kind::Global);
-    n->module = std::move(module);
-    n->name = std::move(name);
+    n->integer = static_cast<int64_t>(module.size());
+    n->text = module + "." + name;
     push(n);
   }
   void push_call(Node* callable, Node* args, Node* kwargs, bool via_newobj) {
@@ -288,9 +288,9 @@ void Machine::step(uint8_t op) {
       push(n);
       return;
     }
-    case 0x8c: push_text(Kind::Str, read_bytes(read_length(1, "SHORT_BINUNICODE"))); return;
-    case 'X': push_text(Kind::Str, read_bytes(read_length(4, "BINUNICODE"))); return;
-    case 0x8d: push_text(Kind::Str, read_bytes(read_length(8, "BINUNICODE8"))); return;
+    case 0x8c: push_text(Kind::Str, valid_utf8(read_bytes(read_length(1, "SHORT_BINUNICODE")))); return;
+    case 'X': push_text(Kind::Str, valid_utf8(read_bytes(read_length(4, "BINUNICODE")))); return;
+    case 0x8d: push_text(Kind::Str, valid_utf8(read_bytes(read_length(8, "BINUNICODE8")))); return;
     case 'C': push_text(Kind::Bytes, read_bytes(read_length(1, "SHORT_BINBYTES"))); return;
     case 'B': push_text(Kind::Bytes, read_bytes(read_length(4, "BINBYTES"))); return;
     case 0x8e: push_text(Kind::Bytes, read_bytes(read_length(8, "BINBYTES8"))); return;
@@ -343,8 +343,8 @@ void Machine::step(uint8_t op) {
     }
     case 0x91: push_container(Kind::FrozenSet, pop_mark("FROZENSET")); return;
     case 'c': {
-      std::string module = read_line();
-      std::string name = read_line();
+      std::string module = valid_utf8(read_line());
+      std::string name = valid_utf8(read_line());
       push_global(std::move(module), std::move(name));
       return;
     }

@@ -207,7 +207,7 @@ Json numpy_element(Renderer& renderer, const NumpyArray& array, size_t index, si
       std::string out;
       for (size_t i = 0; i + 4 <= item.size(); i += 4) {
         auto cp = static_cast<uint32_t>(read_unsigned(item.substr(i, 4), dtype.big_endian));
-        if (cp > 0x10ffff) cp = 0xfffd;
+        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) cp = 0xfffd;
         append_utf8(out, cp);
       }
       while (!out.empty() && out.back() == '\0') out.pop_back();  // numpy pads with NULs

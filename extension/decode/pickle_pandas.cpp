@@ -46,7 +46,7 @@ std::optional<std::vector<Json>> index_labels(Renderer& renderer, const Node* in
     for (int64_t v : *values) labels.push_back(render_int(v));
     return labels;
   }
-  if (cls->module == "pandas.core.indexes.multi" || cls->module == "pandas.core.indexes.datetimes")
+  if (cls->module() == "pandas.core.indexes.multi" || cls->module() == "pandas.core.indexes.datetimes")
     return std::nullopt;
   const Node* data = dict_get(fields, "data");
   auto array = data ? numpy_array(data) : std::nullopt;
@@ -98,7 +98,7 @@ std::optional<Json> render_pandas_call(Renderer& renderer, Node* node, size_t de
   const std::vector<Node*>* axes = sequence_items((*args)[1]);
   if (!blocks || !axes || axes->size() != 2) return std::nullopt;
 
-  const size_t limit = 1u << 28;
+  const size_t limit = renderer.remaining();
   auto columns = index_labels(renderer, (*axes)[0], depth + 2, limit);
   auto rows = index_labels(renderer, (*axes)[1], depth + 2, limit);
   if (!columns || !rows) return std::nullopt;

@@ -133,6 +133,14 @@ Json Renderer::render_generic_call(Node* node, size_t depth) {
   std::string name = callable_name(node);
   if (name.empty()) name = "?";
   const std::vector<Node*>* args = sequence_items(call.args);
+  bool via_newobj = call.via_newobj;
+  // copyreg._reconstructor(cls, base, state) is object.__reduce_ex__ below protocol 2: an
+  // instance of cls made without arguments.
+  if (name == "copyreg._reconstructor" && args && !args->empty() && (*args)[0]->kind == Kind::Global) {
+    name = (*args)[0]->qualified_name();
+    args = nullptr;
+    via_newobj = true;
+  }
   if (!call.entries.empty()) return render_dict(call.entries, depth);
   if (!call.items.empty()) {
     Json out = Json::array();
@@ -140,6 +148,7 @@ Json Renderer::render_generic_call(Node* node, size_t depth) {
     return out;
   }
   Json out = Json{{"$object", name}};
+  if (name == "?") out["callable"] = render(call.callable, depth);  // e.g. a method of an object
   if (call.state) {
     Node* state = call.state;
     const std::vector<Node*>* pair = state->kind == Kind::Tuple ? &state->items : nullptr;
@@ -160,7 +169,7 @@ Json Renderer::render_generic_call(Node* node, size_t depth) {
     if (!out.contains("attrs") && args && !args->empty()) out["args"] = render(call.args, depth);
     return out;
   }
-  if (call.via_newobj) {
+  if (via_newobj) {
     if (args && !args->empty()) return render(call.args, depth - 1);  // a namedtuple: its fields
     out["attrs"] = Json::object();
     return out;
@@ -174,7 +183,7 @@ Json Renderer::render_generic_call(Node* node, size_t depth) {
 // ---- readers ----
 
 std::string callable_name(const Node* call) {
-  if (call->kind != Kind::Call || call->call->callable->kind != Kind::Global) return "";
+  if (!call || call->kind != Kind::Call || call->call->callable->kind != Kind::Global) return "";
   return call->call->callable->qualified_name();
 }
 
@@ -225,10 +234,12 @@ std::optional<std::string> bytes_value(const Node* node) {
       return latin1_encode(node->text);
     return node->text;
   }
-  if (callable_name(node) == "_codecs.encode") {
-    const std::vector<Node*>* args = sequence_items(node->call->args);
-    if (args && args->size() == 2 && str_value((*args)[0])) return latin1_encode((*args)[0]->text);
-  }
+  std::string name = callable_name(node);
+  const std::vector<Node*>* args = name.empty() ? nullptr : sequence_items(node->call->args);
+  if (name == "_codecs.encode" && args && args->size() == 2 && str_value((*args)[0]))
+    return latin1_encode((*args)[0]->text);
+  if (name == "builtins.bytes" && args && args->empty()) return std::string();  // protocol 2's b''
+
   return std::nullopt;
 }
 

@@ -23,6 +23,8 @@ class Renderer {
   Json render_sorted_set(const std::vector<Node*>& items, size_t depth);
   // Charges `n` JSON values against the limit on the rendered size.
   void charge(size_t n, const Node* at);
+  // How many more JSON values may be produced: bounds expansions (ranges, arrays) up front.
+  size_t remaining() const { return limits_.max_rendered - rendered_; }
   // Fails when `depth` passes the nesting limit.
   void check_depth(size_t depth, const Node* at) const;
 

@@ -95,6 +95,32 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
+std::string valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    auto byte = [&](size_t k) { return static_cast<uint8_t>(text[i + k]); };
+    uint8_t lead = byte(0);
+    size_t length = lead < 0x80 ? 1 : (lead & 0xe0) == 0xc0 ? 2 : (lead & 0xf0) == 0xe0 ? 3 : (lead & 0xf8) == 0xf0 ? 4 : 0;
+    bool ok = length > 0 && i + length <= text.size();
+    for (size_t k = 1; ok && k < length; ++k) ok = (byte(k) & 0xc0) == 0x80;
+    if (ok && length > 1) {
+      uint32_t cp = lead & (0x7f >> length);
+      for (size_t k = 1; k < length; ++k) cp = (cp << 6) | (byte(k) & 0x3f);
+      static const uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= smallest[length] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+    }
+    if (ok) {
+      out.append(text.substr(i, length));
+      i += length;
+    } else {
+      out += "\xef\xbf\xbd";
+      i += 1;
+    }
+  }
+  return out;
+}
+
 }  // namespace pickle
 
 namespace {
