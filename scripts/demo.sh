@@ -7,14 +7,14 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$here/scripts/build.sh" >/dev/null
-query="${1:-SELECT flow, run_id, status, finished_at, tags FROM runs ORDER BY created_at DESC LIMIT 20;}"
+query="${1:-SELECT flow, run_id, user, status, finished_at, user_tags FROM runs ORDER BY created_at DESC LIMIT 20;}"
 if [ -d .metaflow ] || [ -n "${METAFLOW_DATASTORE_SYSROOT_LOCAL:-}" ]; then
   sqlite3 -header -column :memory: ".load $here/build/metaflow" "$query"
 else
   sample="${TMPDIR:-/tmp}/mfsql-sample"
   if [ ! -d "$sample/.metaflow" ]; then
     echo "No .metaflow here: writing a sample store to $sample" >&2
-    "$here/build/bench/mfsql-storegen" --sample --out "$sample" >/dev/null
+    "$here/build/mfsql-storegen" --sample --out "$sample" >/dev/null
   fi
   METAFLOW_DATASTORE_SYSROOT_LOCAL="$sample" sqlite3 -header -column :memory: ".load $here/build/metaflow" "$query"
 fi
