@@ -41,8 +41,8 @@ std::string python_float_repr(double value) {
 namespace {
 
 void append_escaped_unit(std::string& out, uint32_t unit) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "\\u%04x", unit);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(unit & 0xffff));
   out += buf;
 }
 
@@ -164,7 +164,7 @@ PyJsonObject& PyJsonObject::raw(std::string_view k, std::string_view json) {
   return *this;
 }
 
-std::string PyJsonObject::finish() && {
+std::string PyJsonObject::finish() {
   text_.push_back('}');
   return std::move(text_);
 }

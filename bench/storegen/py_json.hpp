@@ -30,7 +30,7 @@ class PyJsonObject {
   PyJsonObject& str_list(std::string_view key, const std::vector<std::string>& values);
   PyJsonObject& raw(std::string_view key, std::string_view json);  // an already-encoded value
 
-  std::string finish() &&;
+  std::string finish();  // closes the object; the builder is spent
 
  private:
   void key(std::string_view name);

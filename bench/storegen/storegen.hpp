@@ -1,0 +1,29 @@
+#pragma once
+// mfsql-storegen: writes a local Metaflow store (`<out>/.metaflow`) in Metaflow 2.19's exact
+// layout, for the README's demo (`sample`) and for benchmarks (`runs`, `foreach_width`).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace mfsql::storegen {
+
+struct GenerateOptions {
+  std::filesystem::path out_dir;  // the store goes to out_dir/.metaflow
+  bool force = false;             // replace an existing out_dir/.metaflow
+  bool sample = false;            // HelloFlow, TrainingFlow, FanOutFlow: a few runs of each kind
+  int runs = 0;                   // BenchFlow runs (start -> a -> b -> c -> end)
+  int foreach_width = 0;          // one BenchForeachFlow run with this many foreach tasks
+  uint64_t seed = 1;
+  int64_t start_time_s = 1748854800;  // 2025-06-02T09:00:00Z: the first run starts here
+  unsigned threads = 0;               // 0: one per core
+};
+
+struct GenerateSummary {
+  std::filesystem::path metaflow_root;
+  size_t flows = 0, runs = 0, tasks = 0, blobs = 0;
+};
+
+// Throws std::runtime_error (e.g. when the store exists and `force` is off).
+GenerateSummary generate_store(const GenerateOptions& options);
+
+}  // namespace mfsql::storegen
