@@ -14,8 +14,10 @@ namespace mfsql {
 
 class LocalFiles {
  public:
-  LocalFiles(std::string root, Trace* trace, StatementMemo* memo = nullptr)
-      : root_(std::move(root)), trace_(trace), memo_(memo) {}
+  LocalFiles(std::string root, Trace* trace, StatementMemo* memo = nullptr);
+  ~LocalFiles();
+  LocalFiles(const LocalFiles&) = delete;
+  LocalFiles& operator=(const LocalFiles&) = delete;
 
   const std::string& root() const { return root_; }
 
@@ -41,6 +43,7 @@ class LocalFiles {
   int open_beneath(const std::string& relative, bool directory) const;
 
   std::string root_;
+  int root_fd_ = -1;  // kept open: every path is resolved beneath it
   Trace* trace_;
   StatementMemo* memo_;
 };
