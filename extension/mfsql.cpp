@@ -42,9 +42,35 @@ void trace_clear_function(sqlite3_context* ctx, int, sqlite3_value**) {
   sqlite3_result_null(ctx);
 }
 
+// metaflow_set('max_value_bytes', N): a per-connection setting, read live by every store of the
+// connection. Returns the value now in effect.
+void set_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  Session& session = **static_cast<std::shared_ptr<Session>*>(sqlite3_user_data(ctx));
+  const char* name = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  std::string setting = name ? name : "";
+  size_t* target = nullptr;
+  if (setting == "max_value_bytes") target = &session.settings().max_value_bytes;
+  else if (setting == "value_cache_entries") target = &session.settings().value_cache_entries;
+  if (!target) {
+    std::string msg = "metaflow_set: there is no setting '" + setting + "'; the settings are max_value_bytes and value_cache_entries.";
+    return sqlite3_result_error(ctx, msg.c_str(), -1);
+  }
+  if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER || sqlite3_value_int64(argv[1]) < 0) {
+    std::string msg = "metaflow_set: " + setting + " takes a whole number of 0 or more.";
+    return sqlite3_result_error(ctx, msg.c_str(), -1);
+  }
+  *target = static_cast<size_t>(sqlite3_value_int64(argv[1]));
+  sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(*target));
+}
+
 const engine::TableSpec* const kTables[] = {
     &tables::kFlowsTable, &tables::kRunsTable, &tables::kStepsTable,  &tables::kTasksTable,
     &tables::kTagsTable,  &tables::kConfigTable, &tables::kTraceTable,
+    &tables::kArtifactsTable,
+    &tables::kMetadataTable,
+    &tables::kLogsTable,
+    &tables::kTablesTable,
+    &tables::kColumnsTable,
 };
 
 }  // namespace
@@ -79,6 +105,12 @@ extern "C" int sqlite3_metaflow_init(sqlite3* db, char** err, const sqlite3_api_
     rc = sqlite3_create_function_v2(db, "metaflow_trace_clear", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, holder,
                                     trace_clear_function, nullptr, nullptr,
                                     [](void* p) { delete static_cast<std::shared_ptr<Session>*>(p); });
+    if (rc != SQLITE_OK) delete holder;
+  }
+  if (rc == SQLITE_OK) {
+    auto* holder = new std::shared_ptr<Session>(session);
+    rc = sqlite3_create_function_v2(db, "metaflow_set", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, holder, set_function,
+                                    nullptr, nullptr, [](void* p) { delete static_cast<std::shared_ptr<Session>*>(p); });
     if (rc != SQLITE_OK) delete holder;
   }
   return rc;

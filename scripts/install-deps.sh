@@ -2,7 +2,8 @@
 # Installs the Debian packages mfsql builds, tests and runs with. Safe to run again.
 set -euo pipefail
 packages=(cmake g++ pkg-config libsqlite3-dev sqlite3 nlohmann-json3-dev libcurl4-openssl-dev zlib1g-dev
-          libgtest-dev libcpp-httplib-dev)
+          libgtest-dev libcpp-httplib-dev
+          python3-pandas libsqliteodbc unixodbc)  # the Python and ODBC client tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,7 +14,7 @@ MetadataDict metadata_dict(std::vector<MetadataEntry> entries) {
     return a.ts_ms != b.ts_ms ? a.ts_ms < b.ts_ms : a.id < b.id;
   });
   MetadataDict dict;
-  for (auto& e : entries) dict[e.field_name] = e.value;
+  for (auto& e : entries) dict[e.field_name] = {e.value, e.value_is_json};
   return dict;
 }
 
@@ -22,7 +22,7 @@ int current_attempt(const MetadataDict& dict) {
   auto it = dict.find("attempt");
   if (it == dict.end()) return 0;
   try {
-    return std::stoi(it->second);
+    return std::stoi(it->second.text);
   } catch (const std::exception&) {
     return 0;
   }

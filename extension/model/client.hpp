@@ -13,7 +13,14 @@
 
 namespace mfsql::client {
 
-using MetadataDict = std::map<std::string, std::string>;
+// A metadata value as the client holds it: text, or JSON for the few fields Metaflow stores as
+// lists (foreach-stack).
+struct MetadataValue {
+  std::string text;
+  bool is_json = false;
+  bool operator==(const MetadataValue&) const = default;
+};
+using MetadataDict = std::map<std::string, MetadataValue>;
 
 // Entries sorted by ts_epoch ascending (ties by id); the last value of each name wins.
 MetadataDict metadata_dict(std::vector<MetadataEntry> entries);

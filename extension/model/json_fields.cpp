@@ -101,6 +101,7 @@ MetadataEntry metadata_from_json(const json& j, const ObjectPath& task) {
   m.task = task;
   m.field_name = string_or(j, "field_name");
   m.value = string_or(j, "value");
+  if (auto it = j.find("value"); it != j.end() && !it->is_string() && !it->is_null()) m.value_is_json = true;
   m.type = string_or(j, "type");
   m.user_name = string_or(j, "user_name");
   if (auto it = j.find("tags"); it != j.end() && it->is_array())

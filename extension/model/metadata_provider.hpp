@@ -2,6 +2,7 @@
 // The narrow interface behind which each place Metaflow keeps its records lives (the local
 // `.metaflow` tree, the metadata service). It answers exactly the questions Metaflow's own
 // metadata providers answer; the client's semantics on top of it live in model/client.*.
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,38 @@ class MetadataProvider {
 
   // Every metadata entry of a task, all attempts.
   virtual std::vector<MetadataEntry> metadata(const ObjectPath& task) = 0;
+
+  // Bulk questions. The defaults loop over the questions above; a provider that answers them in
+  // fewer calls (the service's tag filter and run-level routes) overrides them.
+
+  // The runs of `flow` that carry every one of `tags`, as user or system tags.
+  virtual std::vector<RunRecord> runs_with_tags(const std::string& flow, const std::vector<std::string>& tags) {
+    std::vector<RunRecord> out;
+    for (auto& r : runs(flow)) {
+      auto has = [&](const std::string& t) {
+        return std::binary_search(r.tags.begin(), r.tags.end(), t) ||
+               std::binary_search(r.system_tags.begin(), r.system_tags.end(), t);
+      };
+      if (std::all_of(tags.begin(), tags.end(), has)) out.push_back(std::move(r));
+    }
+    return out;
+  }
+  // artifacts(task, nullopt, nullopt) of every task of a run, private steps included.
+  virtual std::vector<ArtifactRecord> run_artifacts(const ObjectPath& run) {
+    std::vector<ArtifactRecord> out;
+    for (auto& s : steps(run))
+      for (auto& t : tasks(s.path))
+        for (auto& a : artifacts(t.path, std::nullopt, std::nullopt)) out.push_back(std::move(a));
+    return out;
+  }
+  // metadata(task) of every task of a run.
+  virtual std::vector<MetadataEntry> run_metadata(const ObjectPath& run) {
+    std::vector<MetadataEntry> out;
+    for (auto& s : steps(run))
+      for (auto& t : tasks(s.path))
+        for (auto& m : metadata(t.path)) out.push_back(std::move(m));
+    return out;
+  }
 };
 
 }  // namespace mfsql

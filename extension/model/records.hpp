@@ -59,6 +59,7 @@ struct MetadataEntry {
   ObjectPath task;
   std::string field_name;
   std::string value;  // text as stored; a non-string JSON value is kept as its JSON text
+  bool value_is_json = false;  // true for such non-string values (foreach-stack is a list)
   std::string type;
   std::string user_name;
   std::vector<std::string> tags;

@@ -8,11 +8,28 @@ namespace mfsql {
 
 namespace {
 constexpr size_t kCacheableJsonBytes = 64 * 1024;
+
+// The serialized size a stored blob announces without being inflated: its own length when stored
+// raw, else the gzip trailer's ISIZE (the length mod 2^32). nullopt when it announces nothing.
+// Lets an over-the-cap value be refused before any inflating; a trailer that lies is still
+// stopped by the inflate limit.
+std::optional<size_t> announced_size(const StoredObject& stored) {
+  if (stored.attributes) {
+    auto attrs = nlohmann::json::parse(*stored.attributes, nullptr, false);
+    if (attrs.is_object() && attrs.value("cas_raw", false)) return stored.bytes.size();
+  }
+  const std::string& b = stored.bytes;
+  if (b.size() < 18 || static_cast<unsigned char>(b[0]) != 0x1f || static_cast<unsigned char>(b[1]) != 0x8b)
+    return std::nullopt;
+  size_t n = 0;
+  for (int i = 1; i <= 4; ++i) n = (n << 8) | static_cast<unsigned char>(b[b.size() - i]);  // little-endian
+  return n;
 }
+}  // namespace
 
 Store::Store(std::shared_ptr<MetadataProvider> meta, std::shared_ptr<Datastore> data, std::shared_ptr<Trace> trace,
-             StoreSettings settings)
-    : meta_(std::move(meta)), data_(std::move(data)), trace_(std::move(trace)), settings_(settings) {}
+             SharedSettings settings)
+    : meta_(std::move(meta)), data_(std::move(data)), trace_(std::move(trace)), settings_(std::move(settings)) {}
 
 bool Store::is_pickle_encoding(const std::string& ct) {
   return ct.empty() || ct == "pickle-v4" || ct == "pickle-v2" || ct == "gzip+pickle-v4" || ct == "gzip+pickle-v2";
@@ -26,23 +43,36 @@ std::string Store::blob(const std::string& flow, const std::string& sha, size_t 
   return decode_blob(*stored, key, max_size);
 }
 
-JsonValue Store::value(const ArtifactRecord& a) {
+JsonValue Store::value(const ArtifactRecord& a, const std::string* serialized) {
   if (!is_pickle_encoding(a.content_type)) return nullptr;
+  const size_t cap = settings_->max_value_bytes;
   {
     std::lock_guard lock(cache_mu_);
     if (auto it = values_.find(a.sha); it != values_.end()) {
-      lru_.splice(lru_.begin(), lru_, it->second.second);
-      return it->second.first;
+      if (it->second.serialized_size > cap) return nullptr;
+      lru_.splice(lru_.begin(), lru_, it->second.lru_position);
+      return it->second.value;
     }
   }
-  std::string bytes = blob(a.task.flow, a.sha, settings_.max_value_bytes);
-  auto decoded = std::make_shared<const nlohmann::ordered_json>(unpickle_to_json(bytes));
-  if (bytes.size() <= kCacheableJsonBytes) {
+  std::string fetched;
+  if (!serialized) {
+    if (!valid_sha(a.sha)) throw CorruptRecord("The artifact record names an invalid sha '" + a.sha + "'.");
+    const std::string key = blob_key(a.task.flow, a.sha);
+    auto stored = data_->get(key, true);
+    if (!stored) throw CorruptRecord("The blob " + key + " is missing from " + data_->describe() + ".");
+    if (auto size = announced_size(*stored); size && *size > cap) return nullptr;
+    fetched = decode_blob(*stored, key, cap);
+    serialized = &fetched;
+  } else if (serialized->size() > cap) {
+    return nullptr;
+  }
+  auto decoded = std::make_shared<const nlohmann::ordered_json>(unpickle_to_json(*serialized));
+  if (serialized->size() <= kCacheableJsonBytes) {
     std::lock_guard lock(cache_mu_);
     if (!values_.count(a.sha)) {
       lru_.push_front(a.sha);
-      values_[a.sha] = {decoded, lru_.begin()};
-      if (values_.size() > settings_.value_cache_entries) {
+      values_[a.sha] = {decoded, serialized->size(), lru_.begin()};
+      if (values_.size() > settings_->value_cache_entries) {
         values_.erase(lru_.back());
         lru_.pop_back();
       }

@@ -21,25 +21,31 @@ struct StoreSettings {
   size_t value_cache_entries = 4096;          // decoded small values kept, by sha
 };
 
+// The connection owns its settings and may change them at any time (metaflow_set); stores read
+// them through this shared pointer, so a change applies to every store already opened.
+using SharedSettings = std::shared_ptr<const StoreSettings>;
+
 using JsonValue = std::shared_ptr<const nlohmann::ordered_json>;
 
 class Store {
  public:
   Store(std::shared_ptr<MetadataProvider> meta, std::shared_ptr<Datastore> data, std::shared_ptr<Trace> trace,
-        StoreSettings settings = {});
+        SharedSettings settings = std::make_shared<const StoreSettings>());
 
   MetadataProvider& meta() { return *meta_; }
   Datastore& data() { return *data_; }
   Trace& trace() { return *trace_; }
-  const StoreSettings& settings() const { return settings_; }
+  const StoreSettings& settings() const { return *settings_; }
 
   // The serializer's bytes of a blob (gunzipped). Throws CorruptRecord when missing or damaged.
   std::string blob(const std::string& flow, const std::string& sha, size_t max_size);
 
   // An artifact's value rendered as JSON, decoded from its pickle without executing anything.
-  // nullptr when its encoding is not a pickle (an extension's serializer). Values are immutable
-  // by sha, so small ones are cached for the connection. Throws CorruptRecord when undecodable.
-  JsonValue value(const ArtifactRecord& artifact);
+  // nullptr when its encoding is not a pickle (an extension's serializer) or its serialized size
+  // passes settings().max_value_bytes. Values are immutable by sha, so small ones are cached for
+  // the connection. Throws CorruptRecord when undecodable. `serialized`, when the caller already
+  // holds the blob's bytes, saves reading it again.
+  JsonValue value(const ArtifactRecord& artifact, const std::string* serialized = nullptr);
 
   static bool is_pickle_encoding(const std::string& content_type);
 
@@ -47,11 +53,16 @@ class Store {
   std::shared_ptr<MetadataProvider> meta_;
   std::shared_ptr<Datastore> data_;
   std::shared_ptr<Trace> trace_;
-  StoreSettings settings_;
+  SharedSettings settings_;
 
   std::mutex cache_mu_;
   std::list<std::string> lru_;
-  std::unordered_map<std::string, std::pair<JsonValue, std::list<std::string>::iterator>> values_;
+  struct CachedValue {
+    JsonValue value;
+    size_t serialized_size;  // checked against the cap on every hit: the cap can change
+    std::list<std::string>::iterator lru_position;
+  };
+  std::unordered_map<std::string, CachedValue> values_;
 };
 
 }  // namespace mfsql

@@ -1,7 +1,13 @@
 #include "session/session.hpp"
 
+#include <cstdlib>
+
+#include <nlohmann/json.hpp>
+
 #include "datastore/local_datastore.hpp"
+#include "net/http_client.hpp"
 #include "providers/local/local_metadata.hpp"
+#include "providers/service/service_metadata.hpp"
 #include "util/error.hpp"
 
 namespace mfsql {
@@ -32,6 +38,98 @@ std::map<std::string, std::string> as_overrides(const engine::ModuleArgs& args) 
   return out;
 }
 
+// A setting mfsql adds to Metaflow's (or one Config does not track): the environment, else
+// Metaflow's config files.
+std::optional<std::string> extra_setting(const Config& config, const char* name) {
+  if (const char* env = std::getenv(name); env && *env) return std::string(env);
+  return config.get(name);
+}
+
+long number_setting(const Config& config, const char* name, long fallback, long min, long max) {
+  auto text = extra_setting(config, name);
+  if (!text) return fallback;
+  try {
+    size_t used = 0;
+    long n = std::stol(*text, &used);
+    if (used == text->size() && n >= min && n <= max) return n;
+  } catch (const std::exception&) {
+  }
+  throw UserError(std::string(name) + " is '" + *text + "'; set it to a whole number from " + std::to_string(min) +
+                  " to " + std::to_string(max) + ".");
+}
+
+// Stands in for the datastore of service runs when none is configured: metadata-only questions
+// work, and the first artifact value or log read says what to set.
+class MissingDatastore final : public Datastore {
+ public:
+  explicit MissingDatastore(std::string why) : why_(std::move(why)) {}
+  std::string describe() const override { return "no datastore"; }
+  std::optional<StoredObject> get(const std::string&, bool) override { throw UserError(why_); }
+
+ private:
+  std::string why_;
+};
+
+// The headers every request carries: METAFLOW_SERVICE_HEADERS, then x-api-key. Secrets: no
+// message quotes them.
+std::vector<std::pair<std::string, std::string>> service_headers(const Config& config) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (auto text = config.get("METAFLOW_SERVICE_HEADERS")) {
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (!j.is_object())
+      throw UserError("METAFLOW_SERVICE_HEADERS (from " + config.find("METAFLOW_SERVICE_HEADERS")->origin +
+                      ") is not a JSON object of header names to values; fix it or unset it.");
+    for (auto& [name, value] : j.items()) out.emplace_back(name, value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  if (auto key = config.get("METAFLOW_SERVICE_AUTH_KEY")) out.emplace_back("x-api-key", *key);
+  return out;
+}
+
+std::shared_ptr<Store> open_service_store(const Config& config, const std::shared_ptr<Trace>& trace,
+                                          StatementMemo* memo, SharedSettings settings) {
+  auto url = config.get("METAFLOW_SERVICE_URL");
+  if (!url)
+    throw UserError("METAFLOW_DEFAULT_METADATA is 'service' (from " + config.find("METAFLOW_DEFAULT_METADATA")->origin +
+                    ") but METAFLOW_SERVICE_URL is not set; set it, or create the table with service='https://...'.");
+  if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0)
+    throw UserError("METAFLOW_SERVICE_URL (from " + config.find("METAFLOW_SERVICE_URL")->origin +
+                    ") must start with http:// or https://.");
+  net::HttpOptions http;
+  http.headers = service_headers(config);
+  http.max_tries = static_cast<int>(number_setting(config, net::kRetrySetting, 5, 1, 100));
+  http.request_timeout_ms = number_setting(config, net::kTimeoutSetting, 30000, 1, 3600000);
+  http.connect_timeout_ms = std::min(http.request_timeout_ms, 10000L);
+  http.deadline_ms = number_setting(config, net::kDeadlineSetting, 300000, 1, 86400000);
+  http.max_in_flight = static_cast<int>(number_setting(config, "MFSQL_SERVICE_CONCURRENCY", 8, 1, 64));
+  ServiceOptions service;
+  service.url = *url;
+  service.ttl_settled_s = static_cast<double>(number_setting(config, "MFSQL_SERVICE_CACHE_TTL_S", 3600, 0, 31536000));
+  service.ttl_changing_s = static_cast<double>(number_setting(config, "MFSQL_SERVICE_CACHE_TTL_RUNNING_S", 2, 0, 86400));
+  auto client = std::make_shared<net::HttpClient>(std::move(http), trace);
+  auto meta = std::make_shared<ServiceMetadata>(std::move(service), std::move(client), trace, memo);
+
+  // Values and logs: the service records the datastore root the runs wrote to, which is where
+  // they were run; mfsql reads the one configured here, as Metaflow's client does.
+  std::shared_ptr<Datastore> data;
+  std::string kind = config.get("METAFLOW_DEFAULT_DATASTORE").value_or("local");
+  if (kind != "local") {
+    data = std::make_shared<MissingDatastore>(
+        "METAFLOW_DEFAULT_DATASTORE is '" + kind + "', and this build of mfsql reads artifact values and logs from "
+        "a local datastore only; set METAFLOW_DATASTORE_SYSROOT_LOCAL or create the table with datastore='/path'.");
+  } else {
+    try {
+      data = std::make_shared<LocalDatastore>(std::make_shared<LocalFiles>(config.local_root(), trace.get(), memo));
+    } catch (const UserError&) {
+      if (config.get("METAFLOW_DATASTORE_SYSROOT_LOCAL")) throw;  // named, but not a store: say so now
+      data = std::make_shared<MissingDatastore>(
+          "Artifact values and logs of the metadata service's runs live in their datastore, and none is set: set "
+          "METAFLOW_DATASTORE_SYSROOT_LOCAL to the folder that contains .metaflow, or create the table with "
+          "datastore='/path/to/that/folder'.");
+    }
+  }
+  return std::make_shared<Store>(std::move(meta), std::move(data), trace, std::move(settings));
+}
+
 }  // namespace
 
 const std::vector<std::string>& Session::table_arguments() {
@@ -49,10 +147,16 @@ std::shared_ptr<Store> Session::store(const engine::ModuleArgs& args) {
 
   Config config = Config::load(as_overrides(args));
   std::string metadata = config.get("METAFLOW_DEFAULT_METADATA").value_or("local");
+  if (metadata == "service") {
+    auto store = open_service_store(config, trace_, &memo_, settings_);
+    stores_[key] = store;
+    return store;
+  }
   if (metadata != "local")
     throw UserError("METAFLOW_DEFAULT_METADATA is '" + metadata + "' (from " +
                     config.find("METAFLOW_DEFAULT_METADATA")->origin +
-                    "), and this build of mfsql reads only local metadata; set it to 'local' or use root='...'.");
+                    "); mfsql reads 'local' and 'service' metadata. Set it to one of them, or use root='...' or "
+                    "service='...'.");
   auto files = std::make_shared<LocalFiles>(config.local_root(), trace_.get(), &memo_);
   auto store = std::make_shared<Store>(std::make_shared<LocalMetadata>(files), std::make_shared<LocalDatastore>(files),
                                        trace_, settings_);

@@ -15,11 +15,12 @@ namespace mfsql {
 
 class Session {
  public:
-  Session() : trace_(std::make_shared<Trace>()) {}
+  Session() : trace_(std::make_shared<Trace>()), settings_(std::make_shared<StoreSettings>()) {}
 
   Trace& trace() { return *trace_; }
   StatementMemo& memo() { return memo_; }
-  StoreSettings& settings() { return settings_; }
+  // Live: every store of the connection reads these, so a change applies to the next row read.
+  StoreSettings& settings() { return *settings_; }
 
   // The store a table with these module arguments reads; opened once and kept. Throws UserError.
   std::shared_ptr<Store> store(const engine::ModuleArgs& args);
@@ -33,7 +34,7 @@ class Session {
  private:
   std::shared_ptr<Trace> trace_;
   StatementMemo memo_;
-  StoreSettings settings_;
+  std::shared_ptr<StoreSettings> settings_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Store>> stores_;
 };

@@ -63,8 +63,9 @@ client::MetadataDict start_task_metadata(Store& store, const ObjectPath& run) {
 Value json_metadata(const client::MetadataDict& d, const char* field) {
   auto it = d.find(field);
   if (it == d.end()) return Value::null();
-  auto parsed = nlohmann::json::parse(it->second, nullptr, false);
-  return parsed.is_discarded() ? Value::json(nlohmann::json(it->second).dump()) : Value::json(parsed.dump());
+  // execution-triggers and code-package are JSON documents stored as strings.
+  auto parsed = nlohmann::json::parse(it->second.text, nullptr, false);
+  return parsed.is_discarded() ? Value::json(nlohmann::json(it->second.text).dump()) : Value::json(parsed.dump());
 }
 
 engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
@@ -101,7 +102,7 @@ engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& 
         row[kOriginRunId] = guarded([&] {
           auto d = newest_task_metadata(store, run.path);
           auto it = d.find("origin-run-id");
-          return it == d.end() || it->second == "None" ? Value::null() : Value::of(it->second);
+          return it == d.end() || it->second.text == "None" ? Value::null() : Value::of(it->second.text);
         });
       if (plan.uses(kTrigger) || plan.uses(kCode)) {
         auto d = start_task_metadata(store, run.path);

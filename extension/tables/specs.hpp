@@ -9,7 +9,12 @@ extern const engine::TableSpec kRunsTable;
 extern const engine::TableSpec kStepsTable;
 extern const engine::TableSpec kTasksTable;
 extern const engine::TableSpec kTagsTable;
+extern const engine::TableSpec kArtifactsTable;
+extern const engine::TableSpec kMetadataTable;
+extern const engine::TableSpec kLogsTable;
 extern const engine::TableSpec kConfigTable;
 extern const engine::TableSpec kTraceTable;
+extern const engine::TableSpec kTablesTable;
+extern const engine::TableSpec kColumnsTable;
 
 }  // namespace mfsql::tables

@@ -1,5 +1,6 @@
 // tasks: one row per task, with the attempt the client shows and its outcome.
 #include "model/client.hpp"
+#include "model/task_history.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 #include "util/time.hpp"
@@ -12,8 +13,8 @@ using engine::Value;
 using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kParent, kAttempt, kCreatedAt, kFinishedAt, kFinished,
-           kSuccessful, kException, kForeachIndex, kMetadata, kOriginPathspec, kUserTags, kSystemTags, kTags,
-           kCount };
+           kSuccessful, kException, kForeachIndex, kStdout, kStderr, kMetadata, kOriginPathspec, kUserTags,
+           kSystemTags, kTags, kCount };
 
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
@@ -29,7 +30,9 @@ const engine::Column kColumns[] = {
     {"successful", Type::Integer, kPlain, 0, "1 when _success is true"},
     {"exception", Type::Json, kPlain, 0, "{type, message, stacktrace} of a failed task, else NULL"},
     {"foreach_index", Type::Integer, kPlain, 0, "Index within the innermost foreach, NULL outside one"},
-    {"metadata", Type::Json, kPlain, 0, "The client's metadata_dict: newest value of each field"},
+    {"stdout", Type::Text, kPlain, 0, "What the client's task.stdout returns (latest started attempt)"},
+    {"stderr", Type::Text, kPlain, 0, "What the client's task.stderr returns (latest started attempt)"},
+    {"metadata", Type::Json, kPlain, 0, "The client's metadata_dict: newest value of each field (a resumed task adds its origin's)"},
     {"origin_pathspec", Type::Text, kPlain, 0, "For a task cloned by resume: the task it came from"},
     {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
     {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
@@ -39,7 +42,7 @@ const engine::Column kColumns[] = {
 constexpr uint64_t bit(int c) { return uint64_t{1} << c; }
 constexpr uint64_t kNeedsArtifacts =
     bit(kFinishedAt) | bit(kFinished) | bit(kSuccessful) | bit(kException) | bit(kForeachIndex);
-constexpr uint64_t kNeedsMetadata = bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec);
+constexpr uint64_t kNeedsMetadata = bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec) | bit(kStdout) | bit(kStderr);
 constexpr uint64_t kNeedsRun = bit(kUserTags) | bit(kSystemTags) | bit(kTags);
 
 void fill(Store& store, const TaskRecord& task, const RunRecord& run, const engine::Plan& plan, engine::Row& row) {
@@ -62,14 +65,20 @@ void fill(Store& store, const TaskRecord& task, const RunRecord& run, const engi
     }
   }
   if (plan.columns_used & kNeedsMetadata) {
-    auto dict = client::metadata_dict(store.meta().metadata(task.path));
+    // The client's dict, origin entries included: a clone's logs need its origin's ds-type/ds-root.
+    auto dict = client::task_metadata_dict(store, task.path);
     row[kAttempt] = Value::of(int64_t{client::current_attempt(dict)});
-    if (plan.uses(kMetadata)) row[kMetadata] = Value::json(nlohmann::json(dict).dump());
+    if (plan.uses(kMetadata)) row[kMetadata] = Value::json(client::metadata_dict_json(dict));
     auto origin_task = dict.find("origin-task-id");
     auto origin_run = dict.find("origin-run-id");
     if (origin_task != dict.end() && origin_run != dict.end())
-      row[kOriginPathspec] = Value::of(task.path.flow + "/" + origin_run->second + "/" + task.path.step + "/" +
-                                       origin_task->second);
+      row[kOriginPathspec] = Value::of(task.path.flow + "/" + origin_run->second.text + "/" + task.path.step + "/" +
+                                       origin_task->second.text);
+    for (auto [column, stream] : {std::pair{kStdout, "stdout"}, std::pair{kStderr, "stderr"}})
+      if (plan.uses(column))
+        row[column] = guarded([&] {
+          return Value::maybe(client::log_text(client::load_task_log(store, task.path, dict, std::nullopt, stream)));
+        });
   }
   if (plan.columns_used & kNeedsRun) {
     row[kUserTags] = Value::json(json_array(run.tags));

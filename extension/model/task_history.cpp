@@ -1,0 +1,101 @@
+#include "model/task_history.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "datastore/cas.hpp"
+
+namespace mfsql::client {
+namespace {
+
+// A resume of a resume clones a clone; the chain is followed this far (a cycle would be a
+// corrupt store, not a deeper history).
+constexpr int kMaxCloneDepth = 16;
+
+MetadataDict metadata_dict_following_clones(Store& store, const ObjectPath& task, int depth) {
+  MetadataDict own = metadata_dict(store.meta().metadata(task));
+  auto origin_task = own.find("origin-task-id");
+  if (origin_task == own.end() || origin_task->second.text.empty() || depth >= kMaxCloneDepth) return own;
+  // core.py builds Task("<flow>/<origin-run-id>/<step>/<origin-task-id>"); a missing origin-run-id
+  // leaves the clone's own run id in place.
+  ObjectPath origin = task;
+  origin.task_id = origin_task->second.text;
+  if (auto origin_run = own.find("origin-run-id"); origin_run != own.end()) origin.run_id = origin_run->second.text;
+  if (origin == task) return own;
+  MetadataDict merged = own;
+  // Only names the clone lacks are added, so their order against its own entries never matters.
+  for (auto& [name, value] : metadata_dict_following_clones(store, origin, depth + 1)) merged.emplace(name, value);
+  return merged;
+}
+
+std::string read_or_empty(Store& store, const std::string& key) {
+  auto stored = store.data().get(key, false);
+  return stored ? std::move(stored->bytes) : std::string();
+}
+
+}  // namespace
+
+MetadataDict task_metadata_dict(Store& store, const ObjectPath& task) {
+  return metadata_dict_following_clones(store, task, 0);
+}
+
+std::string metadata_dict_json(const MetadataDict& dict) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (auto& [name, value] : dict) {
+    if (value.is_json) {
+      auto parsed = nlohmann::ordered_json::parse(value.text, nullptr, false);
+      if (!parsed.is_discarded()) {
+        out[name] = std::move(parsed);
+        continue;
+      }
+    }
+    out[name] = value.text;
+  }
+  return out.dump();
+}
+
+TaskLog load_task_log(Store& store, const ObjectPath& task, const MetadataDict& dict, std::optional<int> attempt,
+                      const std::string& stream) {
+  TaskLog log;
+  log.attempt = attempt ? *attempt : current_attempt(dict);
+  if (auto legacy = dict.find("log_location_" + stream); legacy != dict.end() && !legacy->second.text.empty()) {
+    // {"ds_type", "location", "attempt"}: the client reads the attempt named there.
+    log.kind = TaskLog::Kind::Legacy;
+    auto info = nlohmann::json::parse(legacy->second.text, nullptr, false);
+    if (!attempt && info.is_object() && info.contains("attempt")) {
+      const auto& a = info["attempt"];
+      if (a.is_number_integer()) log.attempt = a.get<int>();
+      else if (a.is_string()) log.attempt = std::atoi(a.get<std::string>().c_str());
+    }
+    if (auto stored = store.data().get(task_file_key(task, log.attempt, stream + ".log"), false))
+      log.legacy_text = std::move(stored->bytes);
+    return log;
+  }
+  if (!dict.count("ds-type") || !dict.count("ds-root")) return log;
+  // The files are read from the store being read, not from the recorded ds-root: stores move.
+  log.kind = TaskLog::Kind::Mflog;
+  std::vector<std::vector<mflog::Line>> files;
+  for (const char* source : kLogSources)
+    files.push_back(mflog::parse(read_or_empty(store, task_file_key(task, log.attempt, std::string(source) + "_" + stream + ".log"))));
+  log.lines = mflog::merge(std::move(files));
+  return log;
+}
+
+std::optional<std::string> log_text(const TaskLog& log) {
+  switch (log.kind) {
+    case TaskLog::Kind::NoDatastore:
+      return std::string("\n");  // loglines() yields (None, ""), and _load_log appends "\n"
+    case TaskLog::Kind::Legacy:
+      if (!log.legacy_text) return std::nullopt;
+      return mflog::valid_utf8(*log.legacy_text);
+    case TaskLog::Kind::Mflog:
+      break;
+  }
+  std::string text;
+  for (auto& line : log.lines) {
+    text += line.message;
+    text += '\n';
+  }
+  return mflog::valid_utf8(text);
+}
+
+}  // namespace mfsql::client

@@ -1,0 +1,50 @@
+#pragma once
+// The client's view of one task's metadata and logs (metaflow/client/core.py Task.metadata,
+// metadata_dict, stdout/stderr, loglines; metaflow-format.md §3, §4).
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "decode/mflog.hpp"
+#include "model/client.hpp"
+
+namespace mfsql::client {
+
+// Task.metadata_dict for a Task built without an attempt: its own entries, newest value per name,
+// and for a task cloned by resume (it has origin-task-id) the origin task's newest value of every
+// name it lacks. Logs need this: a clone records no ds-type/ds-root of its own.
+MetadataDict task_metadata_dict(Store& store, const ObjectPath& task);
+
+// The dict as a JSON object, each value as the client holds it. Entries keep non-text values
+// (foreach-stack is a list) only as their compact JSON text, so text that is a JSON array or
+// object exactly as a compact dump writes it is taken to be one; Python's json.dumps output, which
+// writers store as text, has spaces after its separators and stays text. (Exact would need the
+// provider to say which values were not strings.)
+std::string metadata_dict_json(const MetadataDict& dict);
+
+// The log sources Metaflow reads, in the order it merges them (LOG_SOURCES).
+inline constexpr const char* kLogSources[] = {"runtime", "task"};
+
+struct TaskLog {
+  enum class Kind {
+    Mflog,        // `lines` hold the merged lines of <attempt>.runtime_<stream>.log and .task_<stream>.log
+    Legacy,       // pre-2.2.10 `log_location_<stream>` metadata: `legacy_text` is <attempt>.<stream>.log
+    NoDatastore,  // no ds-type/ds-root metadata: the client yields one empty line
+  } kind = Kind::NoDatastore;
+  int attempt = 0;
+  std::vector<mflog::Line> lines;  // Line::blob indexes kLogSources
+  std::optional<std::string> legacy_text;  // nullopt when the legacy file is missing
+};
+
+// The log of `stream` ("stdout" or "stderr") of `attempt`, or of the latest started attempt (the
+// dict's "attempt") when none is given. `dict` is task_metadata_dict(task). Missing files read as
+// empty, as the client's do.
+TaskLog load_task_log(Store& store, const ObjectPath& task, const MetadataDict& dict, std::optional<int> attempt,
+                      const std::string& stream);
+
+// What Task.stdout / Task.stderr return for that log: "".join(msg + "\n" for each merged line),
+// or the legacy file's text. nullopt when a legacy file is missing (the client returns None).
+// Invalid UTF-8 becomes U+FFFD where the client would raise.
+std::optional<std::string> log_text(const TaskLog& log);
+
+}  // namespace mfsql::client

@@ -1,0 +1,189 @@
+// ServiceMetadata's plumbing: which answers are at hand, for how long, and the requests for the rest.
+#include <chrono>
+#include <unordered_map>
+
+#include "model/json_fields.hpp"
+#include "providers/service/routes.hpp"
+#include "providers/service/service_metadata.hpp"
+#include "util/error.hpp"
+
+namespace mfsql {
+
+using nlohmann::json;
+using service::CachedDoc;
+using service::DocPtr;
+
+namespace {
+
+// The path's components before any query string: {"flows", F, "runs", R, ...}.
+std::vector<std::string> components(const std::string& path) {
+  std::vector<std::string> out;
+  size_t end = path.find('?');
+  std::string bare = path.substr(0, end);
+  size_t start = 1;
+  while (start <= bare.size()) {
+    size_t slash = bare.find('/', start);
+    if (slash == std::string::npos) slash = bare.size();
+    out.push_back(bare.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return out;
+}
+
+int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+ServiceMetadata::ServiceMetadata(ServiceOptions options, std::shared_ptr<net::HttpClient> http,
+                                 std::shared_ptr<Trace> trace, StatementMemo* memo)
+    : options_(std::move(options)),
+      base_(options_.url),
+      http_(std::move(http)),
+      trace_(std::move(trace)),
+      memo_(memo),
+      cache_(options_.cache_max_bytes) {
+  while (!base_.empty() && base_.back() == '/') base_.pop_back();
+}
+
+std::string ServiceMetadata::describe() const { return "the metadata service at " + net::redact_url(base_); }
+
+std::optional<bool> ServiceMetadata::server_filters() const {
+  std::lock_guard lock(state_mu_);
+  return server_filters_;
+}
+
+bool ServiceMetadata::marked(const std::string& what) {
+  if (!memo_) return false;
+  auto hit = memo_->find("\x01svc " + base_ + " " + what);
+  return hit.has_value();
+}
+
+void ServiceMetadata::mark(const std::string& what) {
+  if (memo_) memo_->remember("\x01svc " + base_ + " " + what, std::nullopt);
+}
+
+net::Clock::time_point ServiceMetadata::deadline() {
+  const auto limit = std::chrono::milliseconds(http_->options().deadline_ms);
+  const std::string key = "\x01svc-statement " + base_;
+  if (memo_)
+    if (auto started = memo_->find(key); started && *started)
+      return net::Clock::time_point(net::Clock::duration(std::stoll(**started))) + limit;
+  auto now = net::Clock::now();
+  if (memo_) memo_->remember(key, std::to_string(now.time_since_epoch().count()));
+  return now + limit;
+}
+
+std::optional<double> ServiceMetadata::ttl_for(const std::string& path) const {
+  auto parts = components(path);
+  const bool query = path.find('?') != std::string::npos;
+  if (parts.size() == 2 && !query) return options_.ttl_settled_s;  // a flow record never changes
+  if (parts.size() <= 4 || query) return options_.ttl_changing_s;  // lists that grow; runs (tags change)
+  std::lock_guard lock(state_mu_);
+  return settled_runs_.count(parts[1] + "/" + parts[3]) ? options_.ttl_settled_s : options_.ttl_changing_s;
+}
+
+DocPtr ServiceMetadata::peek(const std::string& path) {
+  DocPtr doc = cache_.find(base_ + path, std::nullopt);
+  if (!doc) return nullptr;
+  if (!marked("seen " + path)) {
+    double ttl = doc->status == 200 ? *ttl_for(path) : options_.ttl_changing_s;
+    if (std::chrono::duration<double>(net::Clock::now() - doc->fetched).count() > ttl) return nullptr;
+  }
+  return doc;
+}
+
+DocPtr ServiceMetadata::cached(const std::string& path) {
+  DocPtr doc = peek(path);
+  if (!doc) return nullptr;
+  mark("seen " + path);
+  if (trace_) {
+    TraceEntry e;
+    e.kind = "http";
+    e.target = net::redact_url(doc->url);
+    e.status = doc->status;
+    e.bytes = static_cast<int64_t>(doc->bytes);
+    e.cache_hit = true;
+    trace_->record(std::move(e));
+  }
+  return doc;
+}
+
+std::vector<DocPtr> ServiceMetadata::fetch_many(const std::vector<std::string>& paths, bool allow_400) {
+  std::vector<DocPtr> out(paths.size());
+  std::vector<std::string> urls;
+  std::vector<std::vector<size_t>> wanted_by;
+  std::unordered_map<std::string, size_t> position;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (DocPtr doc = cached(paths[i])) {
+      out[i] = doc;
+      continue;
+    }
+    auto [it, fresh] = position.emplace(paths[i], urls.size());
+    if (fresh) {
+      urls.push_back(base_ + paths[i]);
+      wanted_by.emplace_back();
+    }
+    wanted_by[it->second].push_back(i);
+  }
+  if (urls.empty()) return out;
+  auto responses = http_->get_many(urls, deadline());
+  for (size_t k = 0; k < responses.size(); ++k) {
+    net::HttpResponse& r = responses[k];
+    auto doc = std::make_shared<CachedDoc>();
+    doc->url = r.url;
+    doc->status = r.status;
+    doc->bytes = r.body.size();
+    doc->fetched = net::Clock::now();
+    const std::string shown = net::redact_url(r.url);
+    if (r.status == 200) {
+      json parsed = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+      if (parsed.is_discarded())
+        throw UserError("The metadata service answered " + shown + " with text that is not valid JSON (HTTP 200, " +
+                        std::to_string(r.body.size()) + " bytes): " + http_->excerpt(r.body));
+      doc->json = std::make_shared<const json>(std::move(parsed));
+      doc->paginated = r.header("x-limit").has_value();
+      doc->next_cursor = r.header("x-next-cursor").value_or("");
+    } else if (r.status != 404 && !(r.status == 400 && allow_400)) {
+      throw UserError("The metadata service answered " + shown + " with HTTP " + std::to_string(r.status) + ": " +
+                      http_->excerpt(r.body));
+    }
+    if (doc->status != 400) cache_.put(doc);
+    for (size_t i : wanted_by[k]) {
+      out[i] = doc;
+      mark("seen " + paths[i]);
+    }
+  }
+  return out;
+}
+
+DocPtr ServiceMetadata::fetch(const std::string& path, bool allow_400) { return fetch_many({path}, allow_400).front(); }
+
+const json& ServiceMetadata::array_of(const DocPtr& doc) const {
+  static const json kEmpty = json::array();
+  if (doc->status == 404) return kEmpty;
+  if (!doc->json || !doc->json->is_array())
+    throw UserError("The metadata service answered " + net::redact_url(doc->url) +
+                    " with something other than the JSON list expected: " +
+                    http_->excerpt(doc->json ? doc->json->dump() : std::string()));
+  return *doc->json;
+}
+
+void ServiceMetadata::note_run(const RunRecord& run) {
+  if (!run.last_heartbeat_s || now_s() - *run.last_heartbeat_s <= options_.run_inactive_s) return;
+  std::lock_guard lock(state_mu_);
+  settled_runs_.insert(run.path.flow + "/" + run.path.run_id);
+}
+
+void ServiceMetadata::note_metadata(const json& rows) {
+  for (auto& row : rows) {
+    if (!row.is_object() || row.value("step_name", json()) != "end" || row.value("field_name", json()) != "attempt_ok" ||
+        row.value("value", json()) != "True")
+      continue;
+    std::lock_guard lock(state_mu_);
+    settled_runs_.insert(id_text(row.value("flow_id", json())) + "/" + id_text(row.value("run_number", json())));
+  }
+}
+
+}  // namespace mfsql

@@ -1,0 +1,107 @@
+#pragma once
+// Metaflow's metadata service, read-only, answered as metaflow/plugins/metadata_providers/service.py
+// answers (metaflow-service-api.md, metaflow-format.md §5). A missing object (404) is nullopt, a
+// missing parent's list is empty; a task's artifacts without an attempt follow the service's
+// latest-attempt rule, with an attempt its /attempt/N routes.
+//
+// What keeps the request count down:
+// - a connection cache by URL: objects of a settled run (its heartbeat older than the service's
+//   360 s, or its end step succeeded) for long, lists that grow, run records (tags change) and
+//   objects of running runs briefly; within one statement an answer is never asked for twice;
+// - single lookups answered from a cached listing of their parent;
+// - bulk routes when the statement walks: once a statement listed a run's steps, a task's artifacts
+//   and metadata come from the run-level routes (one call for the run); once it listed a step's
+//   tasks, artifacts come from the step-level route and metadata of the step's tasks is fetched
+//   concurrently; the task lists of all steps of a walked run are fetched concurrently;
+// - the runs tag filter on the server, when it supports filters (detected once per connection by
+//   the X-Limit header that filtered answers carry), with cursor pages followed.
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "model/metadata_provider.hpp"
+#include "net/http_client.hpp"
+#include "providers/service/response_cache.hpp"
+#include "util/statement_memo.hpp"
+#include "util/trace.hpp"
+
+namespace mfsql {
+
+struct ServiceOptions {
+  std::string url;                          // METAFLOW_SERVICE_URL
+  double ttl_settled_s = 3600;              // objects of settled runs (MFSQL_SERVICE_CACHE_TTL_S)
+  double ttl_changing_s = 2;                // everything else (MFSQL_SERVICE_CACHE_TTL_RUNNING_S)
+  size_t cache_max_bytes = size_t{256} << 20;  // bodies kept for the connection
+  int64_t run_inactive_s = 360;             // the service's RUN_INACTIVE_CUTOFF_TIME
+};
+
+class ServiceMetadata final : public MetadataProvider {
+ public:
+  // `memo` (the connection's statement memo, may be null) marks what the running statement
+  // already asked and when it started: the HTTP deadline is per statement.
+  ServiceMetadata(ServiceOptions options, std::shared_ptr<net::HttpClient> http, std::shared_ptr<Trace> trace,
+                  StatementMemo* memo);
+
+  std::string describe() const override;
+  std::vector<FlowRecord> flows() override;
+  std::optional<FlowRecord> flow(const std::string& flow) override;
+  std::vector<RunRecord> runs(const std::string& flow) override;
+  std::optional<RunRecord> run(const ObjectPath& run) override;
+  std::vector<StepRecord> steps(const ObjectPath& run) override;
+  std::optional<StepRecord> step(const ObjectPath& step) override;
+  std::vector<TaskRecord> tasks(const ObjectPath& step) override;
+  std::optional<TaskRecord> task(const ObjectPath& task) override;
+  std::vector<ArtifactRecord> artifacts(const ObjectPath& task, std::optional<int> attempt,
+                                        const std::optional<std::string>& name) override;
+  std::vector<MetadataEntry> metadata(const ObjectPath& task) override;
+
+  std::vector<RunRecord> runs_with_tags(const std::string& flow, const std::vector<std::string>& tags) override;
+  std::vector<ArtifactRecord> run_artifacts(const ObjectPath& run) override;
+  std::vector<MetadataEntry> run_metadata(const ObjectPath& run) override;
+
+  // Whether the server takes filters and pagination: nullopt until a filtered request told.
+  std::optional<bool> server_filters() const;
+  net::HttpClient& http() { return *http_; }
+
+ private:
+  // service_fetch.cpp: the cache, the statement marks, the requests.
+  service::DocPtr fetch(const std::string& path, bool allow_400 = false);
+  std::vector<service::DocPtr> fetch_many(const std::vector<std::string>& paths, bool allow_400 = false);
+  service::DocPtr peek(const std::string& path);    // the answer if at hand, else null; no side effects
+  service::DocPtr cached(const std::string& path);  // the same, recorded as a cache hit when at hand
+  std::optional<double> ttl_for(const std::string& path) const;
+  net::Clock::time_point deadline();
+  bool marked(const std::string& mark);
+  void mark(const std::string& mark);
+  void note_run(const RunRecord& run);
+  void note_metadata(const nlohmann::json& rows);
+  const nlohmann::json& array_of(const service::DocPtr& doc) const;
+
+  // service_metadata.cpp
+  RunRecord parse_run(const nlohmann::json& j, const ObjectPath& path);
+  std::vector<RunRecord> parse_runs(const service::DocPtr& doc, const std::string& flow);
+  std::vector<StepRecord> parse_steps(const service::DocPtr& doc, const ObjectPath& run);
+  std::vector<TaskRecord> parse_tasks(const service::DocPtr& doc, const ObjectPath& step);
+  std::vector<ArtifactRecord> parse_artifacts(const service::DocPtr& doc, const ObjectPath& task);
+  std::vector<MetadataEntry> parse_metadata(const service::DocPtr& doc, const ObjectPath& task);
+  std::shared_ptr<const service::ArtifactIndex> artifact_index(const service::DocPtr& doc, const ObjectPath& run);
+  std::shared_ptr<const service::MetadataIndex> metadata_index(const service::DocPtr& doc, const ObjectPath& run);
+  std::optional<std::vector<ArtifactRecord>> latest_artifacts_at_hand(const ObjectPath& task, bool may_fetch);
+  void prefetch_step_tasks(const ObjectPath& run);
+
+  ServiceOptions options_;
+  std::string base_;  // the URL without a trailing '/'
+  std::shared_ptr<net::HttpClient> http_;
+  std::shared_ptr<Trace> trace_;
+  StatementMemo* memo_;
+  service::ResponseCache cache_;
+
+  mutable std::mutex state_mu_;
+  std::set<std::string> settled_runs_;  // "flow/run"
+  std::optional<bool> server_filters_;
+};
+
+}  // namespace mfsql

@@ -1,0 +1,121 @@
+// logs: one row per log line of a task's latest started attempt (or of `attempt = N`), stdout and
+// stderr, in the merged order Metaflow's client reads them, so a run can be grepped in SQL:
+//   SELECT step, task_id, line FROM logs WHERE flow = ? AND run_id = ? AND line LIKE '%Error%'
+#include <algorithm>
+
+#include "model/task_history.hpp"
+#include "tables/attempt_filter.hpp"
+#include "tables/specs.hpp"
+#include "tables/walk.hpp"
+
+namespace mfsql::tables {
+namespace {
+
+using engine::Type;
+using engine::Value;
+using enum engine::ColumnFlag;
+
+enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kAttempt, kStream, kLineNo, kTs, kSource, kLine, kCount };
+
+const engine::Column kColumns[] = {
+    {"flow", Type::Text, kKey, 10, "Flow name"},
+    {"run_id", Type::Text, kKey, 100, "Run id"},
+    {"step", Type::Text, kKey, 5, "Step name"},
+    {"task_id", Type::Text, kKey, 10, "Task id (unique within its run)"},
+    {"pathspec", Type::Text, kKey, 50000, "The task's Flow/Run/Step/Task"},
+    {"attempt", Type::Integer, kKey, 1, "The latest started attempt, unless fixed by attempt = N"},
+    {"stream", Type::Text, kKey, 2, "stdout or stderr"},
+    {"line_no", Type::Integer, kPlain, 0, "1-based position in the merged log of this stream"},
+    {"ts", Type::Text, kPlain, 0, "When the line was written (UTC, from the mflog header); NULL for unstructured lines"},
+    {"source", Type::Text, kPlain, 0, "runtime or task: which log file the line came from"},
+    {"line", Type::Text, kPlain, 0, "The text, without its newline (an unstructured line keeps its raw bytes)"},
+};
+
+const char* const kStreams[] = {"stdout", "stderr"};
+
+std::vector<std::string> requested_streams(const engine::Plan& plan) {
+  std::vector<std::string> out;
+  for (const char* s : kStreams)
+    if (!plan.values(kStream) || std::find(plan.values(kStream)->begin(), plan.values(kStream)->end(), s) !=
+                                     plan.values(kStream)->end())
+      out.push_back(s);
+  return out;
+}
+
+engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
+  Store& store = store_of(source);
+  PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec});
+  const auto attempts = requested_attempts(plan, kAttempt);
+  const auto streams = requested_streams(plan);
+  if (attempts.empty() || streams.empty()) co_return;
+  for (const std::string& flow : flow_names(store, filter)) {
+    for (RunRecord& run : select_runs(store, flow, filter, false)) {
+      for (StepRecord& step : select_steps(store, run.path, filter, false)) {
+        for (TaskRecord& task : select_tasks(store, step.path, filter)) {
+          const std::string pathspec = task.path.pathspec();
+          if (!filter.accepts(pathspec)) continue;
+          const client::MetadataDict dict = client::task_metadata_dict(store, task.path);
+          for (const std::optional<int>& attempt : attempts) {
+            for (const std::string& stream : streams) {
+              client::TaskLog log;
+              try {
+                log = client::load_task_log(store, task.path, dict, attempt, stream);
+              } catch (const CorruptRecord&) {
+                continue;  // an unreadable log file: this task's stream shows no lines
+              }
+              auto row_for = [&](int64_t line_no) {
+                engine::Row row(kCount);
+                row[kFlow] = Value::of(flow);
+                row[kRunId] = Value::of(task.path.run_id);
+                row[kStep] = Value::of(task.path.step);
+                row[kTaskId] = Value::of(task.path.task_id);
+                row[kPathspec] = Value::of(pathspec);
+                row[kAttempt] = Value::of(int64_t{log.attempt});
+                row[kStream] = Value::of(stream);
+                row[kLineNo] = Value::of(line_no);
+                return row;
+              };
+              if (log.kind == client::TaskLog::Kind::Legacy && log.legacy_text) {
+                // Pre-mflog logs are plain text: one row per line, no timestamps.
+                const std::string text = mflog::valid_utf8(*log.legacy_text);
+                int64_t n = 0;
+                for (size_t start = 0; start < text.size();) {
+                  size_t nl = text.find('\n', start);
+                  size_t end = nl == std::string::npos ? text.size() : nl;
+                  engine::Row row = row_for(++n);
+                  row[kLine] = Value::of(text.substr(start, end - start));
+                  co_yield std::move(row);
+                  start = end + 1;
+                }
+                continue;
+              }
+              int64_t n = 0;
+              for (const mflog::Line& line : log.lines) {
+                engine::Row row = row_for(++n);
+                row[kTs] = line.parsed ? Value::of(line.iso) : Value::null();
+                row[kSource] = Value::of(std::string(client::kLogSources[line.blob]));
+                std::string text = line.message;
+                if (!line.parsed && !text.empty() && text.back() == '\n') text.pop_back();
+                row[kLine] = Value::of(mflog::valid_utf8(text));
+                co_yield std::move(row);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const engine::TableSpec kLogsTable = {
+    .name = "logs",
+    .doc = "Every stdout/stderr line of every task's latest started attempt, in the client's merged order.",
+    .columns = kColumns,
+    .scan_rows = 5000000,
+    .rows = rows,
+    .example = "SELECT step, task_id, line FROM logs WHERE flow = 'TrainFlow' AND run_id = '123' AND line LIKE '%Error%';",
+};
+
+}  // namespace mfsql::tables

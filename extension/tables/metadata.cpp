@@ -1,0 +1,85 @@
+// metadata: one row per metadata entry a task recorded, every attempt, oldest first. These are the
+// task's own entries as stored; the client's merged view (newest value per name, with a resumed
+// task's origin entries) is tasks.metadata.
+#include <algorithm>
+
+#include "tables/specs.hpp"
+#include "tables/walk.hpp"
+#include "util/time.hpp"
+
+namespace mfsql::tables {
+namespace {
+
+using engine::Type;
+using engine::Value;
+using enum engine::ColumnFlag;
+
+enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kAttempt, kFieldName, kValue, kType, kCreatedAt, kUser, kTags,
+           kCount };
+
+const engine::Column kColumns[] = {
+    {"flow", Type::Text, kKey, 10, "Flow name"},
+    {"run_id", Type::Text, kKey, 100, "Run id"},
+    {"step", Type::Text, kKey, 5, "Step name"},
+    {"task_id", Type::Text, kKey, 10, "Task id (unique within its run)"},
+    {"pathspec", Type::Text, kKey, 50000, "The task's Flow/Run/Step/Task"},
+    {"attempt", Type::Integer, kPlain, 0, "From the entry's attempt_id:N tag; NULL when it has none"},
+    {"field_name", Type::Text, kKey, 20, "e.g. attempt, attempt_ok, ds-root, foreach-stack"},
+    {"value", Type::Text, kPlain, 0, "As recorded (a non-text value as its JSON text)"},
+    {"type", Type::Text, kPlain, 0, "The entry's type"},
+    {"created_at", Type::Text, kPlain, 0, "When it was recorded"},
+    {"user", Type::Text, kPlain, 0, "Who recorded it"},
+    {"tags", Type::Json, kPlain, 0, "The entry's tags, e.g. [\"attempt_id:0\"]"},
+};
+
+engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
+  Store& store = store_of(source);
+  PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec});
+  // The local provider reads a task's entries in one listing, so field names are filtered here.
+  const std::vector<std::string>* fields = plan.values(kFieldName);
+  for (const std::string& flow : flow_names(store, filter)) {
+    for (RunRecord& run : select_runs(store, flow, filter, false)) {
+      for (StepRecord& step : select_steps(store, run.path, filter, false)) {
+        for (TaskRecord& task : select_tasks(store, step.path, filter)) {
+          const std::string pathspec = task.path.pathspec();
+          if (!filter.accepts(pathspec)) continue;
+          auto entries = store.meta().metadata(task.path);
+          std::stable_sort(entries.begin(), entries.end(), [](const MetadataEntry& a, const MetadataEntry& b) {
+            return a.ts_ms != b.ts_ms ? a.ts_ms < b.ts_ms : a.id < b.id;
+          });
+          for (const MetadataEntry& e : entries) {
+            if (fields && std::find(fields->begin(), fields->end(), e.field_name) == fields->end()) continue;
+            engine::Row row(kCount);
+            row[kFlow] = Value::of(flow);
+            row[kRunId] = Value::of(task.path.run_id);
+            row[kStep] = Value::of(task.path.step);
+            row[kTaskId] = Value::of(task.path.task_id);
+            row[kPathspec] = Value::of(pathspec);
+            auto attempt = e.attempt_tag();
+            row[kAttempt] = attempt ? Value::of(int64_t{*attempt}) : Value::null();
+            row[kFieldName] = Value::of(e.field_name);
+            row[kValue] = Value::of(e.value);
+            row[kType] = Value::of(e.type);
+            row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(e.ts_ms));
+            row[kUser] = e.user_name.empty() ? Value::null() : Value::of(e.user_name);
+            row[kTags] = Value::json(json_array(e.tags));
+            co_yield std::move(row);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const engine::TableSpec kMetadataTable = {
+    .name = "metadata",
+    .doc = "Every metadata entry of every task, all attempts, oldest first.",
+    .columns = kColumns,
+    .scan_rows = 2000000,
+    .rows = rows,
+    .example = "SELECT task_id, attempt, value FROM metadata WHERE flow = 'TrainFlow' AND run_id = '123' AND field_name = 'attempt_ok';",
+};
+
+}  // namespace mfsql::tables
