@@ -217,7 +217,7 @@ int main(int argc, char** argv) {
       {"latest successful run of every flow", "SELECT flow, latest_successful_run FROM flows", store},
       {"one artifact across the foreach",
        "SELECT task_id, value FROM artifacts WHERE flow = 'BenchForeachFlow' AND run_id = '" + foreach_run +
-           "' AND step = '" + foreach_step + "' AND name = 'result'",
+           "' AND step = '" + foreach_step + "' AND name = 'records'",
        store},
       {"task counts per step, all runs", "SELECT step, sum(task_count) FROM steps GROUP BY step", store},
       {"full scan of tasks", "SELECT count(*), sum(successful) FROM tasks", store},

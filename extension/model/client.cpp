@@ -146,8 +146,8 @@ int allowed_attempts(const std::optional<ordered_json>& graph, const std::string
 
 std::string end_step_name(Store& store, const ObjectPath& run) {
   if (auto params = parameters_task(store, run)) {
-    for (auto& e : store.meta().metadata(params->path))
-      if (e.field_name == "end_step" && !e.value.empty()) return e.value;
+    for (auto& e : store.meta().metadata_field(params->path, "end_step"))
+      if (!e.value.empty()) return e.value;
     if (auto graph = graph_info(store, run)) {
       auto it = graph->find("end_step");
       if (it != graph->end() && it->is_string()) return it->get<std::string>();
@@ -163,7 +163,7 @@ RunOutcome run_outcome(Store& store, const ObjectPath& run) {
   const TaskRecord* end = newest(tasks);
   if (!end) return out;
   out.end_task = *end;
-  out.end = task_outcome(store, store.meta().artifacts(end->path, std::nullopt, std::nullopt));
+  out.end = task_outcome(store, store.meta().artifacts_named(end->path, std::nullopt, kOutcomeArtifacts));
   return out;
 }
 
@@ -174,7 +174,7 @@ std::string run_status(Store& store, const RunRecord& run, const RunOutcome& out
   std::optional<std::optional<ordered_json>> graph;
   for (auto& step : store.meta().steps(run.path)) {
     for (auto& task : store.meta().tasks(step.path)) {
-      auto arts = store.meta().artifacts(task.path, std::nullopt, std::nullopt);
+      auto arts = store.meta().artifacts_named(task.path, std::nullopt, kOutcomeArtifacts);
       const ArtifactRecord* ok = find_artifact(arts, "_task_ok");
       if (!ok) continue;
       auto outcome_of_task = task_outcome(store, arts);
@@ -182,7 +182,7 @@ std::string run_status(Store& store, const RunRecord& run, const RunOutcome& out
                     (step.path.step == outcome.end_task.value_or(TaskRecord{}).path.step &&
                      !outcome_of_task.successful.value_or(true));
       if (!failed) continue;
-      int started = current_attempt(metadata_dict(store.meta().metadata(task.path)));
+      int started = current_attempt(metadata_dict(store.meta().metadata_field(task.path, "attempt")));
       if (started > ok->attempt) continue;  // a retry is under way
       if (!graph) graph = graph_info(store, run.path);
       if (ok->attempt + 1 >= allowed_attempts(*graph, step.path.step)) return "failed";

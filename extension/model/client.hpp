@@ -53,6 +53,8 @@ struct TaskOutcome {
   std::optional<int64_t> finished_at_ms;   // registration time of _task_ok
 };
 TaskOutcome task_outcome(Store& store, const std::vector<ArtifactRecord>& shown_attempt_artifacts);
+// The artifacts task_outcome reads.
+inline const std::vector<std::string> kOutcomeArtifacts = {"_task_ok", "_success"};
 
 // {"type", "message", "stacktrace"} from _exception, or nullopt when there is none.
 std::optional<std::string> task_exception_json(Store& store, const std::vector<ArtifactRecord>& artifacts);

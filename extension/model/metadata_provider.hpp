@@ -37,6 +37,24 @@ class MetadataProvider {
   // Every metadata entry of a task, all attempts.
   virtual std::vector<MetadataEntry> metadata(const ObjectPath& task) = 0;
 
+  // Narrower reads for the client's hot questions; providers that can answer them with fewer
+  // reads override them (locally: only the files of those names).
+  // The entries of one field (e.g. "end_step", "attempt").
+  virtual std::vector<MetadataEntry> metadata_field(const ObjectPath& task, const std::string& field) {
+    std::vector<MetadataEntry> out;
+    for (auto& e : metadata(task))
+      if (e.field_name == field) out.push_back(std::move(e));
+    return out;
+  }
+  // artifacts(task, attempt, name) for each of `names`, in one pass.
+  virtual std::vector<ArtifactRecord> artifacts_named(const ObjectPath& task, std::optional<int> attempt,
+                                                      const std::vector<std::string>& names) {
+    std::vector<ArtifactRecord> out;
+    for (auto& a : artifacts(task, attempt, std::nullopt))
+      if (std::find(names.begin(), names.end(), a.name) != names.end()) out.push_back(std::move(a));
+    return out;
+  }
+
   // Bulk questions. The defaults loop over the questions above; a provider that answers them in
   // fewer calls (the service's tag filter and run-level routes) overrides them.
 

@@ -53,8 +53,8 @@ client::MetadataDict newest_task_metadata(Store& store, const ObjectPath& run) {
 client::MetadataDict start_task_metadata(Store& store, const ObjectPath& run) {
   std::string start = "start";
   if (auto params = client::parameters_task(store, run))
-    for (auto& e : store.meta().metadata(params->path))
-      if (e.field_name == "start_step" && !e.value.empty()) start = e.value;
+    for (auto& e : store.meta().metadata_field(params->path, "start_step"))
+      if (!e.value.empty()) start = e.value;
   auto tasks = store.meta().tasks({run.flow, run.run_id, start, {}});
   const TaskRecord* t = client::newest(tasks);
   return t ? client::metadata_dict(store.meta().metadata(t->path)) : client::MetadataDict{};

@@ -48,7 +48,10 @@ constexpr uint64_t kNeedsRun = bit(kUserTags) | bit(kSystemTags) | bit(kTags);
 void fill(Store& store, const TaskRecord& task, const RunRecord& run, const engine::Plan& plan, engine::Row& row) {
   if (plan.columns_used & kNeedsArtifacts) {
     try {
-      auto arts = store.meta().artifacts(task.path, std::nullopt, std::nullopt);
+      std::vector<std::string> names = client::kOutcomeArtifacts;
+      if (plan.uses(kException)) names.push_back("_exception");
+      if (plan.uses(kForeachIndex)) names.push_back("_foreach_stack");
+      auto arts = store.meta().artifacts_named(task.path, std::nullopt, names);
       auto outcome = client::task_outcome(store, arts);
       row[kFinished] = outcome.finished ? Value::boolean(*outcome.finished) : Value::null();
       row[kSuccessful] = outcome.successful ? Value::boolean(*outcome.successful) : Value::null();

@@ -120,46 +120,71 @@ std::optional<TaskRecord> LocalMetadata::task(const ObjectPath& path) {
   return TaskRecord{path, ts_or_unknown(*text), std::nullopt};
 }
 
+std::optional<int> LocalMetadata::done_attempt(const std::string& meta, const std::vector<LocalFiles::Entry>& entries) {
+  std::string last;
+  for (auto& e : entries)
+    if (!e.is_dir && e.name.rfind("sysmeta_attempt-done_", 0) == 0 && e.name > last) last = e.name;
+  if (last.empty()) return std::nullopt;
+  auto text = files_->read_memoized(meta + "/" + last, kMaxJsonFile);
+  if (!text) return std::nullopt;
+  auto attempt = parse_attempt_done(*text);
+  if (!attempt) throw CorruptRecord("The file " + meta + "/" + last + " does not name an attempt.");
+  return attempt;
+}
+
 std::vector<ArtifactRecord> LocalMetadata::artifacts(const ObjectPath& task, std::optional<int> attempt,
                                                      const std::optional<std::string>& name) {
+  if (name) return artifacts_named(task, attempt, {*name});
   std::vector<ArtifactRecord> out;
-  if (!safe_path(task) || (name && !safe_component(*name))) return out;
+  if (!safe_path(task)) return out;
   const std::string meta = dir_of(task) + "/_meta";
   auto entries = files_->list(meta);
-  if (!attempt) {
-    // As local.py does: the lexicographically last sysmeta_attempt-done_* file names the attempt.
-    std::string last;
-    for (auto& e : entries)
-      if (!e.is_dir && e.name.rfind("sysmeta_attempt-done_", 0) == 0 && e.name > last) last = e.name;
-    if (last.empty()) return out;  // no finished attempt: the task shows no artifacts
-    auto text = files_->read_memoized(meta + "/" + last, kMaxJsonFile);
-    if (!text) return out;
-    attempt = parse_attempt_done(*text);
-    if (!attempt) throw CorruptRecord("The file " + meta + "/" + last + " does not name an attempt.");
-  }
+  if (!attempt) attempt = done_attempt(meta, entries);
+  if (!attempt) return out;  // no finished attempt: the task shows no artifacts
   const std::string prefix = std::to_string(*attempt) + "_artifact_";
-  auto read_one = [&](const std::string& file) {
-    if (auto text = files_->read_memoized(meta + "/" + file, kMaxJsonFile))
-      out.push_back(parse_artifact_json(*text, task, *attempt));
-  };
-  if (name) {
-    read_one(prefix + *name + ".json");
-  } else {
-    for (auto& e : entries)
-      if (!e.is_dir && e.name.rfind(prefix, 0) == 0 && e.name.size() > 5 &&
-          e.name.compare(e.name.size() - 5, 5, ".json") == 0)
-        read_one(e.name);
+  for (auto& e : entries)
+    if (!e.is_dir && e.name.rfind(prefix, 0) == 0 && e.name.size() > 5 &&
+        e.name.compare(e.name.size() - 5, 5, ".json") == 0)
+      if (auto text = files_->read_memoized(meta + "/" + e.name, kMaxJsonFile))
+        out.push_back(parse_artifact_json(*text, task, *attempt));
+  return out;
+}
+
+std::vector<ArtifactRecord> LocalMetadata::artifacts_named(const ObjectPath& task, std::optional<int> attempt,
+                                                           const std::vector<std::string>& names) {
+  std::vector<ArtifactRecord> out;
+  if (!safe_path(task)) return out;
+  const std::string meta = dir_of(task) + "/_meta";
+  if (!attempt) attempt = done_attempt(meta, files_->list(meta));
+  if (!attempt) return out;
+  for (auto& name : names) {
+    if (!safe_component(name)) continue;
+    // Straight to the registration file: no listing of the task's (large) _meta folder.
+    auto text = files_->read_memoized(meta + "/" + std::to_string(*attempt) + "_artifact_" + name + ".json", kMaxJsonFile);
+    if (text) out.push_back(parse_artifact_json(*text, task, *attempt));
   }
   return out;
 }
 
-std::vector<MetadataEntry> LocalMetadata::metadata(const ObjectPath& task) {
+std::vector<MetadataEntry> LocalMetadata::metadata(const ObjectPath& task) { return read_metadata(task, "sysmeta_"); }
+
+std::vector<MetadataEntry> LocalMetadata::metadata_field(const ObjectPath& task, const std::string& field) {
+  // Files are named sysmeta_<field>_<ms>.json; a field that is a prefix of another (attempt,
+  // attempt_ok) is told apart by the JSON's own field_name.
+  std::vector<MetadataEntry> out;
+  if (!safe_component(field)) return out;
+  for (auto& e : read_metadata(task, "sysmeta_" + field + "_"))
+    if (e.field_name == field) out.push_back(std::move(e));
+  return out;
+}
+
+std::vector<MetadataEntry> LocalMetadata::read_metadata(const ObjectPath& task, const std::string& prefix) {
   std::vector<MetadataEntry> out;
   if (!safe_path(task)) return out;
   const std::string meta = dir_of(task) + "/_meta";
   std::vector<std::string> names;
   for (auto& e : files_->list(meta))
-    if (!e.is_dir && e.name.rfind("sysmeta_", 0) == 0) names.push_back(e.name);
+    if (!e.is_dir && e.name.rfind(prefix, 0) == 0) names.push_back(e.name);
   std::sort(names.begin(), names.end());
   int64_t order = 0;
   for (auto& n : names) {

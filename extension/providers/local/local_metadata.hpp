@@ -25,8 +25,15 @@ class LocalMetadata final : public MetadataProvider {
   std::vector<ArtifactRecord> artifacts(const ObjectPath& task, std::optional<int> attempt,
                                         const std::optional<std::string>& name) override;
   std::vector<MetadataEntry> metadata(const ObjectPath& task) override;
+  std::vector<MetadataEntry> metadata_field(const ObjectPath& task, const std::string& field) override;
+  std::vector<ArtifactRecord> artifacts_named(const ObjectPath& task, std::optional<int> attempt,
+                                              const std::vector<std::string>& names) override;
 
  private:
+  // The attempt whose artifacts the client shows: the value of the lexicographically last
+  // sysmeta_attempt-done_* file, as local.py picks it; nullopt when no attempt finished.
+  std::optional<int> done_attempt(const std::string& meta_dir, const std::vector<LocalFiles::Entry>& entries);
+  std::vector<MetadataEntry> read_metadata(const ObjectPath& task, const std::string& prefix);
   std::optional<std::string> read_self(const std::string& dir);
   std::vector<std::string> child_dirs(const std::string& dir);
 
