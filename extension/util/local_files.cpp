@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -23,7 +24,7 @@ bool safe_part(std::string_view p) {
 // One syscall that the kernel itself confines below the root, refusing symlinks on the way
 // (Linux >= 5.6). nullopt when the kernel lacks openat2, so the caller walks component by component.
 std::optional<int> open_confined(int root_fd, const std::string& relative, int flags) {
-  static bool unavailable = false;
+  static std::atomic<bool> unavailable{false};
   if (unavailable) return std::nullopt;
   struct open_how how {};
   how.flags = static_cast<uint64_t>(flags);
