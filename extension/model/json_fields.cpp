@@ -19,7 +19,13 @@ namespace {
 int64_t ts_of(const json& j) {
   auto it = j.find("ts_epoch");
   if (it == j.end() || !it->is_number()) throw CorruptRecord("a record has no numeric ts_epoch");
-  return it->is_number_float() ? static_cast<int64_t>(it->get<double>()) : it->get<int64_t>();
+  if (it->is_number_float()) {
+    // A float outside int64's range (or NaN) cannot be converted: undefined behaviour (fuzz_store_json).
+    double d = it->get<double>();
+    if (!(d > -9.2e18 && d < 9.2e18)) throw CorruptRecord("a record's ts_epoch is out of range");
+    return static_cast<int64_t>(d);
+  }
+  return it->get<int64_t>();
 }
 
 std::string string_or(const json& j, const char* key, std::string fallback = {}) {

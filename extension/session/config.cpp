@@ -117,8 +117,9 @@ std::vector<Setting> Config::all() const {
     auto it = settings_.find(name);
     out.push_back(it != settings_.end() ? it->second : Setting{name, "", "unset", is_secret(name)});
   }
-  for (auto& [name, s] : settings_)
-    if (std::none_of(kKnown.begin(), kKnown.end(), [&](auto& k) { return k.first == name; })) out.push_back(s);
+  for (auto& entry : settings_)  // (clang 14 cannot capture a structured binding in a lambda)
+    if (std::none_of(kKnown.begin(), kKnown.end(), [&](auto& k) { return k.first == entry.first; }))
+      out.push_back(entry.second);
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "datastore/local_datastore.hpp"
+#include "datastore/s3_datastore.hpp"
 #include "net/http_client.hpp"
 #include "providers/local/local_metadata.hpp"
 #include "providers/service/service_metadata.hpp"
@@ -70,6 +71,17 @@ class MissingDatastore final : public Datastore {
   std::string why_;
 };
 
+// The S3 datastore at METAFLOW_DATASTORE_SYSROOT_S3, when METAFLOW_DEFAULT_DATASTORE is 's3'.
+std::shared_ptr<Datastore> open_s3_datastore(const Config& config, const std::shared_ptr<Trace>& trace) {
+  auto root = config.get("METAFLOW_DATASTORE_SYSROOT_S3");
+  if (!root)
+    throw UserError("METAFLOW_DEFAULT_DATASTORE is 's3' (from " + config.find("METAFLOW_DEFAULT_DATASTORE")->origin +
+                    ") but METAFLOW_DATASTORE_SYSROOT_S3 is not set; set it to s3://bucket/prefix, or create the "
+                    "table with datastore='s3://bucket/prefix'.");
+  auto options = s3_options(*root, [&](const char* name) { return extra_setting(config, name); });
+  return std::make_shared<S3Datastore>(std::move(options), trace);
+}
+
 // The headers every request carries: METAFLOW_SERVICE_HEADERS, then x-api-key. Secrets: no
 // message quotes them.
 std::vector<std::pair<std::string, std::string>> service_headers(const Config& config) {
@@ -112,10 +124,12 @@ std::shared_ptr<Store> open_service_store(const Config& config, const std::share
   // they were run; mfsql reads the one configured here, as Metaflow's client does.
   std::shared_ptr<Datastore> data;
   std::string kind = config.get("METAFLOW_DEFAULT_DATASTORE").value_or("local");
-  if (kind != "local") {
+  if (kind == "s3") {
+    data = open_s3_datastore(config, trace);
+  } else if (kind != "local") {
     data = std::make_shared<MissingDatastore>(
         "METAFLOW_DEFAULT_DATASTORE is '" + kind + "', and this build of mfsql reads artifact values and logs from "
-        "a local datastore only; set METAFLOW_DATASTORE_SYSROOT_LOCAL or create the table with datastore='/path'.");
+        "a local or S3 datastore only; set METAFLOW_DATASTORE_SYSROOT_LOCAL or create the table with datastore='/path'.");
   } else {
     try {
       data = std::make_shared<LocalDatastore>(std::make_shared<LocalFiles>(config.local_root(), trace.get(), memo));
@@ -157,9 +171,12 @@ std::shared_ptr<Store> Session::store(const engine::ModuleArgs& args) {
                     config.find("METAFLOW_DEFAULT_METADATA")->origin +
                     "); mfsql reads 'local' and 'service' metadata. Set it to one of them, or use root='...' or "
                     "service='...'.");
+  // Local metadata always lives in the local .metaflow, also when blobs, data.json and logs go to S3.
   auto files = std::make_shared<LocalFiles>(config.local_root(), trace_.get(), &memo_);
-  auto store = std::make_shared<Store>(std::make_shared<LocalMetadata>(files), std::make_shared<LocalDatastore>(files),
-                                       trace_, settings_);
+  std::shared_ptr<Datastore> data;
+  if (config.get("METAFLOW_DEFAULT_DATASTORE").value_or("local") == "s3") data = open_s3_datastore(config, trace_);
+  else data = std::make_shared<LocalDatastore>(files);
+  auto store = std::make_shared<Store>(std::make_shared<LocalMetadata>(files), std::move(data), trace_, settings_);
   stores_[key] = store;
   return store;
 }

@@ -77,8 +77,8 @@ void fill(Store& store, const TaskRecord& task, const RunRecord& run, const engi
     if (origin_task != dict.end() && origin_run != dict.end())
       row[kOriginPathspec] = Value::of(task.path.flow + "/" + origin_run->second.text + "/" + task.path.step + "/" +
                                        origin_task->second.text);
-    for (auto [column, stream] : {std::pair{kStdout, "stdout"}, std::pair{kStderr, "stderr"}})
-      if (plan.uses(column))
+    for (auto [column, stream_name] : {std::pair{kStdout, "stdout"}, std::pair{kStderr, "stderr"}})
+      if (const char* stream = stream_name; plan.uses(column))  // (clang 14: no binding captures)
         row[column] = guarded([&] {
           return Value::maybe(client::log_text(client::load_task_log(store, task.path, dict, std::nullopt, stream)));
         });

@@ -2,7 +2,7 @@
 // rebuilds the input, and merging must keep every line; a crash, a sanitizer report, a hang or an
 // exception is a bug.
 //
-// Build and run (from the repository root; clang++ with libFuzzer, ASan and UBSan):
+// Build and run: bash scripts/fuzz.sh (tests/fuzz/README.md). By hand, from the repository root:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I extension \
 //     tests/fuzz/fuzz_mflog.cpp extension/decode/mflog.cpp -o build-fuzz-mflog
 //   mkdir -p fuzz-corpus-mflog && ./build-fuzz-mflog -max_len=4096 -timeout=10 fuzz-corpus-mflog

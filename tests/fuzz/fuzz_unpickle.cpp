@@ -1,7 +1,7 @@
 // libFuzzer target for the pickle decoder: any input must either decode or raise UnpickleError
 // (a CorruptRecord); a crash, a sanitizer report, a hang or another exception type is a bug.
 //
-// Build and run (from the repository root; clang++ with libFuzzer, ASan and UBSan):
+// Build and run: bash scripts/fuzz.sh (tests/fuzz/README.md). By hand, from the repository root:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I extension \
 //     tests/fuzz/fuzz_unpickle.cpp extension/decode/*.cpp extension/util/sha1.cpp \
 //     -o build-fuzz-unpickle

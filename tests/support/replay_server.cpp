@@ -78,6 +78,8 @@ ReplayServer::ReplayServer(const fs::path& recorded_dir) {
 
   server_ = std::make_unique<httplib::Server>();
   server_->set_tcp_nodelay(true);
+  // A thread per open connection: enough for clients that keep several alive while others queue.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
   server_->Get(".*", [this](const httplib::Request& req, httplib::Response& res) {
     const std::string key = "GET " + req.target;
     std::optional<FaultRule> fault;

@@ -75,7 +75,7 @@ net::Clock::time_point ServiceMetadata::deadline() {
   return now + limit;
 }
 
-std::optional<double> ServiceMetadata::ttl_for(const std::string& path) const {
+double ServiceMetadata::ttl_for(const std::string& path) const {
   auto parts = components(path);
   const bool query = path.find('?') != std::string::npos;
   if (parts.size() == 2 && !query) return options_.ttl_settled_s;  // a flow record never changes
@@ -88,7 +88,7 @@ DocPtr ServiceMetadata::peek(const std::string& path) {
   DocPtr doc = cache_.find(base_ + path, std::nullopt);
   if (!doc) return nullptr;
   if (!marked("seen " + path)) {
-    double ttl = doc->status == 200 ? *ttl_for(path) : options_.ttl_changing_s;
+    double ttl = doc->status == 200 ? ttl_for(path) : options_.ttl_changing_s;
     if (std::chrono::duration<double>(net::Clock::now() - doc->fetched).count() > ttl) return nullptr;
   }
   return doc;

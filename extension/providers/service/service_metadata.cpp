@@ -15,6 +15,8 @@ using service::task_key;
 
 namespace {
 
+constexpr size_t kMetadataWindow = 32;  // tasks whose metadata one batch fetches
+
 int64_t ts_or_unknown(const json& j) {
   auto it = j.find("ts_epoch");
   if (it == j.end() || !it->is_number()) return kUnknownTime;
@@ -313,11 +315,14 @@ std::vector<MetadataEntry> ServiceMetadata::metadata(const ObjectPath& task) {
   if (DocPtr d = cached(own)) return parse_metadata(d, task);
   if (marked("steps " + run_key(run))) return from_index(fetch(service::run_metadata_path(run)));
   if (marked("tasks " + step_key(step))) {
-    // The statement walks this step: fetch the metadata of all its tasks at once.
+    // The statement walks this step: fetch the metadata of this task and of the next ones in the
+    // listing at once (a window, so that a LIMIT does not pay for a huge step).
     if (DocPtr list = peek(service::tasks_path(step))) {
+      auto tasks = parse_tasks(list, step);
+      auto self = std::find_if(tasks.begin(), tasks.end(), [&](const TaskRecord& t) { return t.path == task; });
       std::vector<std::string> paths;
-      for (auto& t : parse_tasks(list, step))
-        if (auto p = service::task_metadata_path(t.path); !peek(p)) paths.push_back(p);
+      for (auto it = self; it != tasks.end() && paths.size() < kMetadataWindow; ++it)
+        if (auto p = service::task_metadata_path(it->path); !peek(p)) paths.push_back(p);
       if (paths.size() > 1) fetch_many(paths);
     }
   }

@@ -72,7 +72,7 @@ class ServiceMetadata final : public MetadataProvider {
   std::vector<service::DocPtr> fetch_many(const std::vector<std::string>& paths, bool allow_400 = false);
   service::DocPtr peek(const std::string& path);    // the answer if at hand, else null; no side effects
   service::DocPtr cached(const std::string& path);  // the same, recorded as a cache hit when at hand
-  std::optional<double> ttl_for(const std::string& path) const;
+  double ttl_for(const std::string& path) const;  // seconds an answer to `path` stays usable
   net::Clock::time_point deadline();
   bool marked(const std::string& mark);
   void mark(const std::string& mark);
