@@ -168,6 +168,8 @@ RunOutcome run_outcome(Store& store, const ObjectPath& run) {
 }
 
 std::string run_status(Store& store, const RunRecord& run, const RunOutcome& outcome) {
+  if (outcome.end_task && (!outcome.end.finished || !outcome.end.successful))
+    throw CorruptRecord("The end task of " + run.path.pathspec() + " has an undecodable outcome.");  // -> NULL status
   if (outcome.end_task && outcome.end.successful.value_or(false)) return "completed";
   // A run that cannot finish any more: some task's newest attempt is done, failed, and was the
   // last attempt its step's retry policy allows.
