@@ -7,32 +7,13 @@
 #include <fstream>
 
 #include "support/test_db.hpp"
+#include "support/scoped_env.hpp"
 #include "support/test_env.hpp"
 
 namespace fs = std::filesystem;
 
 namespace mfsql::testing {
 namespace {
-
-// Sets environment variables for one test and restores them after.
-class ScopedEnv {
- public:
-  void set(const std::string& name, const std::optional<std::string>& value) {
-    const char* old = getenv(name.c_str());
-    saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-    if (value) setenv(name.c_str(), value->c_str(), 1);
-    else unsetenv(name.c_str());
-  }
-  ~ScopedEnv() {
-    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
-      if (it->second) setenv(it->first.c_str(), it->second->c_str(), 1);
-      else unsetenv(it->first.c_str());
-    }
-  }
-
- private:
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
 
 TEST(Config, ProfileFileInMetaflowHomeSelectsTheStore) {
   TempDir home;

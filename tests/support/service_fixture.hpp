@@ -15,6 +15,7 @@
 
 #include "support/replay_server.hpp"
 #include "support/test_db.hpp"
+#include "support/scoped_env.hpp"
 #include "support/test_env.hpp"
 
 namespace mfsql::testing {
@@ -22,25 +23,6 @@ namespace mfsql::testing {
 inline const std::string kKey = "sekrit-API-KEY-4242";
 inline const std::string kHeaderValue = "hdr-SECRET-7777";
 inline const char* const kTables[] = {"flows", "runs", "steps", "tasks", "artifacts", "metadata", "tags", "logs"};
-
-class ScopedEnv {
- public:
-  void set(const std::string& name, const std::optional<std::string>& value) {
-    const char* old = getenv(name.c_str());
-    saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-    if (value) setenv(name.c_str(), value->c_str(), 1);
-    else unsetenv(name.c_str());
-  }
-  ~ScopedEnv() {
-    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
-      if (it->second) setenv(it->first.c_str(), it->second->c_str(), 1);
-      else unsetenv(it->first.c_str());
-    }
-  }
-
- private:
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
 
 class ServiceTest : public ::testing::Test {
  protected:
