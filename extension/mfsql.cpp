@@ -8,6 +8,7 @@
 
 #include "decode/pickle.hpp"
 #include "engine/vtab.hpp"
+#include "session/interrupt.hpp"
 #include "session/session.hpp"
 #include "tables/specs.hpp"
 
@@ -78,7 +79,7 @@ const engine::TableSpec* const kTables[] = {
 extern "C" int sqlite3_metaflow_init(sqlite3* db, char** err, const sqlite3_api_routines* api) {
   SQLITE_EXTENSION_INIT2(api);
   // One Session per connection; every module holds a share and the last to go frees it.
-  auto session = std::make_shared<Session>();
+  auto session = std::make_shared<Session>(interrupt_check(db));
   for (const engine::TableSpec* spec : kTables) {
     engine::ModuleOptions options;
     options.allowed_args = Session::table_arguments();

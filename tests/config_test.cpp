@@ -35,6 +35,33 @@ TEST(Config, ProfileFileInMetaflowHomeSelectsTheStore) {
     for (auto& cell : row) EXPECT_EQ(cell.value_or("").find("sekrit"), std::string::npos);
 }
 
+// Every setting in effect shows with where it came from: Metaflow's, mfsql's own and the AWS ones
+// the S3 datastore reads; a profile may set mfsql's too; secrets and URL passwords never show.
+TEST(Config, MfsqlAndAwsSettingsShowWithTheirOrigin) {
+  TempDir home;
+  std::ofstream(home.path() / "config.json") << "{\"MFSQL_SERVICE_DEADLINE_MS\": \"60000\"}";
+  ScopedEnv env;
+  env.set("METAFLOW_HOME", home.path().string());
+  env.set("METAFLOW_PROFILE", std::nullopt);
+  env.set("MFSQL_SERVICE_TIMEOUT_MS", std::nullopt);
+  env.set("MFSQL_SERVICE_DEADLINE_MS", std::nullopt);
+  env.set("MFSQL_SERVICE_CONCURRENCY", "3");
+  env.set("AWS_SECRET_ACCESS_KEY", "aws-sekrit-555");
+  env.set("METAFLOW_SERVICE_URL", "https://alice:pw-sekrit-9@md.example.com:8080/api");
+  TestDb db;
+  auto row = [&](const std::string& name) {
+    auto rows = db.query("SELECT value, origin FROM metaflow_config WHERE name = " + quote(name));
+    return rows.size() == 1 ? rows[0][0].value_or("NULL") + " | " + rows[0][1].value_or("NULL") : std::string("missing");
+  };
+  EXPECT_EQ(row("MFSQL_SERVICE_TIMEOUT_MS"), "30000 | default");
+  EXPECT_EQ(row("MFSQL_SERVICE_DEADLINE_MS"), "60000 | profile " + (home.path() / "config.json").string());
+  EXPECT_EQ(row("MFSQL_SERVICE_CONCURRENCY"), "3 | environment");
+  EXPECT_EQ(row("AWS_SECRET_ACCESS_KEY"), "*** | environment");
+  EXPECT_EQ(row("METAFLOW_SERVICE_URL"), "https://***@md.example.com:8080/api | environment");
+  for (auto& r : db.query("SELECT * FROM metaflow_config"))
+    for (auto& cell : r) EXPECT_EQ(cell.value_or("").find("sekrit"), std::string::npos) << *cell;
+}
+
 TEST(Config, MissingProfileIsAnErrorThatSaysWhatToDo) {
   TempDir home;
   ScopedEnv env;

@@ -132,6 +132,9 @@ TEST_F(S3Test, ForeachArtifactColdAndWarmCache) {
     *rows = db.query(sql);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     *requests = s3_requests(db, after);
+    if (getenv("MFSQL_TEST_VERBOSE"))
+      for (auto& r : db.query("SELECT seq, target, ms FROM metaflow_trace WHERE kind = 's3' AND seq > " + after))
+        std::printf("    %s %s %s ms\n", r[0]->c_str(), r[1]->c_str(), r[2]->c_str());
     return ms;
   };
   Rows cold, warm;

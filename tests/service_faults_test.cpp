@@ -1,6 +1,7 @@
 // The metadata service when things go wrong, and the HTTP client and provider below the tables:
 // each injected fault gives its documented behaviour, and no secret shows in any message or trace.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <chrono>
@@ -202,6 +203,32 @@ TEST_F(ServiceFaults, CancelStopsAWaitWithin100Ms) {
   EXPECT_LT(ms_since(start), 100 + 250);
 }
 
+// Ctrl-C in the shell calls sqlite3_interrupt from a signal handler; Python and ODBC from another
+// thread. Either way the statement must end at once with SQLITE_INTERRUPT, not when the service answers.
+TEST_F(ServiceFaults, SqliteInterruptStopsAQueryWaitingOnTheService) {
+  server_->add_fault(fault(Fault::Delay, kRuns, -1, 5000));
+  TestDb db;
+  create_tables(db);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db.handle(), kQuery.c_str(), -1, &stmt, nullptr), SQLITE_OK);
+  std::thread interrupter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    sqlite3_interrupt(db.handle());
+  });
+  auto start = Clock::now();
+  int rc = sqlite3_step(stmt);
+  double ms = ms_since(start);
+  std::string message = sqlite3_errmsg(db.handle());
+  interrupter.join();
+  sqlite3_finalize(stmt);
+  EXPECT_EQ(rc, SQLITE_INTERRUPT) << message;
+  EXPECT_TRUE(has(message, "interrupted")) << message;
+  EXPECT_LT(ms, 300 + 400);
+  // The connection is usable again: the next statement is not interrupted.
+  server_->clear_faults();
+  EXPECT_EQ(db.error_of(kQuery), "");
+}
+
 TEST_F(ServiceFaults, ProviderFollowsTheServiceRules) {
   auto trace = std::make_shared<Trace>();
   ServiceMetadata meta({.url = server_->url() + "/"}, client(trace), trace, nullptr);
@@ -217,12 +244,12 @@ TEST_F(ServiceFaults, ProviderFollowsTheServiceRules) {
   EXPECT_EQ(steps.size(), 6u);
   // The tag filter runs on the server, detected by its X-Limit header.
   server_->reset_counts();
-  auto tagged = meta.runs_with_tags("LinearFlow", {"fixture", "team:alpha"});
+  auto tagged = meta.runs_with_tags("LinearFlow", {"fixture", "team:alpha"}, TagMatch::kAll);
   ASSERT_EQ(tagged.size(), 1u);
   EXPECT_EQ(tagged[0].path.run_id, "1");
   EXPECT_EQ(server_->targets(), std::vector<std::string>{"GET /flows/LinearFlow/runs?_tags:all=fixture,team:alpha"});
   EXPECT_EQ(meta.server_filters(), true);
-  EXPECT_TRUE(meta.runs_with_tags("LinearFlow", {"fixture", "added-later"}).empty());
+  EXPECT_TRUE(meta.runs_with_tags("LinearFlow", {"fixture", "added-later"}, TagMatch::kAll).empty());
   // Attempts: the latest by the service's rule, or the one asked for.
   const ObjectPath flaky{"RetryFlow", "6", "flaky", "34"};
   auto ok = meta.artifacts(flaky, std::nullopt, std::string("ok"));

@@ -148,7 +148,8 @@ TEST_F(ServiceTest, RequestCountsStaySmall) {
       {"one artifact's value across the foreach tasks",
        "SELECT task_id, value FROM s_artifacts WHERE flow = 'ForeachFlow' AND run_id = '4' AND step = 'process' "
        "AND name = 'square'", 2, 10},
-      {"runs with a given tag", "SELECT flow, run_id FROM s_tags WHERE tag = 'fixture'", 6, 5},
+      {"runs of a flow with a given tag", "SELECT run_id FROM s_tags WHERE flow = 'LinearFlow' AND tag = 'fixture'", 1, 1},
+      {"runs with a given tag, every flow", "SELECT flow, run_id FROM s_tags WHERE tag = 'fixture'", 13, 5},
       {"the attempt of every task of one step",
        "SELECT task_id, attempt FROM s_tasks WHERE flow = 'ForeachFlow' AND run_id = '4' AND step = 'process'", 11, 10},
       {"a join: each run of a flow with its tasks' outcomes",

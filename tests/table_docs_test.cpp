@@ -80,7 +80,7 @@ TEST_F(TableDocsTest, ColumnsAgreeWithWhatSqliteDeclares) {
 TEST_F(TableDocsTest, EveryColumnIsDescribed) {
   EXPECT_EQ(db.scalar("SELECT count(*) FROM metaflow_columns WHERE description IS NULL OR description = ''"), "0");
   EXPECT_EQ(db.scalar("SELECT group_concat(column_name) FROM metaflow_columns WHERE table_name = 'tags' AND is_key"),
-            "flow,run_id");
+            "flow,run_id,tag");
 }
 
 TEST_F(TableDocsTest, TableNameIsALookup) {

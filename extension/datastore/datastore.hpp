@@ -28,6 +28,9 @@ class Datastore {
   // Several objects; implementations that can fetch concurrently override it.
   virtual std::vector<std::optional<StoredObject>> get_many(const std::vector<std::string>& keys,
                                                             bool with_attributes);
+  // True when get_many is faster than one get per key (network stores): callers then ask for a
+  // batch ahead of the rows that need it.
+  virtual bool fetches_concurrently() const { return false; }
 };
 
 // True when `component` can be one path segment: not empty, not "." or "..", no '/', '\\' or NUL.

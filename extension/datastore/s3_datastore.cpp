@@ -260,6 +260,8 @@ void S3Datastore::fetch(std::vector<Job>& jobs) {
     return size * n;
   };
   while (finished < jobs.size()) {
+    if (options_.interrupted && options_.interrupted())
+      throw Interrupted("The query was interrupted while reading " + describe() + ".");
     auto now = Clock::now();
     for (auto it = waiting.begin(); it != waiting.end() && active < options_.max_in_flight;) {
       Job& job = jobs[*it];

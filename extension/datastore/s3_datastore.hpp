@@ -32,6 +32,7 @@ struct S3Options {
   long connect_timeout_ms = 10000;
   long request_timeout_ms = 120000;
   int max_in_flight = 16;
+  std::function<bool()> interrupted;  // polled while waiting; true stops the wait (util/error.hpp Interrupted)
 };
 
 // Looks a setting up (environment, then Metaflow's config); nullopt when unset or empty.
@@ -55,6 +56,7 @@ class S3Datastore final : public Datastore {
   std::optional<StoredObject> get(const std::string& key, bool with_attributes) override;
   std::vector<std::optional<StoredObject>> get_many(const std::vector<std::string>& keys,
                                                     bool with_attributes) override;
+  bool fetches_concurrently() const override { return true; }
 
   // The URL of an object, as requested and traced.
   std::string url_of(const std::string& key) const;

@@ -58,6 +58,10 @@ void set_error(sqlite3_vtab* vtab, const std::string& message) {
   vtab->zErrMsg = sqlite3_mprintf("%s", message.c_str());
 }
 
+int error_code(const std::exception& e) {
+  return dynamic_cast<const Interrupted*>(&e) ? SQLITE_INTERRUPT : SQLITE_ERROR;
+}
+
 int column_index(const TableSpec& spec, std::string_view name) {
   for (size_t i = 0; i < spec.columns.size(); ++i)
     if (name == spec.columns[i].name) return static_cast<int>(i);
@@ -213,7 +217,7 @@ int advance(Cursor* cur, sqlite3_vtab* vtab) {
   } catch (const std::exception& e) {
     cur->eof = true;
     set_error(vtab, e.what());
-    return SQLITE_ERROR;
+    return error_code(e);
   }
 }
 
@@ -233,7 +237,7 @@ int filter(sqlite3_vtab_cursor* base, int, const char* idx_str, int argc, sqlite
   } catch (const std::exception& e) {
     cur->eof = true;
     set_error(base->pVtab, e.what());
-    return SQLITE_ERROR;
+    return error_code(e);
   }
   cur->rowid = 0;
   return advance(cur, base->pVtab);

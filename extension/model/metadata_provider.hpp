@@ -12,6 +12,17 @@
 
 namespace mfsql {
 
+enum class TagMatch { kAll, kAny };
+
+inline bool carries_tags(const RunRecord& r, const std::vector<std::string>& tags, TagMatch match) {
+  auto has = [&](const std::string& t) {
+    return std::binary_search(r.tags.begin(), r.tags.end(), t) ||
+           std::binary_search(r.system_tags.begin(), r.system_tags.end(), t);
+  };
+  return match == TagMatch::kAll ? std::all_of(tags.begin(), tags.end(), has)
+                                 : std::any_of(tags.begin(), tags.end(), has);
+}
+
 class MetadataProvider {
  public:
   virtual ~MetadataProvider() = default;
@@ -58,16 +69,13 @@ class MetadataProvider {
   // Bulk questions. The defaults loop over the questions above; a provider that answers them in
   // fewer calls (the service's tag filter and run-level routes) overrides them.
 
-  // The runs of `flow` that carry every one of `tags`, as user or system tags.
-  virtual std::vector<RunRecord> runs_with_tags(const std::string& flow, const std::vector<std::string>& tags) {
+  // The runs of `flow` that carry every one (kAll) or at least one (kAny) of `tags`, as user or
+  // system tags.
+  virtual std::vector<RunRecord> runs_with_tags(const std::string& flow, const std::vector<std::string>& tags,
+                                                TagMatch match) {
     std::vector<RunRecord> out;
-    for (auto& r : runs(flow)) {
-      auto has = [&](const std::string& t) {
-        return std::binary_search(r.tags.begin(), r.tags.end(), t) ||
-               std::binary_search(r.system_tags.begin(), r.system_tags.end(), t);
-      };
-      if (std::all_of(tags.begin(), tags.end(), has)) out.push_back(std::move(r));
-    }
+    for (auto& r : runs(flow))
+      if (carries_tags(r, tags, match)) out.push_back(std::move(r));
     return out;
   }
   // artifacts(task, nullopt, nullopt) of every task of a run, private steps included.

@@ -1,5 +1,7 @@
 #include "model/store.hpp"
 
+#include <algorithm>
+
 #include "datastore/cas.hpp"
 #include "decode/pickle.hpp"
 #include "util/error.hpp"
@@ -38,9 +40,41 @@ bool Store::is_pickle_encoding(const std::string& ct) {
 std::string Store::blob(const std::string& flow, const std::string& sha, size_t max_size) {
   if (!valid_sha(sha)) throw CorruptRecord("The artifact record names an invalid sha '" + sha + "'.");
   const std::string key = blob_key(flow, sha);
-  auto stored = data_->get(key, true);
+  auto stored = fetch(key);
   if (!stored) throw CorruptRecord("The blob " + key + " is missing from " + data_->describe() + ".");
   return decode_blob(*stored, key, max_size);
+}
+
+void Store::prefetch_blobs(const std::string& flow, const std::vector<std::string>& shas, bool raw_bytes_too) {
+  if (!data_->fetches_concurrently()) return;
+  std::vector<std::string> keys;
+  {
+    std::lock_guard lock(cache_mu_);
+    for (const std::string& sha : shas) {
+      if (!valid_sha(sha) || (!raw_bytes_too && values_.count(sha))) continue;
+      std::string key = blob_key(flow, sha);
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(std::move(key));
+    }
+  }
+  std::unordered_map<std::string, std::optional<StoredObject>> batch;
+  if (keys.size() > 1) {
+    try {
+      auto objects = data_->get_many(keys, true);
+      for (size_t i = 0; i < keys.size(); ++i) batch.emplace(keys[i], std::move(objects[i]));
+    } catch (const CorruptRecord&) {
+      batch.clear();  // one bad object: each row then fetches its own and reports its own damage
+    }
+  }
+  std::lock_guard lock(prefetch_mu_);
+  prefetched_ = std::move(batch);
+}
+
+std::optional<StoredObject> Store::fetch(const std::string& key) {
+  {
+    std::lock_guard lock(prefetch_mu_);
+    if (auto it = prefetched_.find(key); it != prefetched_.end()) return it->second;
+  }
+  return data_->get(key, true);
 }
 
 JsonValue Store::value(const ArtifactRecord& a, const std::string* serialized) {
@@ -58,7 +92,7 @@ JsonValue Store::value(const ArtifactRecord& a, const std::string* serialized) {
   if (!serialized) {
     if (!valid_sha(a.sha)) throw CorruptRecord("The artifact record names an invalid sha '" + a.sha + "'.");
     const std::string key = blob_key(a.task.flow, a.sha);
-    auto stored = data_->get(key, true);
+    auto stored = fetch(key);
     if (!stored) throw CorruptRecord("The blob " + key + " is missing from " + data_->describe() + ".");
     if (auto size = announced_size(*stored); size && *size > cap) return nullptr;
     fetched = decode_blob(*stored, key, cap);

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -49,7 +50,16 @@ class Store {
 
   static bool is_pickle_encoding(const std::string& content_type);
 
+  // Fetches these blobs of `flow` together, ahead of the blob() and value() calls that will want
+  // them, when the datastore fetches concurrently (S3); otherwise does nothing. Shas whose value is
+  // cached are skipped unless `raw_bytes_too`. The blobs are kept until the next prefetch, so a
+  // batch costs one round of concurrent requests and its memory is bounded by the batch.
+  void prefetch_blobs(const std::string& flow, const std::vector<std::string>& shas, bool raw_bytes_too);
+
  private:
+  // The stored object at `key`: from the last prefetch when there, else from the datastore.
+  std::optional<StoredObject> fetch(const std::string& key);
+
   std::shared_ptr<MetadataProvider> meta_;
   std::shared_ptr<Datastore> data_;
   std::shared_ptr<Trace> trace_;
@@ -63,6 +73,9 @@ class Store {
     std::list<std::string>::iterator lru_position;
   };
   std::unordered_map<std::string, CachedValue> values_;
+
+  std::mutex prefetch_mu_;
+  std::unordered_map<std::string, std::optional<StoredObject>> prefetched_;  // by key
 };
 
 }  // namespace mfsql

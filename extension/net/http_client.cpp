@@ -139,7 +139,7 @@ void HttpClient::set_interrupt_check(std::function<bool()> check) {
 
 void HttpClient::check_cancelled() {
   if (cancelled_.exchange(false) || (interrupted_ && interrupted_()))
-    throw UserError("The query was interrupted while waiting for the metadata service.");
+    throw Interrupted("The query was interrupted while waiting for the metadata service.");
 }
 
 long HttpClient::backoff_ms(int tries) {

@@ -27,6 +27,22 @@ const std::vector<std::pair<std::string, std::string>> kKnown = {
     {"METAFLOW_S3_ENDPOINT_URL", ""},
     {"METAFLOW_HOME", "~/.metaflowconfig"},
     {"METAFLOW_PROFILE", ""},
+    {"METAFLOW_SERVICE_RETRY_COUNT", "5"},
+    {"MFSQL_SERVICE_TIMEOUT_MS", "30000"},
+    {"MFSQL_SERVICE_DEADLINE_MS", "300000"},
+    {"MFSQL_SERVICE_CONCURRENCY", "8"},
+    {"MFSQL_SERVICE_CACHE_TTL_S", "3600"},
+    {"MFSQL_SERVICE_CACHE_TTL_RUNNING_S", "2"},
+    {"MFSQL_S3_CACHE_DIR", ""},  // the S3 datastore's defaults: ~/.cache/mfsql/s3, 1 GiB
+    {"MFSQL_S3_CACHE_BYTES", ""},
+    {"METAFLOW_S3_RETRY_COUNT", "5"},
+    {"AWS_ACCESS_KEY_ID", ""},
+    {"AWS_SECRET_ACCESS_KEY", ""},
+    {"AWS_SESSION_TOKEN", ""},
+    {"AWS_PROFILE", ""},
+    {"AWS_SHARED_CREDENTIALS_FILE", ""},
+    {"AWS_REGION", ""},
+    {"AWS_DEFAULT_REGION", ""},
 };
 
 std::string expand_home(const std::string& p) {
@@ -56,7 +72,18 @@ std::string as_text(const nlohmann::json& v) { return v.is_string() ? v.get<std:
 }  // namespace
 
 bool Config::is_secret(const std::string& name) {
-  return name == "METAFLOW_SERVICE_AUTH_KEY" || name == "METAFLOW_SERVICE_HEADERS";
+  return name == "METAFLOW_SERVICE_AUTH_KEY" || name == "METAFLOW_SERVICE_HEADERS" || name == "AWS_ACCESS_KEY_ID" ||
+         name == "AWS_SECRET_ACCESS_KEY" || name == "AWS_SESSION_TOKEN";
+}
+
+std::string Setting::shown() const {
+  if (secret) return "***";
+  size_t scheme = value.find("://");
+  if (scheme == std::string::npos) return value;
+  size_t host = scheme + 3;
+  size_t at = value.rfind('@', value.find_first_of("/?#", host));
+  if (at == std::string::npos || at < host) return value;
+  return value.substr(0, host) + "***" + value.substr(at);
 }
 
 Config Config::load(const std::map<std::string, std::string>& overrides) {

@@ -2,7 +2,9 @@
 // Metaflow's configuration, resolved as metaflow_config_funcs.py resolves it (metaflow-format.md
 // §6): per variable, the environment, then the project's `.metaflow/config.json` found upward from
 // the working directory, then the global `$METAFLOW_HOME/config[_<profile>].json`, then the
-// default. Module arguments (root=, service=, ...) override all of them for one table.
+// default. Module arguments (root=, service=, ...) override all of them for one table. mfsql's own
+// settings (MFSQL_*) and the AWS variables the S3 datastore reads resolve the same way, so that
+// metaflow_config shows every setting in effect and where it came from.
 #include <map>
 #include <optional>
 #include <string>
@@ -15,6 +17,10 @@ struct Setting {
   std::string value;
   std::string origin;  // "module argument", "environment", "project config <path>", "profile <path>", "default"
   bool secret = false;
+
+  // The value fit to show (metaflow_config): "***" for a secret, and a URL's user:password@ part
+  // masked, since service URLs sometimes carry credentials.
+  std::string shown() const;
 };
 
 class Config {

@@ -39,24 +39,17 @@ std::map<std::string, std::string> as_overrides(const engine::ModuleArgs& args) 
   return out;
 }
 
-// A setting mfsql adds to Metaflow's (or one Config does not track): the environment, else
-// Metaflow's config files.
-std::optional<std::string> extra_setting(const Config& config, const char* name) {
-  if (const char* env = std::getenv(name); env && *env) return std::string(env);
-  return config.get(name);
-}
-
-long number_setting(const Config& config, const char* name, long fallback, long min, long max) {
-  auto text = extra_setting(config, name);
-  if (!text) return fallback;
+// A whole-number setting; Config supplies its default (session/config.cpp).
+long number_setting(const Config& config, const char* name, long min, long max) {
+  std::string text = config.get(name).value_or("");
   try {
     size_t used = 0;
-    long n = std::stol(*text, &used);
-    if (used == text->size() && n >= min && n <= max) return n;
+    long n = std::stol(text, &used);
+    if (used == text.size() && n >= min && n <= max) return n;
   } catch (const std::exception&) {
   }
-  throw UserError(std::string(name) + " is '" + *text + "'; set it to a whole number from " + std::to_string(min) +
-                  " to " + std::to_string(max) + ".");
+  throw UserError(std::string(name) + " is '" + text + "' (from " + (config.find(name) ? config.find(name)->origin : "unset") +
+                  "); set it to a whole number from " + std::to_string(min) + " to " + std::to_string(max) + ".");
 }
 
 // Stands in for the datastore of service runs when none is configured: metadata-only questions
@@ -72,13 +65,15 @@ class MissingDatastore final : public Datastore {
 };
 
 // The S3 datastore at METAFLOW_DATASTORE_SYSROOT_S3, when METAFLOW_DEFAULT_DATASTORE is 's3'.
-std::shared_ptr<Datastore> open_s3_datastore(const Config& config, const std::shared_ptr<Trace>& trace) {
+std::shared_ptr<Datastore> open_s3_datastore(const Config& config, const std::shared_ptr<Trace>& trace,
+                                             const std::function<bool()>& interrupted) {
   auto root = config.get("METAFLOW_DATASTORE_SYSROOT_S3");
   if (!root)
     throw UserError("METAFLOW_DEFAULT_DATASTORE is 's3' (from " + config.find("METAFLOW_DEFAULT_DATASTORE")->origin +
                     ") but METAFLOW_DATASTORE_SYSROOT_S3 is not set; set it to s3://bucket/prefix, or create the "
                     "table with datastore='s3://bucket/prefix'.");
-  auto options = s3_options(*root, [&](const char* name) { return extra_setting(config, name); });
+  auto options = s3_options(*root, [&](const char* name) { return config.get(name); });
+  options.interrupted = interrupted;
   return std::make_shared<S3Datastore>(std::move(options), trace);
 }
 
@@ -98,7 +93,8 @@ std::vector<std::pair<std::string, std::string>> service_headers(const Config& c
 }
 
 std::shared_ptr<Store> open_service_store(const Config& config, const std::shared_ptr<Trace>& trace,
-                                          StatementMemo* memo, SharedSettings settings) {
+                                          StatementMemo* memo, SharedSettings settings,
+                                          const std::function<bool()>& interrupted) {
   auto url = config.get("METAFLOW_SERVICE_URL");
   if (!url)
     throw UserError("METAFLOW_DEFAULT_METADATA is 'service' (from " + config.find("METAFLOW_DEFAULT_METADATA")->origin +
@@ -108,16 +104,17 @@ std::shared_ptr<Store> open_service_store(const Config& config, const std::share
                     ") must start with http:// or https://.");
   net::HttpOptions http;
   http.headers = service_headers(config);
-  http.max_tries = static_cast<int>(number_setting(config, net::kRetrySetting, 5, 1, 100));
-  http.request_timeout_ms = number_setting(config, net::kTimeoutSetting, 30000, 1, 3600000);
+  http.max_tries = static_cast<int>(number_setting(config, net::kRetrySetting, 1, 100));
+  http.request_timeout_ms = number_setting(config, net::kTimeoutSetting, 1, 3600000);
   http.connect_timeout_ms = std::min(http.request_timeout_ms, 10000L);
-  http.deadline_ms = number_setting(config, net::kDeadlineSetting, 300000, 1, 86400000);
-  http.max_in_flight = static_cast<int>(number_setting(config, "MFSQL_SERVICE_CONCURRENCY", 8, 1, 64));
+  http.deadline_ms = number_setting(config, net::kDeadlineSetting, 1, 86400000);
+  http.max_in_flight = static_cast<int>(number_setting(config, "MFSQL_SERVICE_CONCURRENCY", 1, 64));
   ServiceOptions service;
   service.url = *url;
-  service.ttl_settled_s = static_cast<double>(number_setting(config, "MFSQL_SERVICE_CACHE_TTL_S", 3600, 0, 31536000));
-  service.ttl_changing_s = static_cast<double>(number_setting(config, "MFSQL_SERVICE_CACHE_TTL_RUNNING_S", 2, 0, 86400));
+  service.ttl_settled_s = static_cast<double>(number_setting(config, "MFSQL_SERVICE_CACHE_TTL_S", 0, 31536000));
+  service.ttl_changing_s = static_cast<double>(number_setting(config, "MFSQL_SERVICE_CACHE_TTL_RUNNING_S", 0, 86400));
   auto client = std::make_shared<net::HttpClient>(std::move(http), trace);
+  if (interrupted) client->set_interrupt_check(interrupted);
   auto meta = std::make_shared<ServiceMetadata>(std::move(service), std::move(client), trace, memo);
 
   // Values and logs: the service records the datastore root the runs wrote to, which is where
@@ -125,7 +122,7 @@ std::shared_ptr<Store> open_service_store(const Config& config, const std::share
   std::shared_ptr<Datastore> data;
   std::string kind = config.get("METAFLOW_DEFAULT_DATASTORE").value_or("local");
   if (kind == "s3") {
-    data = open_s3_datastore(config, trace);
+    data = open_s3_datastore(config, trace, interrupted);
   } else if (kind != "local") {
     data = std::make_shared<MissingDatastore>(
         "METAFLOW_DEFAULT_DATASTORE is '" + kind + "', and this build of mfsql reads artifact values and logs from "
@@ -162,7 +159,7 @@ std::shared_ptr<Store> Session::store(const engine::ModuleArgs& args) {
   Config config = Config::load(as_overrides(args));
   std::string metadata = config.get("METAFLOW_DEFAULT_METADATA").value_or("local");
   if (metadata == "service") {
-    auto store = open_service_store(config, trace_, &memo_, settings_);
+    auto store = open_service_store(config, trace_, &memo_, settings_, interrupted_);
     stores_[key] = store;
     return store;
   }
@@ -174,7 +171,7 @@ std::shared_ptr<Store> Session::store(const engine::ModuleArgs& args) {
   // Local metadata always lives in the local .metaflow, also when blobs, data.json and logs go to S3.
   auto files = std::make_shared<LocalFiles>(config.local_root(), trace_.get(), &memo_);
   std::shared_ptr<Datastore> data;
-  if (config.get("METAFLOW_DEFAULT_DATASTORE").value_or("local") == "s3") data = open_s3_datastore(config, trace_);
+  if (config.get("METAFLOW_DEFAULT_DATASTORE").value_or("local") == "s3") data = open_s3_datastore(config, trace_, interrupted_);
   else data = std::make_shared<LocalDatastore>(files);
   auto store = std::make_shared<Store>(std::make_shared<LocalMetadata>(files), std::move(data), trace_, settings_);
   stores_[key] = store;

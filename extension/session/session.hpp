@@ -1,6 +1,7 @@
 #pragma once
 // Everything that belongs to one SQLite connection: its trace, its settings, and the stores its
 // tables read (one per distinct set of module arguments, so every eponymous table shares one).
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -15,7 +16,10 @@ namespace mfsql {
 
 class Session {
  public:
-  Session() : trace_(std::make_shared<Trace>()), settings_(std::make_shared<StoreSettings>()) {}
+  // `interrupted` is polled while a store waits on the network (see session/interrupt.hpp).
+  explicit Session(std::function<bool()> interrupted = {})
+      : trace_(std::make_shared<Trace>()), settings_(std::make_shared<StoreSettings>()),
+        interrupted_(std::move(interrupted)) {}
 
   Trace& trace() { return *trace_; }
   StatementMemo& memo() { return memo_; }
@@ -35,6 +39,7 @@ class Session {
   std::shared_ptr<Trace> trace_;
   StatementMemo memo_;
   std::shared_ptr<StoreSettings> settings_;
+  std::function<bool()> interrupted_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Store>> stores_;
 };

@@ -123,8 +123,9 @@ void fill(Store& store, const ArtifactRecord& a, const IndexEntry* index, const 
   std::string encoding = a.content_type;
   if (encoding.empty() && index && index->encoding) encoding = *index->encoding;
   row[kEncoding] = encoding.empty() ? Value::null() : Value::of(encoding);
-  std::optional<int64_t> size = index ? index->size : std::nullopt;
+  std::optional<int64_t> size;
   if (index) {
+    size = index->size;
     row[kSerializer] = Value::maybe(index->serializer);
     if (index->type_repr) row[kPythonType] = Value::of(python_type_from_repr(*index->type_repr));
   }
@@ -140,12 +141,66 @@ void fill(Store& store, const ArtifactRecord& a, const IndexEntry* index, const 
   row[kSize] = Value::maybe(size);
 }
 
+// One row to produce, found by the walk; its blob-dependent columns are filled a batch at a time.
+struct Pending {
+  ArtifactRecord artifact;
+  std::optional<IndexEntry> index;
+  std::string pathspec;
+};
+
+// Rows are produced a step's tasks at a time, up to kBatch rows, so that a network datastore
+// fetches the blobs of the batch together (Store::prefetch_blobs) rather than one per row.
+constexpr size_t kBatch = 32;
+
+class Batch {
+ public:
+  Batch(Store& store, const engine::Plan& plan) : store_(store), plan_(plan) {}
+  bool full() const { return pending_.size() >= kBatch; }
+  void add(Pending p) { pending_.push_back(std::move(p)); }
+
+  std::vector<engine::Row> take() {
+    if (plan_.uses(kValue) || plan_.uses(kBlob)) prefetch();
+    std::vector<engine::Row> out;
+    out.reserve(pending_.size());
+    for (Pending& p : pending_) {
+      const ArtifactRecord& a = p.artifact;
+      engine::Row row(kCount);
+      row[kFlow] = Value::of(a.task.flow);
+      row[kRunId] = Value::of(a.task.run_id);
+      row[kStep] = Value::of(a.task.step);
+      row[kTaskId] = Value::of(a.task.task_id);
+      row[kName] = Value::of(a.name);
+      row[kPathspec] = Value::of(p.pathspec);
+      fill(store_, a, p.index ? &*p.index : nullptr, plan_, row);
+      out.push_back(std::move(row));
+    }
+    pending_.clear();
+    return out;
+  }
+
+ private:
+  void prefetch() {
+    std::map<std::string, std::vector<std::string>> shas_by_flow;
+    for (const Pending& p : pending_) {
+      const auto& size = p.index ? p.index->size : std::nullopt;
+      bool over_cap = size && static_cast<uint64_t>(*size) > store_.settings().max_value_bytes;
+      if (plan_.uses(kBlob) || !over_cap) shas_by_flow[p.artifact.task.flow].push_back(p.artifact.sha);
+    }
+    for (auto& [flow, shas] : shas_by_flow) store_.prefetch_blobs(flow, shas, plan_.uses(kBlob));
+  }
+
+  Store& store_;
+  const engine::Plan& plan_;
+  std::vector<Pending> pending_;
+};
+
 engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
   Store& store = store_of(source);
   PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId,
                            .pathspec = kPathspec, .name = kName});
   const bool needs_index = (plan.columns_used & kNeedsDataIndex) != 0;
   const auto attempts = requested_attempts(plan, kAttempt);
+  Batch batch(store, plan);
   for (const std::string& flow : flow_names(store, filter)) {
     for (RunRecord& run : select_runs(store, flow, filter, false)) {
       for (StepRecord& step : select_steps(store, run.path, filter, false)) {
@@ -159,10 +214,10 @@ engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& 
             }
             // data.json is per attempt; every artifact of one listing shares it, so it is read once.
             std::map<int, DataIndex> indexes;
-            for (const ArtifactRecord& a : artifacts) {
-              const std::string pathspec = task.path.pathspec() + "/" + a.name;
+            for (ArtifactRecord& a : artifacts) {
+              std::string pathspec = task.path.pathspec() + "/" + a.name;
               if (!filter.accepts(pathspec)) continue;
-              const IndexEntry* index = nullptr;
+              std::optional<IndexEntry> index;
               if (needs_index) {
                 auto it = indexes.find(a.attempt);
                 if (it == indexes.end()) {
@@ -174,21 +229,15 @@ engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& 
                   }
                   it = indexes.emplace(a.attempt, std::move(read)).first;
                 }
-                auto entry = it->second.find(a.name);
-                if (entry != it->second.end()) index = &entry->second;
+                if (auto entry = it->second.find(a.name); entry != it->second.end()) index = entry->second;
               }
-              engine::Row row(kCount);
-              row[kFlow] = Value::of(flow);
-              row[kRunId] = Value::of(task.path.run_id);
-              row[kStep] = Value::of(task.path.step);
-              row[kTaskId] = Value::of(task.path.task_id);
-              row[kName] = Value::of(a.name);
-              row[kPathspec] = Value::of(pathspec);
-              fill(store, a, index, plan, row);
-              co_yield std::move(row);
+              batch.add({std::move(a), std::move(index), std::move(pathspec)});
+              if (batch.full())
+                for (engine::Row& row : batch.take()) co_yield std::move(row);
             }
           }
         }
+        for (engine::Row& row : batch.take()) co_yield std::move(row);
       }
     }
   }

@@ -18,7 +18,7 @@ const engine::Column kConfigColumns[] = {
 engine::Generator<engine::Row> config_rows(engine::Source& source, const engine::Plan&) {
   auto& s = static_cast<SessionSource&>(source);
   for (auto& setting : s.session->config(s.args).all()) {
-    Value value = setting.value.empty() ? Value::null() : Value::of(setting.secret ? std::string("***") : setting.value);
+    Value value = setting.value.empty() ? Value::null() : Value::of(setting.shown());
     engine::Row row{Value::of(setting.name), value, Value::of(setting.origin)};
     co_yield std::move(row);  // a braced list straight in co_yield trips GCC 12
   }

@@ -16,4 +16,10 @@ struct CorruptRecord : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The user stopped the statement (sqlite3_interrupt, Ctrl-C in the shell) while mfsql waited on
+// the network; the engine reports it as SQLITE_INTERRUPT, as SQLite does for its own work.
+struct Interrupted : UserError {
+  using UserError::UserError;
+};
+
 }  // namespace mfsql

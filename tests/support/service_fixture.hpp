@@ -73,12 +73,19 @@ class ServiceTest : public ::testing::Test {
     EXPECT_TRUE(twice == targets.end()) << "asked twice in one statement: " << *twice;
     return {std::move(rows), server_->requests(), ms};
   }
-  // Fails for each request the recording lacks, but one: the service answers the list of a
-  // missing parent with 200 [] (FailFlow/5 failed before its end step), which the recording has
-  // only for other parents; the replay's 404 reads as the same empty list.
+  // Fails for each request the recording lacks, but two kinds:
+  // - the service answers the list of a missing parent with 200 [] (FailFlow/5 failed before its
+  //   end step), which the recording has only for other parents; the replay's 404 reads as the
+  //   same empty list;
+  // - the tag filter was recorded for a few tags of LinearFlow only; for other questions the
+  //   replay's 404 is what a server without filters says, and the provider falls back to listing
+  //   the runs (RequestCountsStaySmall checks a recorded one is answered by the filter alone).
   static void expect_all_recorded() {
-    for (auto& t : server_->unexpected())
-      if (t != "GET /flows/FailFlow/runs/5/steps/end/tasks") ADD_FAILURE() << "unrecorded request: " << t;
+    for (auto& t : server_->unexpected()) {
+      bool tag_filter = t.find("/runs?_tags:") != std::string::npos;
+      if (t != "GET /flows/FailFlow/runs/5/steps/end/tasks" && !tag_filter)
+        ADD_FAILURE() << "unrecorded request: " << t;
+    }
   }
   static void print(const std::string& what, const Cost& cold, const Cost& warm) {
     std::printf("[cost] %-48s cold %2d requests %7.1f ms | warm %2d requests %6.1f ms\n", what.c_str(), cold.requests,

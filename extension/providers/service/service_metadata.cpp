@@ -331,7 +331,8 @@ std::vector<MetadataEntry> ServiceMetadata::metadata(const ObjectPath& task) {
 
 // ---- bulk ---------------------------------------------------------------------------------------
 
-std::vector<RunRecord> ServiceMetadata::runs_with_tags(const std::string& flow, const std::vector<std::string>& tags) {
+std::vector<RunRecord> ServiceMetadata::runs_with_tags(const std::string& flow, const std::vector<std::string>& tags,
+                                                       TagMatch match) {
   if (!safe_component(flow)) return {};
   std::vector<RunRecord> candidates;
   bool answered = false;
@@ -339,7 +340,9 @@ std::vector<RunRecord> ServiceMetadata::runs_with_tags(const std::string& flow, 
     return t.empty() || t.find(',') != std::string::npos;  // ',' separates the filter's values
   });
   if (expressible && server_filters() != false) {
-    std::string query = "?_tags:all=";
+    // One tag: "any" and "all" agree; one spelling lets both questions share the cached answer.
+    const bool any = match == TagMatch::kAny || tags.size() == 1;
+    std::string query = any ? "?_tags:any=" : "?_tags:all=";
     for (size_t i = 0; i < tags.size(); ++i) query += (i ? "," : "") + net::url_escape(tags[i], ":");
     const std::string path = service::runs_path(flow) + query;
     DocPtr page = fetch(path, /*allow_400=*/true);
@@ -359,13 +362,8 @@ std::vector<RunRecord> ServiceMetadata::runs_with_tags(const std::string& flow, 
   }
   if (!answered) candidates = runs(flow);
   std::vector<RunRecord> out;
-  for (auto& r : candidates) {
-    auto has = [&](const std::string& t) {
-      return std::binary_search(r.tags.begin(), r.tags.end(), t) ||
-             std::binary_search(r.system_tags.begin(), r.system_tags.end(), t);
-    };
-    if (std::all_of(tags.begin(), tags.end(), has)) out.push_back(std::move(r));
-  }
+  for (auto& r : candidates)
+    if (carries_tags(r, tags, match)) out.push_back(std::move(r));
   return out;
 }
 

@@ -58,7 +58,8 @@ class ServiceMetadata final : public MetadataProvider {
                                         const std::optional<std::string>& name) override;
   std::vector<MetadataEntry> metadata(const ObjectPath& task) override;
 
-  std::vector<RunRecord> runs_with_tags(const std::string& flow, const std::vector<std::string>& tags) override;
+  std::vector<RunRecord> runs_with_tags(const std::string& flow, const std::vector<std::string>& tags,
+                                        TagMatch match) override;
   std::vector<ArtifactRecord> run_artifacts(const ObjectPath& run) override;
   std::vector<MetadataEntry> run_metadata(const ObjectPath& run) override;
 
