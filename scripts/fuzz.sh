@@ -9,9 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MFSQL_NEED_CLANG=1 bash scripts/install-deps.sh
 seconds="${FUZZ_SECONDS:-30}"
-# fuzz_sql is built but not run by default yet: some generated joins over the fixture take longer
-# than -timeout (a slowness, not a crash); run it with FUZZ_TARGETS="fuzz_sql".
-read -r -a targets <<<"${FUZZ_TARGETS:-fuzz_unpickle fuzz_mflog fuzz_store_json}"
+read -r -a targets <<<"${FUZZ_TARGETS:-fuzz_unpickle fuzz_mflog fuzz_store_json fuzz_sql}"
 shared="${MFSQL_SHARED:-$(cd .. && pwd)/shared}"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DMFSQL_FUZZ=ON -DBUILD_TESTING=OFF \
   -DCMAKE_BUILD_TYPE=Fuzz -DCMAKE_CXX_FLAGS_FUZZ="-O1 -gline-tables-only" \

@@ -7,6 +7,7 @@
 #include <fuzzer/FuzzedDataProvider.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -126,9 +127,21 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   return 0;
 }
 
+// A generated join may nest full scans (tasks JOIN logs ON a.step = b.line): correct, only slow.
+// Statements are cut at a time limit, as a user would press Ctrl-C, so the fuzzer looks for
+// crashes and sanitizer reports instead of reporting slowness as a timeout. The interrupt itself
+// is exercised too: a statement stopped mid-walk must unwind cleanly.
+constexpr auto kStatementLimit = std::chrono::milliseconds(1500);
+
+int past_deadline(void* deadline) {
+  return std::chrono::steady_clock::now() > *static_cast<std::chrono::steady_clock::time_point*>(deadline);
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider in(data, size);
   std::string sql = build_sql(in);
+  auto deadline = std::chrono::steady_clock::now() + kStatementLimit;
+  sqlite3_progress_handler(g_db, 100, past_deadline, &deadline);
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(g_db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -136,6 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   sqlite3_finalize(st);
+  sqlite3_progress_handler(g_db, 0, nullptr, nullptr);
   sqlite3_exec(g_db, "SELECT metaflow_trace_clear()", nullptr, nullptr, nullptr);
   return 0;
 }
