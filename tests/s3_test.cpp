@@ -30,20 +30,7 @@ class S3Test : public ::testing::Test {
     // Metadata only: the copy keeps the _meta folders and drops every datastore file, so values,
     // data.json and logs can only come from S3.
     scratch_ = new TempDir();
-    root_ = copy_store(local_fixture(), *scratch_);
-    std::vector<fs::path> drop;
-    for (auto it = fs::recursive_directory_iterator(root_ / ".metaflow"); it != fs::recursive_directory_iterator(); ++it) {
-      if (it->is_directory() && it->path().filename() == "_meta") {
-        it.disable_recursion_pending();
-        continue;
-      }
-      const std::string rel = fs::relative(it->path(), root_ / ".metaflow").generic_string();
-      const std::string name = it->path().filename().string();
-      if (it->is_directory() && name == "data" && rel.find('/') == rel.rfind('/')) drop.push_back(it->path());
-      else if (it->is_regular_file() && (name.find(".data.json") != std::string::npos || name.find(".log") != std::string::npos))
-        drop.push_back(it->path());
-    }
-    for (auto& p : drop) fs::remove_all(p);
+    root_ = copy_metadata_only(local_fixture(), *scratch_);
   }
   static void TearDownTestSuite() {
     delete moto_;
@@ -94,16 +81,7 @@ TEST_F(S3Test, EveryValueLogAndStatusEqualsTheLocalStore) {
   ASSERT_GT(uploaded_, 1000);
   TestDb db;
   tables(db);
-  const std::string artifacts =
-      "SELECT flow, run_id, step, task_id, name, attempt, sha, encoding, python_type, size, value, hex(blob) FROM ";
-  const std::string order = " ORDER BY flow, run_id, step, task_id, name";
-  auto local = db.query(artifacts + "l_artifacts" + order);
-  auto s3 = db.query(artifacts + "s_artifacts" + order);
-  ASSERT_GT(local.size(), 1000u);
-  EXPECT_EQ(local, s3);
-  size_t values = 0;
-  for (auto& row : s3) values += row[10].has_value();
-  EXPECT_GT(values, local.size() / 2) << "most values decode";
+  expect_same_artifacts(db, "l_artifacts", "s_artifacts");
 
   const std::string tasks = "SELECT flow, run_id, step, task_id, attempt, finished, successful, exception, stdout, stderr FROM ";
   const std::string by_task = " ORDER BY flow, run_id, step, task_id";

@@ -382,7 +382,9 @@ bool S3Datastore::finish(Job& job, int code_int) {
                     "); check METAFLOW_DATASTORE_SYSROOT_S3 (or the table's datastore= argument)" +
                     (options_.endpoint.empty() ? "." : " and METAFLOW_S3_ENDPOINT_URL."));
   if (job.status == 404 || s3code == "NoSuchKey") return job.done = true;  // a missing object
-  if (job.status == 401 || job.status == 403) {
+  // A bad or expired session token is HTTP 400, not 403, yet it is the same fix: other credentials.
+  const bool token_refused = s3code == "InvalidToken" || s3code == "ExpiredToken" || s3code == "TokenRefreshRequired";
+  if (job.status == 401 || job.status == 403 || token_refused) {
     std::string used = options_.credentials_origin.empty()
                            ? "no credentials were found, so the request was unsigned"
                            : "it signed with the credentials of " + options_.credentials_origin;

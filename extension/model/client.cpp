@@ -34,6 +34,10 @@ const ArtifactRecord* find_artifact(const std::vector<ArtifactRecord>& artifacts
   return nullptr;
 }
 
+bool registration_complete(const std::vector<ArtifactRecord>& artifacts) {
+  return !find_artifact(artifacts, "_task_ok") == !find_artifact(artifacts, "_success");
+}
+
 namespace {
 
 // The Python truth of a decoded value; nullopt when it cannot be decoded.
@@ -57,6 +61,10 @@ std::optional<bool> truth_of(Store& store, const ArtifactRecord* a) {
 TaskOutcome task_outcome(Store& store, const std::vector<ArtifactRecord>& artifacts) {
   TaskOutcome out;
   const ArtifactRecord* ok = find_artifact(artifacts, "_task_ok");
+  // Metaflow registers an attempt's artifacts one file at a time after its attempt-done, _task_ok
+  // before _success: one without the other means the registration is under way. The attempt then
+  // shows as not finished yet, never half (finished but not successful) nor briefly failed.
+  if (!registration_complete(artifacts)) return out;
   out.finished = truth_of(store, ok);
   out.successful = truth_of(store, find_artifact(artifacts, "_success"));
   if (ok) out.finished_at_ms = ok->ts_ms;
@@ -178,7 +186,7 @@ std::string run_status(Store& store, const RunRecord& run, const RunOutcome& out
     for (auto& task : store.meta().tasks(step.path)) {
       auto arts = store.meta().artifacts_named(task.path, std::nullopt, kOutcomeArtifacts);
       const ArtifactRecord* ok = find_artifact(arts, "_task_ok");
-      if (!ok) continue;
+      if (!ok || !registration_complete(arts)) continue;  // not done, or its registration under way
       auto outcome_of_task = task_outcome(store, arts);
       bool failed = !outcome_of_task.finished.value_or(true) ||
                     (step.path.step == outcome.end_task.value_or(TaskRecord{}).path.step &&

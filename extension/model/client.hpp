@@ -53,6 +53,9 @@ struct TaskOutcome {
   std::optional<int64_t> finished_at_ms;   // registration time of _task_ok
 };
 TaskOutcome task_outcome(Store& store, const std::vector<ArtifactRecord>& shown_attempt_artifacts);
+// False while the shown attempt's outcome artifacts are still being registered (one of _task_ok
+// and _success is there, the other not yet); task_outcome then reports an unfinished task.
+bool registration_complete(const std::vector<ArtifactRecord>& shown_attempt_artifacts);
 // The artifacts task_outcome reads.
 inline const std::vector<std::string> kOutcomeArtifacts = {"_task_ok", "_success"};
 

@@ -68,48 +68,62 @@ Value json_metadata(const client::MetadataDict& d, const char* field) {
   return parsed.is_discarded() ? Value::json(nlohmann::json(it->second.text).dump()) : Value::json(parsed.dump());
 }
 
+engine::Row row_of(Store& store, const RunRecord& run, const engine::Plan& plan) {
+  const std::string pathspec = run.path.pathspec();
+  engine::Row row(kCount);
+  row[kFlow] = Value::of(run.path.flow);
+  row[kRunId] = Value::of(run.path.run_id);
+  row[kPathspec] = Value::of(pathspec);
+  row[kParent] = Value::of(run.path.flow);
+  row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(run.ts_ms));
+  row[kUser] = Value::maybe(user_of(run));
+  row[kUserTags] = Value::json(json_array(run.tags));
+  row[kSystemTags] = Value::json(json_array(run.system_tags));
+  row[kTags] = Value::json(json_array(union_sorted(run.tags, run.system_tags)));
+  if (plan.uses(kFinished) || plan.uses(kSuccessful) || plan.uses(kFinishedAt) || plan.uses(kStatus) ||
+      plan.uses(kEndTask)) {
+    try {
+      auto outcome = client::run_outcome(store, run.path);
+      row[kFinished] = outcome.end.finished ? Value::boolean(*outcome.end.finished) : Value::null();
+      row[kSuccessful] = outcome.end.successful ? Value::boolean(*outcome.end.successful) : Value::null();
+      row[kFinishedAt] = outcome.end.finished_at_ms ? Value::of(iso_utc_ms(*outcome.end.finished_at_ms)) : Value::null();
+      row[kEndTask] = outcome.end_task ? Value::of(outcome.end_task->path.pathspec()) : Value::null();
+      if (plan.uses(kStatus)) row[kStatus] = guarded([&] { return Value::of(client::run_status(store, run, outcome)); });
+    } catch (const CorruptRecord&) {
+      // A damaged end task leaves the status columns NULL; the run itself is still listed.
+    }
+  }
+  if (plan.uses(kOriginRunId))
+    row[kOriginRunId] = guarded([&] {
+      auto d = newest_task_metadata(store, run.path);
+      auto it = d.find("origin-run-id");
+      return it == d.end() || it->second.text == "None" ? Value::null() : Value::of(it->second.text);
+    });
+  if (plan.uses(kTrigger) || plan.uses(kCode)) {
+    auto d = start_task_metadata(store, run.path);
+    row[kTrigger] = json_metadata(d, "execution-triggers");
+    row[kCode] = json_metadata(d, "code-package");
+  }
+  return row;
+}
+
+// A run's status reads its end task (and, for a run that did not complete, every task), so runs
+// are answered a batch at a time on both cores. Batches start at one run and grow, so a LIMIT
+// reads no further than it must.
+constexpr size_t kMaxRunsAtOnce = 32;
+
 engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
   Store& store = store_of(source);
   PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId, .pathspec = kPathspec});
   for (const std::string& flow : flow_names(store, filter)) {
-    for (RunRecord& run : select_runs(store, flow, filter)) {
-      const std::string pathspec = run.path.pathspec();
-      if (!filter.accepts(pathspec)) continue;
-      engine::Row row(kCount);
-      row[kFlow] = Value::of(run.path.flow);
-      row[kRunId] = Value::of(run.path.run_id);
-      row[kPathspec] = Value::of(pathspec);
-      row[kParent] = Value::of(run.path.flow);
-      row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(run.ts_ms));
-      row[kUser] = Value::maybe(user_of(run));
-      row[kUserTags] = Value::json(json_array(run.tags));
-      row[kSystemTags] = Value::json(json_array(run.system_tags));
-      row[kTags] = Value::json(json_array(union_sorted(run.tags, run.system_tags)));
-      if (plan.uses(kFinished) || plan.uses(kSuccessful) || plan.uses(kFinishedAt) || plan.uses(kStatus) ||
-          plan.uses(kEndTask)) {
-        try {
-          auto outcome = client::run_outcome(store, run.path);
-          row[kFinished] = outcome.end.finished ? Value::boolean(*outcome.end.finished) : Value::null();
-          row[kSuccessful] = outcome.end.successful ? Value::boolean(*outcome.end.successful) : Value::null();
-          row[kFinishedAt] = outcome.end.finished_at_ms ? Value::of(iso_utc_ms(*outcome.end.finished_at_ms)) : Value::null();
-          row[kEndTask] = outcome.end_task ? Value::of(outcome.end_task->path.pathspec()) : Value::null();
-          if (plan.uses(kStatus)) row[kStatus] = guarded([&] { return Value::of(client::run_status(store, run, outcome)); });
-        } catch (const CorruptRecord&) {
-          // A damaged end task leaves the status columns NULL; the run itself is still listed.
-        }
-      }
-      if (plan.uses(kOriginRunId))
-        row[kOriginRunId] = guarded([&] {
-          auto d = newest_task_metadata(store, run.path);
-          auto it = d.find("origin-run-id");
-          return it == d.end() || it->second.text == "None" ? Value::null() : Value::of(it->second.text);
-        });
-      if (plan.uses(kTrigger) || plan.uses(kCode)) {
-        auto d = start_task_metadata(store, run.path);
-        row[kTrigger] = json_metadata(d, "execution-triggers");
-        row[kCode] = json_metadata(d, "code-package");
-      }
-      co_yield std::move(row);
+    std::vector<RunRecord> runs;
+    for (RunRecord& run : select_runs(store, flow, filter))
+      if (filter.accepts(run.path.pathspec())) runs.push_back(std::move(run));
+    for (size_t first = 0, batch = 1; first < runs.size(); first += batch, batch = std::min(batch * 2, kMaxRunsAtOnce)) {
+      const size_t n = std::min(batch, runs.size() - first);
+      std::vector<engine::Row> out(n);
+      for_each_index(store, n, [&](size_t i) { out[i] = row_of(store, runs[first + i], plan); }, 1);
+      for (auto& row : out) co_yield std::move(row);
     }
   }
 }

@@ -90,26 +90,55 @@ void fill(Store& store, const TaskRecord& task, const RunRecord& run, const engi
   }
 }
 
+// One task to answer, found by the walk down the tree.
+struct Pending {
+  const std::string* flow;
+  const RunRecord* run;
+  ObjectPath step;
+  TaskRecord task;
+};
+
+engine::Row row_of(Store& store, const Pending& p, const engine::Plan& plan) {
+  engine::Row row(kCount);
+  row[kFlow] = Value::of(*p.flow);
+  row[kRunId] = Value::of(p.run->path.run_id);
+  row[kStep] = Value::of(p.step.step);
+  row[kTaskId] = Value::of(p.task.path.task_id);
+  row[kPathspec] = Value::of(p.task.path.pathspec());
+  row[kParent] = Value::of(p.step.pathspec());
+  row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(p.task.ts_ms));
+  fill(store, p.task, *p.run, plan, row);
+  return row;
+}
+
+// Runs are walked a batch at a time, on both cores: first each run's steps and tasks, then each
+// task's row, at most kRowsAtOnce rows held. Batches start at one run and grow, so a LIMIT or a
+// point lookup reads no further than it must.
+constexpr size_t kMaxRunsAtOnce = 32;
+constexpr size_t kRowsAtOnce = 64;
+
 engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
   Store& store = store_of(source);
   PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec});
   for (const std::string& flow : flow_names(store, filter)) {
-    for (RunRecord& run : select_runs(store, flow, filter, (plan.columns_used & kNeedsRun) != 0)) {
-      for (StepRecord& step : select_steps(store, run.path, filter, false)) {
-        for (TaskRecord& task : select_tasks(store, step.path, filter)) {
-          const std::string pathspec = task.path.pathspec();
-          if (!filter.accepts(pathspec)) continue;
-          engine::Row row(kCount);
-          row[kFlow] = Value::of(flow);
-          row[kRunId] = Value::of(run.path.run_id);
-          row[kStep] = Value::of(step.path.step);
-          row[kTaskId] = Value::of(task.path.task_id);
-          row[kPathspec] = Value::of(pathspec);
-          row[kParent] = Value::of(step.path.pathspec());
-          row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(task.ts_ms));
-          fill(store, task, run, plan, row);
-          co_yield std::move(row);
-        }
+    std::vector<RunRecord> runs = select_runs(store, flow, filter, (plan.columns_used & kNeedsRun) != 0);
+    for (size_t first = 0, batch = 1; first < runs.size(); first += batch, batch = std::min(batch * 2, kMaxRunsAtOnce)) {
+      const size_t n = std::min(batch, runs.size() - first);
+      std::vector<std::vector<Pending>> found(n);
+      for_each_index(store, n, [&](size_t i) {
+        const RunRecord& run = runs[first + i];
+        for (StepRecord& step : select_steps(store, run.path, filter, false))
+          for (TaskRecord& task : select_tasks(store, step.path, filter))
+            if (filter.accepts(task.path.pathspec())) found[i].push_back({&flow, &run, step.path, std::move(task)});
+      }, 1);
+      std::vector<Pending> pending;
+      for (auto& f : found)
+        for (auto& p : f) pending.push_back(std::move(p));
+      for (size_t at = 0; at < pending.size(); at += kRowsAtOnce) {
+        const size_t m = std::min(kRowsAtOnce, pending.size() - at);
+        std::vector<engine::Row> out(m);
+        for_each_index(store, m, [&](size_t i) { out[i] = row_of(store, pending[at + i], plan); }, 4);
+        for (auto& row : out) co_yield std::move(row);
       }
     }
   }

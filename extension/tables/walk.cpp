@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "model/client.hpp"
+#include "providers/local/local_metadata.hpp"
 #include "util/error.hpp"
 
 namespace mfsql::tables {
@@ -133,6 +134,8 @@ std::vector<TaskRecord> select_tasks(Store& store, const ObjectPath& step, const
   client::sort_newest_first(out);
   return out;
 }
+
+bool reads_in_parallel(Store& store) { return dynamic_cast<LocalMetadata*>(&store.meta()) != nullptr; }
 
 std::string json_array(const std::vector<std::string>& items) { return nlohmann::json(items).dump(); }
 

@@ -10,6 +10,7 @@
 #include "model/store.hpp"
 #include "session/session.hpp"
 #include "util/error.hpp"
+#include "util/parallel.hpp"
 
 namespace mfsql::tables {
 
@@ -50,6 +51,19 @@ std::vector<std::string> flow_names(Store& store, const PathFilter& f);
 std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const PathFilter& f, bool need_record = true);
 std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const PathFilter& f, bool need_record = true);
 std::vector<TaskRecord> select_tasks(Store& store, const ObjectPath& step, const PathFilter& f);
+
+// Runs f(i) for i in [0, n): on both cores for the local store, where a question is thousands of
+// small independent reads; in order on this thread for the metadata service, which answers a
+// whole step or run in one request that concurrent callers would each make.
+bool reads_in_parallel(Store& store);
+template <typename F>
+void for_each_index(Store& store, size_t n, F&& f, size_t min_per_thread) {
+  if (reads_in_parallel(store)) {
+    parallel_for(n, f, min_per_thread);
+  } else {
+    for (size_t i = 0; i < n; ++i) f(i);
+  }
+}
 
 // A JSON array of strings.
 std::string json_array(const std::vector<std::string>& items);

@@ -16,6 +16,15 @@
 namespace mfsql {
 namespace {
 
+// The record getdents64 fills (glibc declares no type for it).
+struct linux_dirent64_view {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
 bool safe_part(std::string_view p) {
   if (p.empty() || p == "." || p == "..") return false;
   return p.find('\0') == std::string_view::npos;
@@ -51,10 +60,11 @@ LocalFiles::~LocalFiles() {
 
 int LocalFiles::open_beneath(const std::string& relative, bool directory) const {
   if (root_fd_ < 0) return -1;
-  for (size_t start = 0; start <= relative.size();) {
-    size_t slash = relative.find('/', start);
-    std::string part = relative.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    if (!safe_part(part) && !(relative.empty() && start == 0)) {
+  const std::string_view rel(relative);
+  for (size_t start = 0; start <= rel.size();) {
+    size_t slash = rel.find('/', start);
+    std::string_view part = rel.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (!safe_part(part) && !(rel.empty() && start == 0)) {
       errno = EINVAL;
       return -1;
     }
@@ -149,32 +159,55 @@ bool LocalFiles::exists(const std::string& relative) const {
   return true;
 }
 
-std::vector<LocalFiles::Entry> LocalFiles::list(const std::string& relative) const {
+DirListing LocalFiles::list(const std::string& relative) const {
+  if (!memo_) return read_dir(relative);
+  const std::string key = root_ + "/" + relative + "/";  // the trailing '/' keeps it apart from files
+  if (auto hit = memo_->find_listing(key)) {
+    TraceTimer timer(trace_, "dir", relative.empty() ? "." : relative);
+    timer.entry().cache_hit = true;
+    timer.entry().bytes = static_cast<int64_t>(hit->size());
+    return hit;
+  }
+  auto listing = read_dir(relative);
+  memo_->remember_listing(key, listing);
+  return listing;
+}
+
+// getdents64 straight into a buffer: opendir's own 32 KiB buffer and flag checks cost more than
+// the listing of a small _meta folder.
+DirListing LocalFiles::read_dir(const std::string& relative) const {
   TraceTimer timer(trace_, "dir", relative.empty() ? "." : relative);
-  std::vector<Entry> out;
+  std::string names;  // every kept name, NUL-terminated, end to end
+  std::vector<std::pair<size_t, bool>> kept;  // (offset in names, is_dir)
   int fd = open_beneath(relative, true);
   if (fd < 0) {
     timer.entry().status = -1;
-    return out;
+    return std::make_shared<const Listing>();
   }
-  DIR* dir = ::fdopendir(fd);
-  if (!dir) {
-    ::close(fd);
-    return out;
-  }
-  while (struct dirent* e = ::readdir(dir)) {
-    if (e->d_name[0] == '.') continue;
-    unsigned char type = e->d_type;
-    if (type == DT_UNKNOWN) {
-      struct stat st {};
-      if (::fstatat(::dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+  alignas(8) char buf[16384];
+  for (;;) {
+    long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (long pos = 0; pos < n;) {
+      auto* e = reinterpret_cast<struct linux_dirent64_view*>(buf + pos);
+      pos += e->d_reclen;
+      if (e->d_name[0] == '.') continue;
+      unsigned char type = e->d_type;
+      if (type == DT_UNKNOWN) {
+        struct stat st {};
+        if (::fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+      }
+      if (type != DT_DIR && type != DT_REG) continue;
+      kept.emplace_back(names.size(), type == DT_DIR);
+      names.append(e->d_name);
+      names.push_back('\0');
     }
-    if (type == DT_DIR || type == DT_REG) out.push_back({e->d_name, type == DT_DIR});
   }
-  ::closedir(dir);
-  timer.entry().bytes = static_cast<int64_t>(out.size());
-  return out;
+  ::close(fd);
+  timer.entry().bytes = static_cast<int64_t>(kept.size());
+  return std::make_shared<const Listing>(std::move(names), kept);
 }
 
 }  // namespace mfsql

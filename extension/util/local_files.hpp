@@ -30,17 +30,16 @@ class LocalFiles {
 
   bool exists(const std::string& relative) const;
 
-  struct Entry {
-    std::string name;
-    bool is_dir;
-  };
-  // The entries of a folder (no symlinks, no dot files unless asked); empty when it does not exist.
-  std::vector<Entry> list(const std::string& relative) const;
+  using Entry = DirEntry;
+  // The entries of a folder (no symlinks, no dot files), in directory order; empty when it does
+  // not exist. Never null. Answered from the statement memo when this statement listed it already.
+  DirListing list(const std::string& relative) const;
 
   static constexpr size_t kDefaultMaxBytes = size_t{2} << 30;
 
  private:
   int open_beneath(const std::string& relative, bool directory) const;
+  DirListing read_dir(const std::string& relative) const;
 
   std::string root_;
   int root_fd_ = -1;  // kept open: every path is resolved beneath it

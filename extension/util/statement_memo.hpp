@@ -4,17 +4,54 @@
 // the connection is open": SQLite keeps a statement's cursors open from its first step to its
 // reset, and the memo is dropped when the last one closes.
 #include <cstddef>
+#include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace mfsql {
 
+struct DirEntry {
+  std::string_view name;  // into the listing's own buffer: one allocation per folder, not per entry
+  bool is_dir;
+};
+// A folder's entries, in directory order; iterate it like a vector of DirEntry.
+class Listing {
+ public:
+  Listing() = default;
+  // `names`: NUL-terminated names end to end; `kept`: (offset of a name, is_dir) in order.
+  Listing(std::string names, const std::vector<std::pair<size_t, bool>>& kept) : names_(std::move(names)) {
+    entries_.reserve(kept.size());
+    for (auto [offset, is_dir] : kept) entries_.push_back({std::string_view(names_.data() + offset), is_dir});
+  }
+  Listing(const Listing&) = delete;
+  Listing& operator=(const Listing&) = delete;
+  auto begin() const { return entries_.begin(); }
+  auto end() const { return entries_.end(); }
+  size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+
+ private:
+  std::string names_;
+  std::vector<DirEntry> entries_;
+};
+using DirListing = std::shared_ptr<const Listing>;
+
+// Listings are kept too: one statement may ask for a task's _meta folder several times (the
+// attempt that is done, then its metadata), and a listing costs more than a small file read.
+// Those repeats come close together (the same run, the same task), so only the most recent
+// listings are kept: a scan of every task then lists 13,000 folders in bounded memory.
 class StatementMemo {
  public:
   static constexpr size_t kMaxEntryBytes = 64 * 1024;
   static constexpr size_t kMaxTotalBytes = size_t{32} << 20;
+  static constexpr size_t kMaxListings = 256;
+  static constexpr size_t kMaxListingEntries = 20000;
 
   void cursor_opened() {
     std::lock_guard lock(mu_);
@@ -24,6 +61,8 @@ class StatementMemo {
     std::lock_guard lock(mu_);
     if (open_cursors_ > 0 && --open_cursors_ == 0) {
       files_.clear();
+      listings_.clear();
+      listing_order_.clear();
       bytes_ = 0;
     }
   }
@@ -42,11 +81,29 @@ class StatementMemo {
     if (files_.emplace(key, contents).second) bytes_ += size + key.size();
   }
 
+  DirListing find_listing(const std::string& key) {
+    std::lock_guard lock(mu_);
+    auto it = listings_.find(key);
+    return it == listings_.end() ? nullptr : it->second;
+  }
+  void remember_listing(const std::string& key, DirListing listing) {
+    std::lock_guard lock(mu_);
+    if (open_cursors_ == 0 || listing->size() > kMaxListingEntries) return;
+    if (!listings_.emplace(key, std::move(listing)).second) return;
+    listing_order_.push_back(key);
+    if (listing_order_.size() > kMaxListings) {
+      listings_.erase(listing_order_.front());
+      listing_order_.pop_front();
+    }
+  }
+
  private:
   std::mutex mu_;
   int open_cursors_ = 0;
   size_t bytes_ = 0;
   std::unordered_map<std::string, std::optional<std::string>> files_;
+  std::unordered_map<std::string, DirListing> listings_;
+  std::deque<std::string> listing_order_;  // oldest first
 };
 
 }  // namespace mfsql

@@ -139,6 +139,10 @@ ReplayServer::ReplayServer(const fs::path& recorded_dir) {
         res.status = 401;
         res.set_content(fault->body.empty() ? "{\"message\": \"Unauthorized\"}" : fault->body, "application/json");
         return;
+      case Fault::Forbidden403:
+        res.status = 403;
+        res.set_content(fault->body.empty() ? "{\"message\": \"Forbidden\"}" : fault->body, "application/json");
+        return;
       case Fault::Reset:
         reset_connection(port_, req.remote_port);
         res.status = 500;  // written to /dev/null

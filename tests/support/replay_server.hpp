@@ -27,6 +27,7 @@ enum class Fault {
   Truncated,      // the recorded status and Content-Length, then half the body and a closed connection
   MalformedJson,  // 200 and a complete answer whose body is the first half of the recorded one
   Unauthorized401,
+  Forbidden403,   // 403 with `body` (or {"message": "Forbidden"})
 };
 
 struct FaultRule {

@@ -1,5 +1,7 @@
 #include "support/test_db.hpp"
 
+#include <gtest/gtest.h>
+
 #include <stdexcept>
 
 #include "support/test_env.hpp"
@@ -73,6 +75,20 @@ std::string quote(const std::string& text) {
     if (c == '\'') out += '\'';
   }
   return out + "'";
+}
+
+Rows expect_same_artifacts(TestDb& db, const std::string& expected_table, const std::string& actual_table) {
+  const std::string columns =
+      "SELECT flow, run_id, step, task_id, name, attempt, sha, encoding, python_type, size, value, hex(blob) FROM ";
+  const std::string order = " ORDER BY flow, run_id, step, task_id, name";
+  Rows expected = db.query(columns + expected_table + order);
+  Rows actual = db.query(columns + actual_table + order);
+  EXPECT_GT(expected.size(), 1000u);
+  EXPECT_EQ(expected, actual);
+  size_t values = 0;
+  for (auto& row : actual) values += row[10].has_value();
+  EXPECT_GT(values, expected.size() / 2) << "most values decode";
+  return actual;
 }
 
 }  // namespace mfsql::testing

@@ -36,4 +36,8 @@ class TestDb {
 // SQL string literal.
 std::string quote(const std::string& text);
 
+// Every artifact column (value and blob included) of two artifacts tables over the same store,
+// e.g. one reading blobs locally and one from S3: they must be equal row for row. Returns the rows.
+Rows expect_same_artifacts(TestDb& db, const std::string& expected_table, const std::string& actual_table);
+
 }  // namespace mfsql::testing

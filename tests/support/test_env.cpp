@@ -4,6 +4,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -42,6 +43,24 @@ fs::path copy_store(const fs::path& from, const TempDir& into) {
     fs::permissions(e.path(), fs::perms::owner_all, fs::perm_options::add);
   fs::permissions(to, fs::perms::owner_all, fs::perm_options::add);
   return to;
+}
+
+fs::path copy_metadata_only(const fs::path& from, const TempDir& into) {
+  fs::path root = copy_store(from, into);
+  std::vector<fs::path> drop;
+  for (auto it = fs::recursive_directory_iterator(root / ".metaflow"); it != fs::recursive_directory_iterator(); ++it) {
+    if (it->is_directory() && it->path().filename() == "_meta") {
+      it.disable_recursion_pending();
+      continue;
+    }
+    const std::string rel = fs::relative(it->path(), root / ".metaflow").generic_string();
+    const std::string name = it->path().filename().string();
+    if (it->is_directory() && name == "data" && rel.find('/') == rel.rfind('/')) drop.push_back(it->path());
+    else if (it->is_regular_file() && (name.find(".data.json") != std::string::npos || name.find(".log") != std::string::npos))
+      drop.push_back(it->path());
+  }
+  for (auto& p : drop) fs::remove_all(p);
+  return root;
 }
 
 }  // namespace mfsql::testing

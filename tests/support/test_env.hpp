@@ -27,5 +27,8 @@ class TempDir {
 // Copies a store (a folder containing .metaflow) into a fresh temp folder with write bits set,
 // so a test can damage it without touching the read-only original.
 std::filesystem::path copy_store(const std::filesystem::path& from, const TempDir& into);
+// A copy that keeps only the metadata (the _meta folders) and drops every datastore file (blobs,
+// data.json, logs), for tests whose values must come from another datastore (S3).
+std::filesystem::path copy_metadata_only(const std::filesystem::path& from, const TempDir& into);
 
 }  // namespace mfsql::testing

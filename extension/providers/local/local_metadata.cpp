@@ -4,6 +4,7 @@
 
 #include "datastore/datastore.hpp"
 #include "model/json_fields.hpp"
+#include "providers/local/flat_json.hpp"
 #include "util/parallel.hpp"
 #include "util/error.hpp"
 
@@ -28,11 +29,17 @@ bool safe_path(const ObjectPath& p) {
 }
 
 int64_t ts_or_unknown(const std::string& self_json) {
+  if (auto ts = flat_json::ts_epoch(self_json)) return *ts;
   try {
     return parse_ts_epoch(self_json);
   } catch (const CorruptRecord&) {
     return kUnknownTime;
   }
+}
+
+ArtifactRecord artifact_of(const std::string& text, const ObjectPath& task, int attempt) {
+  if (auto fast = flat_json::artifact(text, task, attempt)) return std::move(*fast);
+  return parse_artifact_json(text, task, attempt);
 }
 
 }  // namespace
@@ -45,8 +52,9 @@ std::optional<std::string> LocalMetadata::read_self(const std::string& dir) {
 
 std::vector<std::string> LocalMetadata::child_dirs(const std::string& dir) {
   std::vector<std::string> out;
-  for (auto& e : files_->list(dir))
-    if (e.is_dir && e.name != "_meta" && e.name != "data") out.push_back(e.name);
+  const auto listing = files_->list(dir);  // held: a range-for would not keep the temporary alive
+  for (auto& e : *listing)
+    if (e.is_dir && e.name != "_meta" && e.name != "data") out.emplace_back(e.name);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -62,6 +70,7 @@ std::optional<FlowRecord> LocalMetadata::flow(const std::string& name) {
   if (!safe_component(name)) return std::nullopt;
   auto text = read_self(name);
   if (!text) return std::nullopt;
+  if (auto ts = flat_json::ts_epoch(*text)) return FlowRecord{name, *ts};
   try {
     return parse_flow_json(*text, name);
   } catch (const CorruptRecord&) {
@@ -90,6 +99,7 @@ std::optional<RunRecord> LocalMetadata::run(const ObjectPath& path) {
   if (!safe_path(path)) return std::nullopt;
   auto text = read_self(dir_of(path));
   if (!text) return std::nullopt;
+  if (auto fast = flat_json::run(*text, path)) return fast;
   try {
     return parse_run_json(*text, path);
   } catch (const CorruptRecord&) {
@@ -129,14 +139,15 @@ std::optional<TaskRecord> LocalMetadata::task(const ObjectPath& path) {
   return TaskRecord{path, ts_or_unknown(*text), std::nullopt};
 }
 
-std::optional<int> LocalMetadata::done_attempt(const std::string& meta, const std::vector<LocalFiles::Entry>& entries) {
+std::optional<int> LocalMetadata::done_attempt(const std::string& meta, const Listing& entries) {
   std::string last;
   for (auto& e : entries)
     if (!e.is_dir && e.name.rfind("sysmeta_attempt-done_", 0) == 0 && e.name > last) last = e.name;
   if (last.empty()) return std::nullopt;
   auto text = files_->read_memoized(meta + "/" + last, kMaxJsonFile);
   if (!text) return std::nullopt;
-  auto attempt = parse_attempt_done(*text);
+  auto fast = flat_json::attempt_done(*text);
+  auto attempt = fast ? *fast : parse_attempt_done(*text);
   if (!attempt) throw CorruptRecord("The file " + meta + "/" + last + " does not name an attempt.");
   return attempt;
 }
@@ -147,15 +158,16 @@ std::vector<ArtifactRecord> LocalMetadata::artifacts(const ObjectPath& task, std
   std::vector<ArtifactRecord> out;
   if (!safe_path(task)) return out;
   const std::string meta = dir_of(task) + "/_meta";
-  auto entries = files_->list(meta);
+  auto listing = files_->list(meta);
+  const auto& entries = *listing;
   if (!attempt) attempt = done_attempt(meta, entries);
   if (!attempt) return out;  // no finished attempt: the task shows no artifacts
   const std::string prefix = std::to_string(*attempt) + "_artifact_";
   for (auto& e : entries)
     if (!e.is_dir && e.name.rfind(prefix, 0) == 0 && e.name.size() > 5 &&
         e.name.compare(e.name.size() - 5, 5, ".json") == 0)
-      if (auto text = files_->read_memoized(meta + "/" + e.name, kMaxJsonFile))
-        out.push_back(parse_artifact_json(*text, task, *attempt));
+      if (auto text = files_->read_memoized(meta + "/" + std::string(e.name), kMaxJsonFile))
+        out.push_back(artifact_of(*text, task, *attempt));
   return out;
 }
 
@@ -164,13 +176,13 @@ std::vector<ArtifactRecord> LocalMetadata::artifacts_named(const ObjectPath& tas
   std::vector<ArtifactRecord> out;
   if (!safe_path(task)) return out;
   const std::string meta = dir_of(task) + "/_meta";
-  if (!attempt) attempt = done_attempt(meta, files_->list(meta));
+  if (!attempt) attempt = done_attempt(meta, *files_->list(meta));  // (the listing lives to the ';')
   if (!attempt) return out;
   for (auto& name : names) {
     if (!safe_component(name)) continue;
     // Straight to the registration file: no listing of the task's (large) _meta folder.
     auto text = files_->read_memoized(meta + "/" + std::to_string(*attempt) + "_artifact_" + name + ".json", kMaxJsonFile);
-    if (text) out.push_back(parse_artifact_json(*text, task, *attempt));
+    if (text) out.push_back(artifact_of(*text, task, *attempt));
   }
   return out;
 }
@@ -192,15 +204,17 @@ std::vector<MetadataEntry> LocalMetadata::read_metadata(const ObjectPath& task, 
   if (!safe_path(task)) return out;
   const std::string meta = dir_of(task) + "/_meta";
   std::vector<std::string> names;
-  for (auto& e : files_->list(meta))
-    if (!e.is_dir && e.name.rfind(prefix, 0) == 0) names.push_back(e.name);
+  const auto listing = files_->list(meta);
+  for (auto& e : *listing)
+    if (!e.is_dir && e.name.rfind(prefix, 0) == 0) names.emplace_back(e.name);
   std::sort(names.begin(), names.end());
   int64_t order = 0;
   for (auto& n : names) {
     auto text = files_->read_memoized(meta + "/" + n, kMaxJsonFile);
     if (!text) continue;
     try {
-      auto entry = parse_metadata_json(*text, task);
+      auto fast = flat_json::metadata(*text, task);
+      auto entry = fast ? std::move(*fast) : parse_metadata_json(*text, task);
       entry.id = ++order;
       out.push_back(std::move(entry));
     } catch (const CorruptRecord&) {

@@ -32,7 +32,7 @@ class LocalMetadata final : public MetadataProvider {
  private:
   // The attempt whose artifacts the client shows: the value of the lexicographically last
   // sysmeta_attempt-done_* file, as local.py picks it; nullopt when no attempt finished.
-  std::optional<int> done_attempt(const std::string& meta_dir, const std::vector<LocalFiles::Entry>& entries);
+  std::optional<int> done_attempt(const std::string& meta_dir, const Listing& entries);
   std::vector<MetadataEntry> read_metadata(const ObjectPath& task, const std::string& prefix);
   std::optional<std::string> read_self(const std::string& dir);
   std::vector<std::string> child_dirs(const std::string& dir);
