@@ -10,6 +10,7 @@
 #include <deque>
 #include <fstream>
 
+#include "net/http_client.hpp"
 #include "util/error.hpp"
 
 namespace mfsql {
@@ -39,21 +40,6 @@ std::string trim(std::string s) {
   size_t i = 0;
   while (i < s.size() && sp(s[i])) ++i;
   return s.substr(i);
-}
-
-std::string escape_key(const std::string& text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
 }
 
 // The <Code> of an S3 XML error body, or "".
@@ -175,8 +161,8 @@ std::string S3Datastore::describe() const {
 
 std::string S3Datastore::url_of(const std::string& key) const {
   std::string path = options_.prefix.empty() ? key : options_.prefix + "/" + key;
-  if (!options_.endpoint.empty()) return options_.endpoint + "/" + options_.bucket + "/" + escape_key(path);
-  return "https://" + options_.bucket + ".s3." + options_.region + ".amazonaws.com/" + escape_key(path);
+  if (!options_.endpoint.empty()) return options_.endpoint + "/" + options_.bucket + "/" + net::url_escape(path, "/");
+  return "https://" + options_.bucket + ".s3." + options_.region + ".amazonaws.com/" + net::url_escape(path, "/");
 }
 
 long S3Datastore::backoff_ms(int tries) {

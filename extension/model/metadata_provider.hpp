@@ -29,6 +29,9 @@ class MetadataProvider {
 
   // "local store at /home/u/proj/.metaflow" — for error messages and metaflow_config.
   virtual std::string describe() const = 0;
+  // True when many small reads may run on several threads at once (the local store). A network
+  // provider answers a whole step or run in one request, which concurrent callers would each make.
+  virtual bool reads_in_parallel() const { return false; }
 
   virtual std::vector<FlowRecord> flows() = 0;
   virtual std::optional<FlowRecord> flow(const std::string& flow) = 0;

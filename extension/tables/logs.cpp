@@ -42,65 +42,56 @@ std::vector<std::string> requested_streams(const engine::Plan& plan) {
   return out;
 }
 
+constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec};
+
 engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
   Store& store = store_of(source);
-  PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec});
+  PathFilter filter(plan, kPath);
   const auto attempts = requested_attempts(plan, kAttempt);
   const auto streams = requested_streams(plan);
   if (attempts.empty() || streams.empty()) co_return;
-  for (const std::string& flow : flow_names(store, filter)) {
-    for (RunRecord& run : select_runs(store, flow, filter, false)) {
-      for (StepRecord& step : select_steps(store, run.path, filter, false)) {
-        for (TaskRecord& task : select_tasks(store, step.path, filter)) {
-          const std::string pathspec = task.path.pathspec();
-          if (!filter.accepts(pathspec)) continue;
-          const client::MetadataDict dict = client::task_metadata_dict(store, task.path);
-          for (const std::optional<int>& attempt : attempts) {
-            for (const std::string& stream : streams) {
-              client::TaskLog log;
-              try {
-                log = client::load_task_log(store, task.path, dict, attempt, stream);
-              } catch (const CorruptRecord&) {
-                continue;  // an unreadable log file: this task's stream shows no lines
-              }
-              auto row_for = [&](int64_t line_no) {
-                engine::Row row(kCount);
-                row[kFlow] = Value::of(flow);
-                row[kRunId] = Value::of(task.path.run_id);
-                row[kStep] = Value::of(task.path.step);
-                row[kTaskId] = Value::of(task.path.task_id);
-                row[kPathspec] = Value::of(pathspec);
-                row[kAttempt] = Value::of(int64_t{log.attempt});
-                row[kStream] = Value::of(stream);
-                row[kLineNo] = Value::of(line_no);
-                return row;
-              };
-              if (log.kind == client::TaskLog::Kind::Legacy && log.legacy_text) {
-                // Pre-mflog logs are plain text: one row per line, no timestamps.
-                const std::string text = mflog::valid_utf8(*log.legacy_text);
-                int64_t n = 0;
-                for (size_t start = 0; start < text.size();) {
-                  size_t nl = text.find('\n', start);
-                  size_t end = nl == std::string::npos ? text.size() : nl;
-                  engine::Row row = row_for(++n);
-                  row[kLine] = Value::of(text.substr(start, end - start));
-                  co_yield std::move(row);
-                  start = end + 1;
-                }
-                continue;
-              }
-              int64_t n = 0;
-              for (const mflog::Line& line : log.lines) {
-                engine::Row row = row_for(++n);
-                row[kTs] = line.parsed ? Value::of(line.iso) : Value::null();
-                row[kSource] = Value::of(std::string(client::kLogSources[line.blob]));
-                std::string text = line.message;
-                if (!line.parsed && !text.empty() && text.back() == '\n') text.pop_back();
-                row[kLine] = Value::of(mflog::valid_utf8(text));
-                co_yield std::move(row);
-              }
-            }
+  for (auto tasks = each_task(store, filter); tasks.next();) {
+    const TaskRecord& task = tasks.value();
+    const client::MetadataDict dict = client::task_metadata_dict(store, task.path);
+    for (const std::optional<int>& attempt : attempts) {
+      for (const std::string& stream : streams) {
+        client::TaskLog log;
+        try {
+          log = client::load_task_log(store, task.path, dict, attempt, stream);
+        } catch (const CorruptRecord&) {
+          continue;  // an unreadable log file: this task's stream shows no lines
+        }
+        auto row_for = [&](int64_t line_no) {
+          engine::Row row(kCount);
+          put_task_path(row, task.path, kPath);
+          row[kAttempt] = Value::of(int64_t{log.attempt});
+          row[kStream] = Value::of(stream);
+          row[kLineNo] = Value::of(line_no);
+          return row;
+        };
+        if (log.kind == client::TaskLog::Kind::Legacy && log.legacy_text) {
+          // Pre-mflog logs are plain text: one row per line, no timestamps.
+          const std::string text = mflog::valid_utf8(*log.legacy_text);
+          int64_t n = 0;
+          for (size_t start = 0; start < text.size();) {
+            size_t nl = text.find('\n', start);
+            size_t end = nl == std::string::npos ? text.size() : nl;
+            engine::Row row = row_for(++n);
+            row[kLine] = Value::of(text.substr(start, end - start));
+            co_yield std::move(row);
+            start = end + 1;
           }
+          continue;
+        }
+        int64_t n = 0;
+        for (const mflog::Line& line : log.lines) {
+          engine::Row row = row_for(++n);
+          row[kTs] = line.parsed ? Value::of(line.iso) : Value::null();
+          row[kSource] = Value::of(std::string(client::kLogSources[line.blob]));
+          std::string text = line.message;
+          if (!line.parsed && !text.empty() && text.back() == '\n') text.pop_back();
+          row[kLine] = Value::of(mflog::valid_utf8(text));
+          co_yield std::move(row);
         }
       }
     }

@@ -32,41 +32,32 @@ const engine::Column kColumns[] = {
     {"tags", Type::Json, kPlain, 0, "The entry's tags, e.g. [\"attempt_id:0\"]"},
 };
 
+constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec};
+
 engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
   Store& store = store_of(source);
-  PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec});
+  PathFilter filter(plan, kPath);
   // The local provider reads a task's entries in one listing, so field names are filtered here.
   const std::vector<std::string>* fields = plan.values(kFieldName);
-  for (const std::string& flow : flow_names(store, filter)) {
-    for (RunRecord& run : select_runs(store, flow, filter, false)) {
-      for (StepRecord& step : select_steps(store, run.path, filter, false)) {
-        for (TaskRecord& task : select_tasks(store, step.path, filter)) {
-          const std::string pathspec = task.path.pathspec();
-          if (!filter.accepts(pathspec)) continue;
-          auto entries = store.meta().metadata(task.path);
-          std::stable_sort(entries.begin(), entries.end(), [](const MetadataEntry& a, const MetadataEntry& b) {
-            return a.ts_ms != b.ts_ms ? a.ts_ms < b.ts_ms : a.id < b.id;
-          });
-          for (const MetadataEntry& e : entries) {
-            if (fields && std::find(fields->begin(), fields->end(), e.field_name) == fields->end()) continue;
-            engine::Row row(kCount);
-            row[kFlow] = Value::of(flow);
-            row[kRunId] = Value::of(task.path.run_id);
-            row[kStep] = Value::of(task.path.step);
-            row[kTaskId] = Value::of(task.path.task_id);
-            row[kPathspec] = Value::of(pathspec);
-            auto attempt = e.attempt_tag();
-            row[kAttempt] = attempt ? Value::of(int64_t{*attempt}) : Value::null();
-            row[kFieldName] = Value::of(e.field_name);
-            row[kValue] = Value::of(e.value);
-            row[kType] = Value::of(e.type);
-            row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(e.ts_ms));
-            row[kUser] = e.user_name.empty() ? Value::null() : Value::of(e.user_name);
-            row[kTags] = Value::json(json_array(e.tags));
-            co_yield std::move(row);
-          }
-        }
-      }
+  for (auto tasks = each_task(store, filter); tasks.next();) {
+    const TaskRecord& task = tasks.value();
+    auto entries = store.meta().metadata(task.path);
+    std::stable_sort(entries.begin(), entries.end(), [](const MetadataEntry& a, const MetadataEntry& b) {
+      return a.ts_ms != b.ts_ms ? a.ts_ms < b.ts_ms : a.id < b.id;
+    });
+    for (const MetadataEntry& e : entries) {
+      if (fields && std::find(fields->begin(), fields->end(), e.field_name) == fields->end()) continue;
+      engine::Row row(kCount);
+      put_task_path(row, task.path, kPath);
+      auto attempt = e.attempt_tag();
+      row[kAttempt] = attempt ? Value::of(int64_t{*attempt}) : Value::null();
+      row[kFieldName] = Value::of(e.field_name);
+      row[kValue] = Value::of(e.value);
+      row[kType] = Value::of(e.type);
+      row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(e.ts_ms));
+      row[kUser] = e.user_name.empty() ? Value::null() : Value::of(e.user_name);
+      row[kTags] = Value::json(json_array(e.tags));
+      co_yield std::move(row);
     }
   }
 }

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "model/client.hpp"
-#include "providers/local/local_metadata.hpp"
 #include "util/error.hpp"
 
 namespace mfsql::tables {
@@ -135,7 +134,21 @@ std::vector<TaskRecord> select_tasks(Store& store, const ObjectPath& step, const
   return out;
 }
 
-bool reads_in_parallel(Store& store) { return dynamic_cast<LocalMetadata*>(&store.meta()) != nullptr; }
+engine::Generator<TaskRecord> each_task(Store& store, const PathFilter& f) {
+  for (const std::string& flow : flow_names(store, f))
+    for (RunRecord& run : select_runs(store, flow, f, false))
+      for (StepRecord& step : select_steps(store, run.path, f, false))
+        for (TaskRecord& task : select_tasks(store, step.path, f))
+          if (f.accepts(task.path.pathspec())) co_yield std::move(task);
+}
+
+void put_task_path(engine::Row& row, const ObjectPath& task, const PathColumns& c) {
+  row[c.flow] = engine::Value::of(task.flow);
+  row[c.run_id] = engine::Value::of(task.run_id);
+  row[c.step] = engine::Value::of(task.step);
+  row[c.task_id] = engine::Value::of(task.task_id);
+  row[c.pathspec] = engine::Value::of(task.pathspec());
+}
 
 std::string json_array(const std::vector<std::string>& items) { return nlohmann::json(items).dump(); }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/generator.hpp"
 #include "engine/table.hpp"
 #include "model/store.hpp"
 #include "session/session.hpp"
@@ -52,18 +53,22 @@ std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const 
 std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const PathFilter& f, bool need_record = true);
 std::vector<TaskRecord> select_tasks(Store& store, const ObjectPath& step, const PathFilter& f);
 
-// Runs f(i) for i in [0, n): on both cores for the local store, where a question is thousands of
-// small independent reads; in order on this thread for the metadata service, which answers a
-// whole step or run in one request that concurrent callers would each make.
-bool reads_in_parallel(Store& store);
+// Runs f(i) for i in [0, n): on both cores when the provider reads_in_parallel (the local store,
+// where a question is thousands of small independent reads), else in order on this thread.
 template <typename F>
 void for_each_index(Store& store, size_t n, F&& f, size_t min_per_thread) {
-  if (reads_in_parallel(store)) {
+  if (store.meta().reads_in_parallel()) {
     parallel_for(n, f, min_per_thread);
   } else {
     for (size_t i = 0; i < n; ++i) f(i);
   }
 }
+
+// Every task the filter allows (flow by flow, runs newest first), without reading the records of
+// the runs and steps on the way: the walk of the tables with per-task rows.
+engine::Generator<TaskRecord> each_task(Store& store, const PathFilter& f);
+// The flow, run_id, step, task_id and pathspec columns of a row about `task`.
+void put_task_path(engine::Row& row, const ObjectPath& task, const PathColumns& columns);
 
 // A JSON array of strings.
 std::string json_array(const std::vector<std::string>& items);

@@ -14,6 +14,7 @@ class LocalMetadata final : public MetadataProvider {
   explicit LocalMetadata(std::shared_ptr<LocalFiles> files) : files_(std::move(files)) {}
 
   std::string describe() const override;
+  bool reads_in_parallel() const override { return true; }
   std::vector<FlowRecord> flows() override;
   std::optional<FlowRecord> flow(const std::string& flow) override;
   std::vector<RunRecord> runs(const std::string& flow) override;
