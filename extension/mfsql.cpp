@@ -64,32 +64,24 @@ void set_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
   sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(*target));
 }
 
-const engine::TableSpec* const kTables[] = {
-    &tables::kFlowsTable, &tables::kRunsTable, &tables::kStepsTable,  &tables::kTasksTable,
-    &tables::kTagsTable,  &tables::kConfigTable, &tables::kTraceTable,
-    &tables::kArtifactsTable,
-    &tables::kMetadataTable,
-    &tables::kLogsTable,
-    &tables::kTablesTable,
-    &tables::kColumnsTable,
-};
-
 }  // namespace
 
 extern "C" int sqlite3_metaflow_init(sqlite3* db, char** err, const sqlite3_api_routines* api) {
   SQLITE_EXTENSION_INIT2(api);
   // One Session per connection; every module holds a share and the last to go frees it.
   auto session = std::make_shared<Session>(interrupt_check(db));
-  for (const engine::TableSpec* spec : kTables) {
+  for (const engine::TableSpec* spec : tables::all_tables()) {
     engine::ModuleOptions options;
     options.allowed_args = Session::table_arguments();
     options.open_source = [session](const engine::ModuleArgs& args) {
-      auto source = std::make_shared<SessionSource>();
+      auto source = std::make_shared<TableSource>();
       source->session = session.get();
       source->args = args;
       source->keep_alive = session;
       return source;
     };
+    options.cursor_started = [](TableSource& s) { s.session->memo().cursor_opened(); };
+    options.cursor_stopped = [](TableSource& s) { s.session->memo().cursor_closed(); };
     if (int rc = engine::register_table(db, *spec, std::move(options)); rc != SQLITE_OK) {
       *err = sqlite3_mprintf("mfsql: could not register the table %s", spec->name);
       return rc;

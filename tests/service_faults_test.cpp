@@ -231,7 +231,9 @@ TEST_F(ServiceFaults, SqliteInterruptStopsAQueryWaitingOnTheService) {
 
 TEST_F(ServiceFaults, ProviderFollowsTheServiceRules) {
   auto trace = std::make_shared<Trace>();
-  ServiceMetadata meta({.url = server_->url() + "/"}, client(trace), trace, nullptr);
+  StatementMemo statement;  // one statement runs throughout: read_ahead lasts as long as it
+  statement.cursor_opened();
+  ServiceMetadata meta({.url = server_->url() + "/"}, client(trace), trace, &statement);
   EXPECT_EQ(meta.describe(), "the metadata service at " + server_->url());
   EXPECT_FALSE(meta.flow("NoSuchFlow"));
   EXPECT_TRUE(meta.runs("NoSuchFlow").empty());
@@ -260,14 +262,23 @@ TEST_F(ServiceFaults, ProviderFollowsTheServiceRules) {
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].attempt, 1);
   EXPECT_EQ(meta.metadata(flaky).size(), meta.metadata(flaky).size());
-  // Bulk routes: one call for the whole run.
+  // Bulk routes: told that every task's artifacts and metadata are about to be read, the
+  // provider answers them with one call each for the whole run.
+  const ObjectPath foreach_run{"ForeachFlow", "4", {}, {}};
+  std::vector<ObjectPath> foreach_tasks;
+  for (auto& s : meta.steps(foreach_run))
+    for (auto& t : meta.tasks(s.path)) foreach_tasks.push_back(t.path);
   server_->reset_counts();
-  auto all = meta.run_artifacts({"ForeachFlow", "4", {}, {}});
-  EXPECT_EQ(server_->requests(), 1);
+  meta.read_ahead({.scope = foreach_run, .artifacts = true, .metadata = true});
   std::set<std::string> task_ids;
-  for (auto& a : all) task_ids.insert(a.task.task_id);
+  for (auto& t : foreach_tasks)
+    for (auto& a : meta.artifacts(t, std::nullopt, std::nullopt)) task_ids.insert(a.task.task_id);
+  EXPECT_EQ(server_->requests(), 1);
   EXPECT_EQ(task_ids.size(), 14u);  // _parameters, start, 10 x process, join, end
-  EXPECT_FALSE(meta.run_metadata({"ForeachFlow", "4", {}, {}}).empty());
+  size_t entries = 0;
+  for (auto& t : foreach_tasks) entries += meta.metadata(t).size();
+  EXPECT_GT(entries, 0u);
+  EXPECT_EQ(server_->requests(), 2);
   expect_all_recorded();
 }
 

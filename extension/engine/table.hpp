@@ -7,13 +7,25 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/generator.hpp"
 
+namespace mfsql {
+// What a table reads (for mfsql: one Metaflow store and the connection's session), defined by
+// the application (session/session.hpp). The engine only holds it: opened once per virtual table
+// through ModuleOptions::open_source, shared by that table's cursors, told when they start and stop.
+struct TableSource;
+}  // namespace mfsql
+
 namespace mfsql::engine {
 
 enum class Type { Text, Integer, Real, Json, Blob };
+// The declared type, as CREATE TABLE and metaflow_columns show it.
+const char* type_name(Type t);
+
+using ModuleArgs = std::vector<std::pair<std::string, std::string>>;
 
 enum ColumnFlag : unsigned {
   kPlain = 0,
@@ -47,6 +59,7 @@ struct Value {
   static Value boolean(bool v) { return of(int64_t{v ? 1 : 0}); }
   template <typename T>
   static Value maybe(const std::optional<T>& v) { return v ? of(*v) : null(); }
+  static Value json_maybe(const std::optional<std::string>& v) { return v ? json(*v) : null(); }
 };
 
 using Row = std::vector<Value>;
@@ -69,23 +82,15 @@ struct Plan {
   bool uses(int column) const { return (columns_used >> (column < 63 ? column : 63)) & 1; }
 };
 
-// Whatever a table reads (for mfsql: one Metaflow store). Opened once per virtual table from the
-// module arguments, shared by that table's cursors.
-struct Source {
-  virtual ~Source() = default;
-  // A cursor starts reading (its first xFilter) and stops (xClose): sources that memoize per
-  // statement keep their memo while any cursor reads.
-  virtual void cursor_started() {}
-  virtual void cursor_stopped() {}
-};
-
 struct TableSpec {
   const char* name;
   const char* doc;
   std::span<const Column> columns;
   double scan_rows;  // rows a full scan yields on a typical store, for the planner
-  Generator<Row> (*rows)(Source& source, const Plan& plan);
-  bool reads_store = true;  // false for helper tables that read only connection state
+  Generator<Row> (*rows)(TableSource& source, const Plan& plan);
+  // Reachable from top-level SQL only (SQLITE_VTAB_DIRECTONLY), never from a trigger or view: true
+  // for every table that reads files or the network; false for those that show connection state.
+  bool direct_only = true;
   const char* example = "";
 };
 

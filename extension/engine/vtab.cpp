@@ -41,21 +41,26 @@ struct Table {
   sqlite3_vtab base{};
   Module* module = nullptr;
   ModuleArgs args;
-  std::shared_ptr<Source> source;  // opened on the first scan
+  std::shared_ptr<TableSource> source;  // opened on the first scan
 };
 
 struct Cursor {
   sqlite3_vtab_cursor base{};
   Plan plan;  // the generator refers to it, so it lives as long as the cursor
-  std::shared_ptr<Source> source;
+  const ModuleOptions* options = nullptr;
+  std::shared_ptr<TableSource> source;
   Generator<Row> rows;
   bool eof = true;
   sqlite3_int64 rowid = 0;
 };
 
+// Every error a statement reports starts with the table's name, so that in a join the user knows
+// which table (and so which store or setting) it is about.
 void set_error(sqlite3_vtab* vtab, const std::string& message) {
+  const std::string name = reinterpret_cast<Table*>(vtab)->module->spec->name;
+  const std::string prefix = name + ": ";
   sqlite3_free(vtab->zErrMsg);
-  vtab->zErrMsg = sqlite3_mprintf("%s", message.c_str());
+  vtab->zErrMsg = sqlite3_mprintf("%s%s", message.rfind(prefix, 0) == 0 ? "" : prefix.c_str(), message.c_str());
 }
 
 int error_code(const std::exception& e) {
@@ -66,17 +71,6 @@ int column_index(const TableSpec& spec, std::string_view name) {
   for (size_t i = 0; i < spec.columns.size(); ++i)
     if (name == spec.columns[i].name) return static_cast<int>(i);
   return -1;
-}
-
-const char* type_name(Type t) {
-  switch (t) {
-    case Type::Integer: return "INTEGER";
-    case Type::Real: return "REAL";
-    case Type::Blob: return "BLOB";
-    case Type::Json: return "JSON";
-    case Type::Text: break;
-  }
-  return "TEXT";
 }
 
 int connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out, char** err) {
@@ -103,7 +97,7 @@ int connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_v
   // A table that reads files or the network must not be reachable from a trigger or a view in a
   // database someone else wrote: opening such a database would otherwise read (and report) files
   // or URLs of the attacker's choosing. DIRECTONLY limits these tables to top-level SQL.
-  if (module->spec->reads_store && sqlite3_libversion_number() >= kSqliteWithDirectOnly)
+  if (module->spec->direct_only && sqlite3_libversion_number() >= kSqliteWithDirectOnly)
     sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
   auto* table = new Table;
   table->module = module;
@@ -170,7 +164,7 @@ int open_cursor(sqlite3_vtab*, sqlite3_vtab_cursor** out) {
 int close_cursor(sqlite3_vtab_cursor* base) {
   auto* cur = reinterpret_cast<Cursor*>(base);
   cur->rows = Generator<Row>();
-  if (cur->source) cur->source->cursor_stopped();
+  if (cur->source && cur->options->cursor_stopped) cur->options->cursor_stopped(*cur->source);
   delete cur;
   return SQLITE_OK;
 }
@@ -231,7 +225,8 @@ int filter(sqlite3_vtab_cursor* base, int, const char* idx_str, int argc, sqlite
     if (!table->source) table->source = table->module->options.open_source(table->args);
     if (!cur->source) {
       cur->source = table->source;
-      cur->source->cursor_started();
+      cur->options = &table->module->options;
+      if (cur->options->cursor_started) cur->options->cursor_started(*cur->source);
     }
     cur->rows = spec.rows(*cur->source, cur->plan);
   } catch (const std::exception& e) {
@@ -301,6 +296,17 @@ sqlite3_module make_module() {
 const sqlite3_module kModule = make_module();
 
 }  // namespace
+
+const char* type_name(Type t) {
+  switch (t) {
+    case Type::Integer: return "INTEGER";
+    case Type::Real: return "REAL";
+    case Type::Blob: return "BLOB";
+    case Type::Json: return "JSON";
+    case Type::Text: break;
+  }
+  return "TEXT";
+}
 
 std::string declare_sql(const TableSpec& spec) {
   std::string sql = "CREATE TABLE x(";

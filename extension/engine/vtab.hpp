@@ -10,15 +10,16 @@
 
 namespace mfsql::engine {
 
-using ModuleArgs = std::vector<std::pair<std::string, std::string>>;
-
 // Opens what a table reads, from its module arguments (empty for the eponymous table). Called on
 // the first scan, not at prepare time, so `.schema` and EXPLAIN work without a store. Throws
 // UserError with a sentence when the arguments or the store are wrong.
-using SourceFactory = std::function<std::shared_ptr<Source>(const ModuleArgs&)>;
+using SourceFactory = std::function<std::shared_ptr<TableSource>(const ModuleArgs&)>;
 
 struct ModuleOptions {
   SourceFactory open_source;
+  // A cursor starts reading (its first xFilter) and stops (xClose): a source that memoizes per
+  // statement keeps its memo while any cursor reads.
+  std::function<void(TableSource&)> cursor_started, cursor_stopped;
   std::vector<std::string> allowed_args;  // checked at CREATE VIRTUAL TABLE time
 };
 

@@ -95,11 +95,14 @@ std::optional<int64_t> foreach_index(Store& store, const std::vector<ArtifactRec
   if (!a) return std::nullopt;
   JsonValue v = store.value(*a);
   if (!v || !v->is_array() || v->empty()) return std::nullopt;
-  const ordered_json& frame = v->back();  // ForeachFrame(step, var, num_splits, index, value)
-  if (frame.is_array() && frame.size() >= 4 && frame[3].is_number_integer()) return frame[3].get<int64_t>();
-  if (frame.is_object() && frame.contains("attrs") && frame["attrs"].contains("index"))
-    return frame["attrs"]["index"].get<int64_t>();
-  throw CorruptRecord("The _foreach_stack artifact of " + a->task.pathspec() + " has an unexpected shape.");
+  const std::string what = "The _foreach_stack artifact of " + a->task.pathspec();
+  return decoded(what, [&]() -> std::optional<int64_t> {
+    const ordered_json& frame = v->back();  // ForeachFrame(step, var, num_splits, index, value)
+    if (frame.is_array() && frame.size() >= 4 && frame[3].is_number_integer()) return frame[3].get<int64_t>();
+    if (frame.is_object() && frame.contains("attrs") && frame["attrs"].contains("index"))
+      return frame["attrs"]["index"].get<int64_t>();
+    throw CorruptRecord(what + " has an unexpected shape.");
+  });
 }
 
 std::optional<TaskRecord> parameters_task(Store& store, const ObjectPath& run) {
@@ -130,8 +133,9 @@ std::optional<ordered_json> graph_info(Store& store, const ObjectPath& run) {
 // with only_system); @catch gives NUM_FALLBACK_RETRIES = 3 error retries.
 int allowed_attempts(const std::optional<ordered_json>& graph, const std::string& step) {
   int user = 0, error = 0;
-  if (graph && graph->contains("steps") && (*graph)["steps"].contains(step)) {
-    const ordered_json& decos = (*graph)["steps"][step].value("decorators", ordered_json::array());
+  if (graph && graph->contains("steps") && (*graph)["steps"].is_object() && (*graph)["steps"].contains(step) &&
+      (*graph)["steps"][step].is_object()) {
+    const ordered_json decos = (*graph)["steps"][step].value("decorators", ordered_json::array());
     for (auto& d : decos) {
       if (!d.is_object()) continue;
       std::string name = d.value("name", "");
@@ -182,6 +186,7 @@ std::string run_status(Store& store, const RunRecord& run, const RunOutcome& out
   // A run that cannot finish any more: some task's newest attempt is done, failed, and was the
   // last attempt its step's retry policy allows.
   std::optional<std::optional<ordered_json>> graph;
+  store.meta().read_ahead({.scope = run.path, .task_lists = true, .artifacts = true, .metadata = true});
   for (auto& step : store.meta().steps(run.path)) {
     for (auto& task : store.meta().tasks(step.path)) {
       auto arts = store.meta().artifacts_named(task.path, std::nullopt, kOutcomeArtifacts);
@@ -195,7 +200,9 @@ std::string run_status(Store& store, const RunRecord& run, const RunOutcome& out
       int started = current_attempt(metadata_dict(store.meta().metadata_field(task.path, "attempt")));
       if (started > ok->attempt) continue;  // a retry is under way
       if (!graph) graph = graph_info(store, run.path);
-      if (ok->attempt + 1 >= allowed_attempts(*graph, step.path.step)) return "failed";
+      const int allowed = decoded("The _graph_info artifact of " + run.path.pathspec(),
+                                  [&] { return allowed_attempts(*graph, step.path.step); });
+      if (ok->attempt + 1 >= allowed) return "failed";
     }
   }
   if (run.last_heartbeat_s) {
@@ -204,6 +211,68 @@ std::string run_status(Store& store, const RunRecord& run, const RunOutcome& out
     if (now - *run.last_heartbeat_s > 360) return "failed";
   }
   return "running";
+}
+
+namespace {
+
+MetadataDict newest_task_metadata_of(Store& store, const ObjectPath& step) {
+  auto tasks = store.meta().tasks(step);
+  const TaskRecord* t = newest(tasks);
+  return t ? metadata_dict(store.meta().metadata(t->path)) : MetadataDict{};
+}
+
+}  // namespace
+
+MetadataDict newest_task_metadata(Store& store, const ObjectPath& run) {
+  std::vector<StepRecord> steps = store.meta().steps(run);
+  std::erase_if(steps, [](const StepRecord& s) { return s.path.step.empty() || s.path.step[0] == '_'; });
+  const StepRecord* step = newest(steps);
+  return step ? newest_task_metadata_of(store, step->path) : MetadataDict{};
+}
+
+MetadataDict start_task_metadata(Store& store, const ObjectPath& run) {
+  std::string start = "start";
+  if (auto params = parameters_task(store, run))
+    for (auto& e : store.meta().metadata_field(params->path, "start_step"))
+      if (!e.value.empty()) start = e.value;
+  return newest_task_metadata_of(store, {run.flow, run.run_id, start, {}});
+}
+
+std::optional<std::string> origin_run_id(const MetadataDict& d) {
+  auto it = d.find("origin-run-id");
+  if (it == d.end() || it->second.text == "None") return std::nullopt;
+  return it->second.text;
+}
+
+std::optional<std::string> json_field(const MetadataDict& d, const std::string& field) {
+  auto it = d.find(field);
+  if (it == d.end()) return std::nullopt;
+  auto parsed = nlohmann::json::parse(it->second.text, nullptr, false);
+  return parsed.is_discarded() ? nlohmann::json(it->second.text).dump() : parsed.dump();
+}
+
+std::optional<int64_t> step_finished_at(Store& store, const std::vector<TaskRecord>& tasks) {
+  std::optional<int64_t> latest;
+  for (auto& t : tasks) {
+    auto ok = store.meta().artifacts(t.path, std::nullopt, std::string("_task_ok"));
+    if (ok.empty()) return std::nullopt;
+    latest = std::max(latest.value_or(ok.front().ts_ms), ok.front().ts_ms);
+  }
+  return latest;
+}
+
+LatestRuns latest_runs(Store& store, const std::string& flow, bool successful_too) {
+  auto runs = store.meta().runs(flow);
+  sort_newest_first(runs);
+  LatestRuns out;
+  if (!runs.empty()) out.any = runs.front().path.run_id;
+  for (size_t i = 0; successful_too && i < runs.size() && !out.successful; ++i) {
+    try {
+      if (run_outcome(store, runs[i].path).end.successful.value_or(false)) out.successful = runs[i].path.run_id;
+    } catch (const CorruptRecord&) {  // an undecodable outcome is not a success
+    }
+  }
+  return out;
 }
 
 }  // namespace mfsql::client

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/store.hpp"
+#include "util/error.hpp"
 
 namespace mfsql::client {
 
@@ -81,5 +82,38 @@ RunOutcome run_outcome(Store& store, const ObjectPath& run);
 
 // "completed", "failed" or "running" (tables.md, runs.status).
 std::string run_status(Store& store, const RunRecord& run, const RunOutcome& outcome);
+
+// Step.finished_at: the latest _task_ok registration of its tasks; nullopt while any is unfinished.
+std::optional<int64_t> step_finished_at(Store& store, const std::vector<TaskRecord>& tasks);
+
+// The metadata the client consults for run-level facts: Run.origin_run_id reads the newest task
+// of the newest (public) step; Run.trigger and Run.code read the start step's newest task (the
+// start step as the _parameters task's start_step names it).
+MetadataDict newest_task_metadata(Store& store, const ObjectPath& run);
+MetadataDict start_task_metadata(Store& store, const ObjectPath& run);
+// origin-run-id of a resumed run; nullopt for a fresh one.
+std::optional<std::string> origin_run_id(const MetadataDict& newest_task);
+// A metadata field Metaflow stores as a JSON document in a string (execution-triggers,
+// code-package), as JSON text: the document, or the string itself when it does not parse.
+std::optional<std::string> json_field(const MetadataDict& dict, const std::string& field);
+
+// Flow.latest_run and Flow.latest_successful_run: the newest run, and the newest whose end task
+// succeeded (a run whose outcome cannot be decoded is not successful); nullopt when there is none.
+// The second is looked for only when `successful_too`.
+struct LatestRuns {
+  std::optional<std::string> any, successful;
+};
+LatestRuns latest_runs(Store& store, const std::string& flow, bool successful_too);
+
+// Runs `read` over a decoded value; a value of an unexpected shape (a nlohmann type or range
+// error) becomes CorruptRecord naming `what`, so the damaged-record rule applies to it.
+template <typename F>
+auto decoded(const std::string& what, F&& read) {
+  try {
+    return read();
+  } catch (const nlohmann::json::exception&) {
+    throw CorruptRecord(what + " has an unexpected shape.");
+  }
+}
 
 }  // namespace mfsql::client

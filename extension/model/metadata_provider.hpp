@@ -69,11 +69,8 @@ class MetadataProvider {
     return out;
   }
 
-  // Bulk questions. The defaults loop over the questions above; a provider that answers them in
-  // fewer calls (the service's tag filter and run-level routes) overrides them.
-
   // The runs of `flow` that carry every one (kAll) or at least one (kAny) of `tags`, as user or
-  // system tags.
+  // system tags. The default filters the listing; the service asks the server.
   virtual std::vector<RunRecord> runs_with_tags(const std::string& flow, const std::vector<std::string>& tags,
                                                 TagMatch match) {
     std::vector<RunRecord> out;
@@ -81,22 +78,18 @@ class MetadataProvider {
       if (carries_tags(r, tags, match)) out.push_back(std::move(r));
     return out;
   }
-  // artifacts(task, nullopt, nullopt) of every task of a run, private steps included.
-  virtual std::vector<ArtifactRecord> run_artifacts(const ObjectPath& run) {
-    std::vector<ArtifactRecord> out;
-    for (auto& s : steps(run))
-      for (auto& t : tasks(s.path))
-        for (auto& a : artifacts(t.path, std::nullopt, std::nullopt)) out.push_back(std::move(a));
-    return out;
-  }
-  // metadata(task) of every task of a run.
-  virtual std::vector<MetadataEntry> run_metadata(const ObjectPath& run) {
-    std::vector<MetadataEntry> out;
-    for (auto& s : steps(run))
-      for (auto& t : tasks(s.path))
-        for (auto& m : metadata(t.path)) out.push_back(std::move(m));
-    return out;
-  }
+
+  // What the caller is about to read under one run or step, so that the provider can fetch it in
+  // bulk instead of object by object. Purely a hint: every question above answers the same
+  // without it. The local store reads small files, for which nothing is cheaper in bulk; the
+  // service answers a whole run's or step's artifacts or metadata in one request.
+  struct ReadAhead {
+    ObjectPath scope;          // a run (step empty), or one step
+    bool task_lists = false;   // the task list of every step of the run
+    bool artifacts = false;    // the shown attempt's artifacts of (many of) the tasks under scope
+    bool metadata = false;     // the metadata of (many of) the tasks under scope
+  };
+  virtual void read_ahead(const ReadAhead&) {}
 };
 
 }  // namespace mfsql

@@ -1,6 +1,7 @@
 #include "model/store.hpp"
 
 #include <algorithm>
+#include <new>
 
 #include "datastore/cas.hpp"
 #include "decode/pickle.hpp"
@@ -100,7 +101,18 @@ JsonValue Store::value(const ArtifactRecord& a, const std::string* serialized) {
   } else if (serialized->size() > cap) {
     return nullptr;
   }
-  auto decoded = std::make_shared<const nlohmann::ordered_json>(unpickle_to_json(*serialized));
+  // The decoding boundary: whatever the decoder (or the JSON it builds) throws for these bytes is
+  // a damaged record, so the damaged-record rule applies; only memory exhaustion fails the query.
+  std::shared_ptr<const nlohmann::ordered_json> decoded;
+  try {
+    decoded = std::make_shared<const nlohmann::ordered_json>(unpickle_to_json(*serialized));
+  } catch (const CorruptRecord&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw CorruptRecord("The artifact " + a.task.pathspec() + "/" + a.name + " could not be decoded: " + e.what());
+  }
   if (serialized->size() <= kCacheableJsonBytes) {
     std::lock_guard lock(cache_mu_);
     if (!values_.count(a.sha)) {

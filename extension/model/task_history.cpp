@@ -98,4 +98,11 @@ std::optional<std::string> log_text(const TaskLog& log) {
   return mflog::valid_utf8(text);
 }
 
+std::optional<std::string> origin_pathspec(const ObjectPath& task, const MetadataDict& dict) {
+  auto origin_task = dict.find("origin-task-id");
+  auto origin_run = dict.find("origin-run-id");
+  if (origin_task == dict.end() || origin_run == dict.end()) return std::nullopt;
+  return task.flow + "/" + origin_run->second.text + "/" + task.step + "/" + origin_task->second.text;
+}
+
 }  // namespace mfsql::client

@@ -15,6 +15,9 @@ namespace mfsql::client {
 // name it lacks. Logs need this: a clone records no ds-type/ds-root of its own.
 MetadataDict task_metadata_dict(Store& store, const ObjectPath& task);
 
+// For a task cloned by resume (origin-run-id and origin-task-id in its dict): the task it came from.
+std::optional<std::string> origin_pathspec(const ObjectPath& task, const MetadataDict& dict);
+
 // The dict as a JSON object, each value as the client holds it. Entries keep non-text values
 // (foreach-stack is a list) only as their compact JSON text, so text that is a JSON array or
 // object exactly as a compact dump writes it is taken to be one; Python's json.dumps output, which

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 
-#include "engine/vtab.hpp"
+#include "engine/table.hpp"
 #include "model/store.hpp"
 #include "session/config.hpp"
 #include "util/statement_memo.hpp"
@@ -44,15 +44,21 @@ class Session {
   std::map<std::string, std::shared_ptr<Store>> stores_;
 };
 
-// What a table's row function receives.
-struct SessionSource : engine::Source {
+// What a table's row function receives (engine/table.hpp declares it): the connection's session
+// and the module arguments of the table, from which its store is opened on first use.
+struct TableSource {
   Session* session = nullptr;
   engine::ModuleArgs args;
-  std::shared_ptr<Store> store;  // opened on first use; null for tables that only read connection state
   std::shared_ptr<Session> keep_alive;
 
-  void cursor_started() override { session->memo().cursor_opened(); }
-  void cursor_stopped() override { session->memo().cursor_closed(); }
+  // Throws UserError when the arguments or the configuration name no readable store.
+  Store& store() {
+    if (!store_) store_ = session->store(args);
+    return *store_;
+  }
+
+ private:
+  std::shared_ptr<Store> store_;
 };
 
 }  // namespace mfsql

@@ -5,10 +5,10 @@
 //   value, blob                               + the blob itself, only when the query uses them
 #include <algorithm>
 #include <map>
-#include <new>
 
-#include "datastore/cas.hpp"
 #include "decode/pickle.hpp"
+#include "model/artifact_info.hpp"
+#include "model/client.hpp"
 #include "tables/attempt_filter.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
@@ -43,79 +43,27 @@ const engine::Column kColumns[] = {
 };
 
 constexpr uint64_t bit(int c) { return uint64_t{1} << c; }
-constexpr uint64_t kNeedsDataIndex = bit(kSize) | bit(kPythonType) | bit(kSerializer);
+constexpr uint64_t kNeedsInfo = bit(kSize) | bit(kPythonType) | bit(kSerializer);
 // SQLite's default SQLITE_MAX_LENGTH: a longer blob could not be returned anyway.
 constexpr size_t kMaxBlobBytes = 1000000000;
 
-bool is_private(const std::string& name) { return !name.empty() && name[0] == '_'; }
-
-// What <attempt>.data.json says of one artifact.
-struct IndexEntry {
-  std::optional<int64_t> size;
-  std::optional<std::string> type_repr, encoding, serializer;
-};
-using DataIndex = std::map<std::string, IndexEntry>;
-
-DataIndex read_data_index(Store& store, const ObjectPath& task, int attempt) {
-  DataIndex out;
-  auto stored = store.data().get(task_file_key(task, attempt, "data.json"), false);
-  if (!stored) return out;
-  auto doc = nlohmann::json::parse(stored->bytes, nullptr, false);
-  if (!doc.is_object() || !doc.contains("info") || !doc["info"].is_object())
-    throw CorruptRecord("The file " + task_file_key(task, attempt, "data.json") + " is not an artifact index.");
-  for (auto& [name, info] : doc["info"].items()) {
-    if (!info.is_object()) continue;
-    IndexEntry e;
-    if (info.contains("size") && info["size"].is_number_integer()) e.size = info["size"].get<int64_t>();
-    if (info.contains("type") && info["type"].is_string()) e.type_repr = info["type"].get<std::string>();
-    if (info.contains("encoding") && info["encoding"].is_string()) e.encoding = info["encoding"].get<std::string>();
-    if (info.contains("serializer_info") && info["serializer_info"].is_object()) {
-      const auto& si = info["serializer_info"];
-      if (si.contains("source") && si["source"].is_string()) e.serializer = si["source"].get<std::string>();
-    }
-    out.emplace(name, std::move(e));
-  }
-  return out;
-}
-
-// The artifacts the query asks for in one attempt of a task: by name when it fixed names
-// (private ones included), else every public one. Sorted by name, so rows come out stably.
-std::vector<ArtifactRecord> select_artifacts(Store& store, const ObjectPath& task, std::optional<int> attempt,
-                                             const PathFilter& filter) {
-  std::vector<ArtifactRecord> out;
-  if (const auto* names = filter.names()) {
-    for (auto& name : *names)
-      for (auto& a : store.meta().artifacts(task, attempt, name)) out.push_back(std::move(a));
-  } else {
-    for (auto& a : store.meta().artifacts(task, attempt, std::nullopt))
-      if (!is_private(a.name)) out.push_back(std::move(a));
-  }
-  std::sort(out.begin(), out.end(), [](const ArtifactRecord& a, const ArtifactRecord& b) { return a.name < b.name; });
-  return out;
-}
-
 // The value column: NULL for encodings mfsql cannot decode, values past the cap, and blobs that
-// fail to decode. A decoder failure of any kind stays in its row; only a store that cannot be read
-// at all (UserError) or memory exhaustion fails the query.
+// fail to decode (Store::value reports those as damaged records).
 Value value_of(Store& store, const ArtifactRecord& a, const std::string& encoding,
                const std::optional<int64_t>& known_size, const std::string* serialized) {
   if (!Store::is_pickle_encoding(encoding)) return Value::null();
   if (known_size && static_cast<uint64_t>(*known_size) > store.settings().max_value_bytes) return Value::null();
-  try {
+  return guarded([&] {
     ArtifactRecord as_encoded = a;
     as_encoded.content_type = encoding;
     JsonValue v = store.value(as_encoded, serialized);
-    return v ? Value::json(python_json_dumps(*v)) : Value::null();
-  } catch (const UserError&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw;
-  } catch (const std::exception&) {
-    return Value::null();
-  }
+    return v ? Value::json(client::decoded("The value of " + a.task.pathspec() + "/" + a.name,
+                                           [&] { return python_json_dumps(*v); }))
+             : Value::null();
+  });
 }
 
-void fill(Store& store, const ArtifactRecord& a, const IndexEntry* index, const engine::Plan& plan, engine::Row& row) {
+void fill(Store& store, const ArtifactRecord& a, const ArtifactInfo* index, const engine::Plan& plan, engine::Row& row) {
   row[kAttempt] = Value::of(int64_t{a.attempt});
   row[kSha] = Value::of(a.sha);
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(a.ts_ms));
@@ -141,106 +89,64 @@ void fill(Store& store, const ArtifactRecord& a, const IndexEntry* index, const 
   row[kSize] = Value::maybe(size);
 }
 
-// One row to produce, found by the walk; its blob-dependent columns are filled a batch at a time.
-struct Pending {
-  ArtifactRecord artifact;
-  std::optional<IndexEntry> index;
-  std::string pathspec;
-};
+constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId,
+                            .pathspec = kPathspec, .name = kName};
 
-// Rows are produced a step's tasks at a time, up to kBatch rows, so that a network datastore
-// fetches the blobs of the batch together (Store::prefetch_blobs) rather than one per row.
-constexpr size_t kBatch = 32;
+// The data.json of each task attempt of a batch, read once for all its artifacts.
+using InfoByAttempt = std::map<std::pair<std::string, int>, ArtifactInfoIndex>;
 
-class Batch {
- public:
-  Batch(Store& store, const engine::Plan& plan) : store_(store), plan_(plan) {}
-  bool full() const { return pending_.size() >= kBatch; }
-  void add(Pending p) { pending_.push_back(std::move(p)); }
+void put_row(Store& store, const ArtifactRecord& a, const InfoByAttempt& indexes, const engine::Plan& plan,
+             std::vector<engine::Row>& out) {
+  engine::Row& row = out.emplace_back(kCount);
+  put_path(row, a.task, kPath);
+  row[kName] = Value::of(a.name);
+  row[kPathspec] = Value::of(a.task.pathspec() + "/" + a.name);
+  const ArtifactInfo* index = nullptr;
+  if (auto it = indexes.find({a.task.pathspec(), a.attempt}); it != indexes.end())
+    if (auto entry = it->second.find(a.name); entry != it->second.end()) index = &entry->second;
+  fill(store, a, index, plan, row);
+}
 
-  std::vector<engine::Row> take() {
-    if (plan_.uses(kValue) || plan_.uses(kBlob)) prefetch();
-    std::vector<engine::Row> out;
-    out.reserve(pending_.size());
-    for (Pending& p : pending_) {
-      const ArtifactRecord& a = p.artifact;
-      engine::Row row(kCount);
-      row[kFlow] = Value::of(a.task.flow);
-      row[kRunId] = Value::of(a.task.run_id);
-      row[kStep] = Value::of(a.task.step);
-      row[kTaskId] = Value::of(a.task.task_id);
-      row[kName] = Value::of(a.name);
-      row[kPathspec] = Value::of(p.pathspec);
-      fill(store_, a, p.index ? &*p.index : nullptr, plan_, row);
-      out.push_back(std::move(row));
+// Before a batch's rows: its data.json files (when a column needs them), and its blobs fetched
+// together when the datastore fetches concurrently (S3) rather than one per row.
+void prepare(Store& store, const engine::Plan& plan, std::span<const Found> batch, InfoByAttempt& indexes) {
+  if (plan.columns_used & kNeedsInfo) {
+    // An attempt's artifacts may span two batches: its index is kept, the others are let go.
+    InfoByAttempt kept;
+    for (const Found& f : batch) {
+      auto key = std::pair{f.artifact.task.pathspec(), f.artifact.attempt};
+      if (kept.count(key)) continue;
+      auto& index = kept[key];
+      if (auto it = indexes.find(key); it != indexes.end()) index = std::move(it->second);
+      else guarded_fill([&] { index = read_artifact_info(store, f.artifact.task, f.artifact.attempt); });  // NULL columns
     }
-    pending_.clear();
-    return out;
+    indexes = std::move(kept);
   }
-
- private:
-  void prefetch() {
-    std::map<std::string, std::vector<std::string>> shas_by_flow;
-    for (const Pending& p : pending_) {
-      const auto& size = p.index ? p.index->size : std::nullopt;
-      bool over_cap = size && static_cast<uint64_t>(*size) > store_.settings().max_value_bytes;
-      if (plan_.uses(kBlob) || !over_cap) shas_by_flow[p.artifact.task.flow].push_back(p.artifact.sha);
-    }
-    for (auto& [flow, shas] : shas_by_flow) store_.prefetch_blobs(flow, shas, plan_.uses(kBlob));
+  if (!plan.uses(kValue) && !plan.uses(kBlob)) return;
+  std::map<std::string, std::vector<std::string>> shas_by_flow;
+  for (const Found& f : batch) {
+    std::optional<int64_t> size;
+    if (auto it = indexes.find({f.artifact.task.pathspec(), f.artifact.attempt}); it != indexes.end())
+      if (auto entry = it->second.find(f.artifact.name); entry != it->second.end()) size = entry->second.size;
+    const bool over_cap = size && static_cast<uint64_t>(*size) > store.settings().max_value_bytes;
+    if (plan.uses(kBlob) || !over_cap) shas_by_flow[f.artifact.task.flow].push_back(f.artifact.sha);
   }
+  for (auto& [flow, shas] : shas_by_flow) store.prefetch_blobs(flow, shas, plan.uses(kBlob));
+}
 
-  Store& store_;
-  const engine::Plan& plan_;
-  std::vector<Pending> pending_;
-};
-
-engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
-  Store& store = store_of(source);
-  PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId,
-                           .pathspec = kPathspec, .name = kName});
-  const bool needs_index = (plan.columns_used & kNeedsDataIndex) != 0;
-  const auto attempts = requested_attempts(plan, kAttempt);
-  Batch batch(store, plan);
-  for (const std::string& flow : flow_names(store, filter)) {
-    for (RunRecord& run : select_runs(store, flow, filter, false)) {
-      for (StepRecord& step : select_steps(store, run.path, filter, false)) {
-        for (TaskRecord& task : select_tasks(store, step.path, filter)) {
-          for (const std::optional<int>& attempt : attempts) {
-            std::vector<ArtifactRecord> artifacts;
-            try {
-              artifacts = select_artifacts(store, task.path, attempt, filter);
-            } catch (const CorruptRecord&) {
-              continue;  // a damaged attempt-done or registration: this task shows no artifacts
-            }
-            // data.json is per attempt; every artifact of one listing shares it, so it is read once.
-            std::map<int, DataIndex> indexes;
-            for (ArtifactRecord& a : artifacts) {
-              std::string pathspec = task.path.pathspec() + "/" + a.name;
-              if (!filter.accepts(pathspec)) continue;
-              std::optional<IndexEntry> index;
-              if (needs_index) {
-                auto it = indexes.find(a.attempt);
-                if (it == indexes.end()) {
-                  DataIndex read;
-                  try {
-                    read = read_data_index(store, task.path, a.attempt);
-                  } catch (const CorruptRecord&) {
-                    // Its columns stay NULL; the artifacts are still listed.
-                  }
-                  it = indexes.emplace(a.attempt, std::move(read)).first;
-                }
-                if (auto entry = it->second.find(a.name); entry != it->second.end()) index = entry->second;
-              }
-              batch.add({std::move(a), std::move(index), std::move(pathspec)});
-              if (batch.full())
-                for (engine::Row& row : batch.take()) co_yield std::move(row);
-            }
-          }
-        }
-        for (engine::Row& row : batch.take()) co_yield std::move(row);
-      }
-    }
-  }
+engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
+  Store& store = source.store();
+  auto indexes = std::make_shared<InfoByAttempt>();
+  const Walk how{.level = Level::kArtifact,
+                 .attempts = requested_attempts(plan, kAttempt),
+                 .objects_at_once = 32,
+                 .before_rows = [&store, &plan, indexes](std::span<const Found> batch) {
+                   prepare(store, plan, batch, *indexes);
+                 }};
+  return walk(store, PathFilter(plan, kPath), how,
+              [&store, &plan, indexes](const Found& found, std::vector<engine::Row>& out) {
+                put_row(store, found.artifact, *indexes, plan, out);
+              });
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // metaflow_tables and metaflow_columns: the documentation of every table, read from the specs, so
-// each table and column is described once, next to the code that fills it.
+// each table and column is described once, next to the code that fills it; and the registry.
 #include <algorithm>
 
 #include "tables/specs.hpp"
@@ -11,49 +11,31 @@ using engine::Type;
 using engine::Value;
 using enum engine::ColumnFlag;
 
-// Every table the module registers, in the order a newcomer would read about them. The test
-// `ColumnsTableTest.ListsEveryRegisteredTable` fails when a table is registered but not listed here.
-const engine::TableSpec* const kDocumented[] = {
-    &kFlowsTable,    &kRunsTable,   &kStepsTable,  &kTasksTable,          &kTagsTable,
-    &kArtifactsTable, &kMetadataTable, &kLogsTable, &kConfigTable,        &kTraceTable,
-    &kTablesTable,   &kColumnsTable,
-};
-
-const char* type_name(Type t) {
-  switch (t) {
-    case Type::Integer: return "INTEGER";
-    case Type::Real: return "REAL";
-    case Type::Json: return "JSON";
-    case Type::Blob: return "BLOB";
-    case Type::Text: break;
-  }
-  return "TEXT";
-}
-
 // The tables a plan's `table_name = ...` / `IN (...)` asks for, or every one.
 std::vector<const engine::TableSpec*> requested(const engine::Plan& plan, int name_column) {
   std::vector<const engine::TableSpec*> out;
   const auto* names = plan.values(name_column);
-  for (const engine::TableSpec* spec : kDocumented)
+  for (const engine::TableSpec* spec : all_tables())
     if (!names || std::find(names->begin(), names->end(), spec->name) != names->end()) out.push_back(spec);
   return out;
 }
 
-enum TablesCol { kTableName, kDescription, kExample, kColumnCount, kReadsStore };
+enum TablesCol { kTableName, kDescription, kExample, kColumnCount, kDirectOnly };
 
 const engine::Column kTablesColumns[] = {
     {"table_name", Type::Text, kKey, 10, "The table's name, as used in FROM"},
     {"description", Type::Text, kPlain, 0, "What one row is"},
     {"example", Type::Text, kPlain, 0, "A query to start from"},
     {"column_count", Type::Integer, kPlain, 0, "Number of columns (see metaflow_columns)"},
-    {"reads_store", Type::Integer, kPlain, 0, "1 when it reads the Metaflow store, 0 for connection helpers"},
+    {"direct_only", Type::Integer, kPlain, 0,
+     "1 when usable from top-level SQL only, not in a trigger or view (every table that reads the store)"},
 };
 
-engine::Generator<engine::Row> table_rows(engine::Source&, const engine::Plan& plan) {
+engine::Generator<engine::Row> table_rows(TableSource&, const engine::Plan& plan) {
   for (const engine::TableSpec* spec : requested(plan, kTableName)) {
     engine::Row row{Value::of(std::string(spec->name)), Value::of(std::string(spec->doc)),
                     *spec->example ? Value::of(std::string(spec->example)) : Value::null(),
-                    Value::of(static_cast<int64_t>(spec->columns.size())), Value::boolean(spec->reads_store)};
+                    Value::of(static_cast<int64_t>(spec->columns.size())), Value::boolean(spec->direct_only)};
     co_yield std::move(row);
   }
 }
@@ -70,12 +52,12 @@ const engine::Column kColumnsColumns[] = {
     {"description", Type::Text, kPlain, 0, "What the column holds"},
 };
 
-engine::Generator<engine::Row> column_rows(engine::Source&, const engine::Plan& plan) {
+engine::Generator<engine::Row> column_rows(TableSource&, const engine::Plan& plan) {
   for (const engine::TableSpec* spec : requested(plan, kColTable)) {
     int64_t position = 0;
     for (const engine::Column& c : spec->columns) {
       engine::Row row{Value::of(std::string(spec->name)), Value::of(std::string(c.name)), Value::of(++position),
-                      Value::of(std::string(type_name(c.type))), Value::boolean(c.flags & kKey),
+                      Value::of(std::string(engine::type_name(c.type))), Value::boolean(c.flags & kKey),
                       Value::boolean(c.flags & kHidden), Value::of(std::string(c.doc ? c.doc : ""))};
       co_yield std::move(row);
     }
@@ -90,7 +72,7 @@ const engine::TableSpec kTablesTable = {
     .columns = kTablesColumns,
     .scan_rows = 12,
     .rows = table_rows,
-    .reads_store = false,
+    .direct_only = false,
     .example = "SELECT table_name, description, example FROM metaflow_tables;",
 };
 
@@ -100,8 +82,16 @@ const engine::TableSpec kColumnsTable = {
     .columns = kColumnsColumns,
     .scan_rows = 150,
     .rows = column_rows,
-    .reads_store = false,
+    .direct_only = false,
     .example = "SELECT column_name, type, is_key, description FROM metaflow_columns WHERE table_name = 'runs';",
 };
+
+std::span<const engine::TableSpec* const> all_tables() {
+  static const engine::TableSpec* const kAll[] = {
+      &kFlowsTable,     &kRunsTable,     &kStepsTable, &kTasksTable,  &kTagsTable,   &kArtifactsTable,
+      &kMetadataTable,  &kLogsTable,     &kConfigTable, &kTraceTable, &kTablesTable, &kColumnsTable,
+  };
+  return kAll;
+}
 
 }  // namespace mfsql::tables

@@ -1,6 +1,6 @@
 // metaflow_config and metaflow_trace: what this connection is set to, and what its queries cost.
 #include "tables/specs.hpp"
-#include "tables/walk.hpp"
+#include "session/session.hpp"
 
 namespace mfsql::tables {
 namespace {
@@ -15,9 +15,8 @@ const engine::Column kConfigColumns[] = {
     {"origin", Type::Text, kPlain, 0, "module argument, environment, project config, profile, default or unset"},
 };
 
-engine::Generator<engine::Row> config_rows(engine::Source& source, const engine::Plan&) {
-  auto& s = static_cast<SessionSource&>(source);
-  for (auto& setting : s.session->config(s.args).all()) {
+engine::Generator<engine::Row> config_rows(TableSource& source, const engine::Plan&) {
+  for (auto& setting : source.session->config(source.args).all()) {
     Value value = setting.value.empty() ? Value::null() : Value::of(setting.shown());
     engine::Row row{Value::of(setting.name), value, Value::of(setting.origin)};
     co_yield std::move(row);  // a braced list straight in co_yield trips GCC 12
@@ -34,8 +33,8 @@ const engine::Column kTraceColumns[] = {
     {"cache_hit", Type::Integer, kPlain, 0, "1 when answered from a cache"},
 };
 
-engine::Generator<engine::Row> trace_rows(engine::Source& source, const engine::Plan&) {
-  for (auto& e : session_of(source).trace().snapshot())
+engine::Generator<engine::Row> trace_rows(TableSource& source, const engine::Plan&) {
+  for (auto& e : source.session->trace().snapshot())
   {
     engine::Row row{Value::of(e.seq), Value::of(e.kind), Value::of(e.target), Value::of(int64_t{e.status}),
                     Value::of(e.ms), Value::of(e.bytes), Value::boolean(e.cache_hit)};
@@ -60,7 +59,7 @@ const engine::TableSpec kTraceTable = {
     .columns = kTraceColumns,
     .scan_rows = 1000,
     .rows = trace_rows,
-    .reads_store = false,
+    .direct_only = false,
     .example = "SELECT kind, count(*), sum(bytes) FROM metaflow_trace GROUP BY kind;",
 };
 

@@ -21,33 +21,22 @@ const engine::Column kColumns[] = {
     {"latest_successful_run", Type::Text, kPlain, 0, "Id of the newest successful run"},
 };
 
-engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
-  Store& store = store_of(source);
-  PathFilter filter(plan, {.flow = kFlow, .pathspec = kPathspec});
-  for (FlowRecord& flow : select_flows(store, filter)) {
-    if (!filter.accepts(flow.flow)) continue;
-    engine::Row row(kCount);
-    row[kFlow] = Value::of(flow.flow);
-    row[kPathspec] = Value::of(flow.flow);
-    row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(flow.ts_ms));
-    if (plan.uses(kLatestRun) || plan.uses(kLatestSuccessfulRun)) {
-      auto runs = select_runs(store, flow.flow, PathFilter({}, {}));
-      if (!runs.empty()) row[kLatestRun] = Value::of(runs.front().path.run_id);
-      if (plan.uses(kLatestSuccessfulRun))
-        for (auto& run : runs) {
-          bool ok = false;
-          try {
-            ok = client::run_outcome(store, run.path).end.successful.value_or(false);
-          } catch (const CorruptRecord&) {
-          }
-          if (ok) {
-            row[kLatestSuccessfulRun] = Value::of(run.path.run_id);
-            break;
-          }
-        }
-    }
-    co_yield std::move(row);
+void put_row(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
+  engine::Row& row = out.emplace_back(kCount);
+  row[kFlow] = Value::of(found.flow.flow);
+  row[kPathspec] = Value::of(found.flow.flow);
+  row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(found.flow.ts_ms));
+  if (plan.uses(kLatestRun) || plan.uses(kLatestSuccessfulRun)) {
+    auto latest = client::latest_runs(store, found.flow.flow, plan.uses(kLatestSuccessfulRun));
+    row[kLatestRun] = Value::maybe(latest.any);
+    row[kLatestSuccessfulRun] = Value::maybe(latest.successful);
   }
+}
+
+engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
+  Store& store = source.store();
+  return walk(store, PathFilter(plan, {.flow = kFlow, .pathspec = kPathspec}), {.level = Level::kFlow, .min_per_thread = 1},
+              [&store, &plan](const Found& found, std::vector<engine::Row>& out) { put_row(store, found, plan, out); });
 }
 
 }  // namespace

@@ -44,58 +44,53 @@ std::vector<std::string> requested_streams(const engine::Plan& plan) {
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec};
 
-engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
-  Store& store = store_of(source);
-  PathFilter filter(plan, kPath);
-  const auto attempts = requested_attempts(plan, kAttempt);
-  const auto streams = requested_streams(plan);
-  if (attempts.empty() || streams.empty()) co_return;
-  for (auto tasks = each_task(store, filter); tasks.next();) {
-    const TaskRecord& task = tasks.value();
-    const client::MetadataDict dict = client::task_metadata_dict(store, task.path);
-    for (const std::optional<int>& attempt : attempts) {
-      for (const std::string& stream : streams) {
-        client::TaskLog log;
-        try {
-          log = client::load_task_log(store, task.path, dict, attempt, stream);
-        } catch (const CorruptRecord&) {
-          continue;  // an unreadable log file: this task's stream shows no lines
-        }
-        auto row_for = [&](int64_t line_no) {
-          engine::Row row(kCount);
-          put_task_path(row, task.path, kPath);
-          row[kAttempt] = Value::of(int64_t{log.attempt});
-          row[kStream] = Value::of(stream);
-          row[kLineNo] = Value::of(line_no);
-          return row;
-        };
-        if (log.kind == client::TaskLog::Kind::Legacy && log.legacy_text) {
-          // Pre-mflog logs are plain text: one row per line, no timestamps.
-          const std::string text = mflog::valid_utf8(*log.legacy_text);
-          int64_t n = 0;
-          for (size_t start = 0; start < text.size();) {
-            size_t nl = text.find('\n', start);
-            size_t end = nl == std::string::npos ? text.size() : nl;
-            engine::Row row = row_for(++n);
-            row[kLine] = Value::of(text.substr(start, end - start));
-            co_yield std::move(row);
-            start = end + 1;
-          }
-          continue;
-        }
-        int64_t n = 0;
-        for (const mflog::Line& line : log.lines) {
-          engine::Row row = row_for(++n);
-          row[kTs] = line.parsed ? Value::of(line.iso) : Value::null();
-          row[kSource] = Value::of(std::string(client::kLogSources[line.blob]));
-          std::string text = line.message;
-          if (!line.parsed && !text.empty() && text.back() == '\n') text.pop_back();
-          row[kLine] = Value::of(mflog::valid_utf8(text));
-          co_yield std::move(row);
-        }
-      }
+// The rows of one stream of one attempt: legacy (pre-mflog) logs are plain text, one row per
+// line and no timestamps; mflog lines keep their header's time and source.
+void put_lines(const TaskRecord& task, const std::string& stream, const client::TaskLog& log,
+               std::vector<engine::Row>& out) {
+  int64_t n = 0;
+  auto next_row = [&]() -> engine::Row& {
+    engine::Row& row = out.emplace_back(kCount);
+    put_path(row, task.path, kPath);
+    row[kAttempt] = Value::of(int64_t{log.attempt});
+    row[kStream] = Value::of(stream);
+    row[kLineNo] = Value::of(++n);
+    return row;
+  };
+  if (log.kind == client::TaskLog::Kind::Legacy) {
+    if (!log.legacy_text) return;
+    const std::string text = mflog::valid_utf8(*log.legacy_text);
+    for (size_t start = 0; start < text.size();) {
+      size_t nl = text.find('\n', start);
+      size_t end = nl == std::string::npos ? text.size() : nl;
+      next_row()[kLine] = Value::of(text.substr(start, end - start));
+      start = end + 1;
     }
+    return;
   }
+  for (const mflog::Line& line : log.lines) {
+    engine::Row& row = next_row();
+    row[kTs] = line.parsed ? Value::of(line.iso) : Value::null();
+    row[kSource] = Value::of(std::string(client::kLogSources[line.blob]));
+    std::string text = line.message;
+    if (!line.parsed && !text.empty() && text.back() == '\n') text.pop_back();
+    row[kLine] = Value::of(mflog::valid_utf8(text));
+  }
+}
+
+engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
+  Store& store = source.store();
+  auto attempts = requested_attempts(plan, kAttempt);
+  auto streams = requested_streams(plan);
+  if (attempts.empty() || streams.empty()) return {};
+  // A few tasks at a time: a task's log can be large, and its rows are held until yielded.
+  return walk(store, PathFilter(plan, kPath), {.level = Level::kTask, .reads_metadata = true, .objects_at_once = 8, .min_per_thread = 2},
+              [&store, attempts, streams](const Found& found, std::vector<engine::Row>& out) {
+                const client::MetadataDict dict = client::task_metadata_dict(store, found.task.path);
+                for (const std::optional<int>& attempt : attempts)
+                  for (const std::string& stream : streams)
+                    put_lines(found.task, stream, client::load_task_log(store, found.task.path, dict, attempt, stream), out);
+              });
 }
 
 }  // namespace

@@ -34,32 +34,33 @@ const engine::Column kColumns[] = {
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec};
 
-engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
-  Store& store = store_of(source);
-  PathFilter filter(plan, kPath);
+void put_rows(Store& store, const TaskRecord& task, const std::vector<std::string>* fields,
+              std::vector<engine::Row>& out) {
+  auto entries = store.meta().metadata(task.path);
+  std::stable_sort(entries.begin(), entries.end(), [](const MetadataEntry& a, const MetadataEntry& b) {
+    return a.ts_ms != b.ts_ms ? a.ts_ms < b.ts_ms : a.id < b.id;
+  });
+  for (const MetadataEntry& e : entries) {
+    if (fields && std::find(fields->begin(), fields->end(), e.field_name) == fields->end()) continue;
+    engine::Row& row = out.emplace_back(kCount);
+    put_path(row, task.path, kPath);
+    auto attempt = e.attempt_tag();
+    row[kAttempt] = attempt ? Value::of(int64_t{*attempt}) : Value::null();
+    row[kFieldName] = Value::of(e.field_name);
+    row[kValue] = Value::of(e.value);
+    row[kType] = Value::of(e.type);
+    row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(e.ts_ms));
+    row[kUser] = e.user_name.empty() ? Value::null() : Value::of(e.user_name);
+    row[kTags] = Value::json(json_array(e.tags));
+  }
+}
+
+engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
+  Store& store = source.store();
   // The local provider reads a task's entries in one listing, so field names are filtered here.
   const std::vector<std::string>* fields = plan.values(kFieldName);
-  for (auto tasks = each_task(store, filter); tasks.next();) {
-    const TaskRecord& task = tasks.value();
-    auto entries = store.meta().metadata(task.path);
-    std::stable_sort(entries.begin(), entries.end(), [](const MetadataEntry& a, const MetadataEntry& b) {
-      return a.ts_ms != b.ts_ms ? a.ts_ms < b.ts_ms : a.id < b.id;
-    });
-    for (const MetadataEntry& e : entries) {
-      if (fields && std::find(fields->begin(), fields->end(), e.field_name) == fields->end()) continue;
-      engine::Row row(kCount);
-      put_task_path(row, task.path, kPath);
-      auto attempt = e.attempt_tag();
-      row[kAttempt] = attempt ? Value::of(int64_t{*attempt}) : Value::null();
-      row[kFieldName] = Value::of(e.field_name);
-      row[kValue] = Value::of(e.value);
-      row[kType] = Value::of(e.type);
-      row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(e.ts_ms));
-      row[kUser] = e.user_name.empty() ? Value::null() : Value::of(e.user_name);
-      row[kTags] = Value::json(json_array(e.tags));
-      co_yield std::move(row);
-    }
-  }
+  return walk(store, PathFilter(plan, kPath), {.level = Level::kTask, .reads_metadata = true},
+              [&store, fields](const Found& found, std::vector<engine::Row>& out) { put_rows(store, found.task, fields, out); });
 }
 
 }  // namespace

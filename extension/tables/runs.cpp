@@ -14,6 +14,8 @@ using enum engine::ColumnFlag;
 enum Col { kFlow, kRunId, kPathspec, kParent, kCreatedAt, kUser, kUserTags, kSystemTags, kTags, kFinished,
            kSuccessful, kFinishedAt, kStatus, kEndTask, kOriginRunId, kTrigger, kCode, kCount };
 
+constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .pathspec = kPathspec};
+
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
     {"run_id", Type::Text, kKey, 100, "Run id"},
@@ -40,92 +42,39 @@ std::optional<std::string> user_of(const RunRecord& r) {
   return std::nullopt;
 }
 
-// The metadata of the task the client consults for run-level facts: the newest task of the
-// newest (non-private) step.
-client::MetadataDict newest_task_metadata(Store& store, const ObjectPath& run) {
-  auto steps = select_steps(store, run, PathFilter({}, {}));
-  if (steps.empty()) return {};
-  auto tasks = store.meta().tasks(steps.front().path);
-  const TaskRecord* t = client::newest(tasks);
-  return t ? client::metadata_dict(store.meta().metadata(t->path)) : client::MetadataDict{};
+void put_outcome(Store& store, const RunRecord& run, const engine::Plan& plan, engine::Row& row) {
+  auto outcome = client::run_outcome(store, run.path);
+  row[kFinished] = outcome.end.finished ? Value::boolean(*outcome.end.finished) : Value::null();
+  row[kSuccessful] = outcome.end.successful ? Value::boolean(*outcome.end.successful) : Value::null();
+  row[kFinishedAt] = outcome.end.finished_at_ms ? Value::of(iso_utc_ms(*outcome.end.finished_at_ms)) : Value::null();
+  row[kEndTask] = outcome.end_task ? Value::of(outcome.end_task->path.pathspec()) : Value::null();
+  if (plan.uses(kStatus)) row[kStatus] = guarded([&] { return Value::of(client::run_status(store, run, outcome)); });
 }
 
-client::MetadataDict start_task_metadata(Store& store, const ObjectPath& run) {
-  std::string start = "start";
-  if (auto params = client::parameters_task(store, run))
-    for (auto& e : store.meta().metadata_field(params->path, "start_step"))
-      if (!e.value.empty()) start = e.value;
-  auto tasks = store.meta().tasks({run.flow, run.run_id, start, {}});
-  const TaskRecord* t = client::newest(tasks);
-  return t ? client::metadata_dict(store.meta().metadata(t->path)) : client::MetadataDict{};
-}
-
-Value json_metadata(const client::MetadataDict& d, const char* field) {
-  auto it = d.find(field);
-  if (it == d.end()) return Value::null();
-  // execution-triggers and code-package are JSON documents stored as strings.
-  auto parsed = nlohmann::json::parse(it->second.text, nullptr, false);
-  return parsed.is_discarded() ? Value::json(nlohmann::json(it->second.text).dump()) : Value::json(parsed.dump());
-}
-
-engine::Row row_of(Store& store, const RunRecord& run, const engine::Plan& plan) {
-  const std::string pathspec = run.path.pathspec();
-  engine::Row row(kCount);
-  row[kFlow] = Value::of(run.path.flow);
-  row[kRunId] = Value::of(run.path.run_id);
-  row[kPathspec] = Value::of(pathspec);
+void put_row(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
+  const RunRecord& run = *found.run;
+  engine::Row& row = out.emplace_back(kCount);
+  put_path(row, run.path, kPath);
   row[kParent] = Value::of(run.path.flow);
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(run.ts_ms));
   row[kUser] = Value::maybe(user_of(run));
-  row[kUserTags] = Value::json(json_array(run.tags));
-  row[kSystemTags] = Value::json(json_array(run.system_tags));
-  row[kTags] = Value::json(json_array(union_sorted(run.tags, run.system_tags)));
+  put_run_tags(row, kUserTags, run);
   if (plan.uses(kFinished) || plan.uses(kSuccessful) || plan.uses(kFinishedAt) || plan.uses(kStatus) ||
-      plan.uses(kEndTask)) {
-    try {
-      auto outcome = client::run_outcome(store, run.path);
-      row[kFinished] = outcome.end.finished ? Value::boolean(*outcome.end.finished) : Value::null();
-      row[kSuccessful] = outcome.end.successful ? Value::boolean(*outcome.end.successful) : Value::null();
-      row[kFinishedAt] = outcome.end.finished_at_ms ? Value::of(iso_utc_ms(*outcome.end.finished_at_ms)) : Value::null();
-      row[kEndTask] = outcome.end_task ? Value::of(outcome.end_task->path.pathspec()) : Value::null();
-      if (plan.uses(kStatus)) row[kStatus] = guarded([&] { return Value::of(client::run_status(store, run, outcome)); });
-    } catch (const CorruptRecord&) {
-      // A damaged end task leaves the status columns NULL; the run itself is still listed.
-    }
-  }
+      plan.uses(kEndTask))
+    guarded_fill([&] { put_outcome(store, run, plan, row); });  // a damaged end task: NULL status columns
   if (plan.uses(kOriginRunId))
-    row[kOriginRunId] = guarded([&] {
-      auto d = newest_task_metadata(store, run.path);
-      auto it = d.find("origin-run-id");
-      return it == d.end() || it->second.text == "None" ? Value::null() : Value::of(it->second.text);
-    });
+    row[kOriginRunId] = guarded([&] { return Value::maybe(client::origin_run_id(client::newest_task_metadata(store, run.path))); });
   if (plan.uses(kTrigger) || plan.uses(kCode)) {
-    auto d = start_task_metadata(store, run.path);
-    row[kTrigger] = json_metadata(d, "execution-triggers");
-    row[kCode] = json_metadata(d, "code-package");
+    auto d = client::start_task_metadata(store, run.path);
+    row[kTrigger] = Value::json_maybe(client::json_field(d, "execution-triggers"));
+    row[kCode] = Value::json_maybe(client::json_field(d, "code-package"));
   }
-  return row;
 }
 
-// A run's status reads its end task (and, for a run that did not complete, every task), so runs
-// are answered a batch at a time on both cores. Batches start at one run and grow, so a LIMIT
-// reads no further than it must.
-constexpr size_t kMaxRunsAtOnce = 32;
-
-engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
-  Store& store = store_of(source);
-  PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId, .pathspec = kPathspec});
-  for (const std::string& flow : flow_names(store, filter)) {
-    std::vector<RunRecord> runs;
-    for (RunRecord& run : select_runs(store, flow, filter))
-      if (filter.accepts(run.path.pathspec())) runs.push_back(std::move(run));
-    for (size_t first = 0, batch = 1; first < runs.size(); first += batch, batch = std::min(batch * 2, kMaxRunsAtOnce)) {
-      const size_t n = std::min(batch, runs.size() - first);
-      std::vector<engine::Row> out(n);
-      for_each_index(store, n, [&](size_t i) { out[i] = row_of(store, runs[first + i], plan); }, 1);
-      for (auto& row : out) co_yield std::move(row);
-    }
-  }
+engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
+  Store& store = source.store();
+  return walk(store, PathFilter(plan, kPath), {.level = Level::kRun, .objects_at_once = 32, .min_per_thread = 1},
+              [&store, &plan](const Found& found, std::vector<engine::Row>& out) { put_row(store, found, plan, out); });
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 #pragma once
-// Every table mfsql registers. Each is defined in its own file in this folder.
+// Every table mfsql registers. Each is defined in its own file in this folder; kAllTables is the
+// one registry that mfsql.cpp registers and metaflow_tables / metaflow_columns document.
+#include <span>
+
 #include "engine/table.hpp"
 
 namespace mfsql::tables {
@@ -16,5 +19,8 @@ extern const engine::TableSpec kConfigTable;
 extern const engine::TableSpec kTraceTable;
 extern const engine::TableSpec kTablesTable;
 extern const engine::TableSpec kColumnsTable;
+
+// In the order a newcomer would read about them (metaflow_tables lists them so).
+std::span<const engine::TableSpec* const> all_tables();
 
 }  // namespace mfsql::tables

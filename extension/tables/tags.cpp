@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "model/client.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 
@@ -22,28 +21,21 @@ const engine::Column kColumns[] = {
     {"system", Type::Integer, kPlain, 0, "1 for a system tag (user:, runtime:, ...), 0 for a user tag"},
 };
 
-// The runs a flow's rows come from. `tag = 'x'` with no run fixed is a question the provider can
-// answer at once (the service filters on its side); the runs come back newest first either way.
-std::vector<RunRecord> candidate_runs(Store& store, const std::string& flow, const PathFilter& filter,
-                                      const std::vector<std::string>* wanted_tags) {
-  if (!wanted_tags || filter.runs()) return select_runs(store, flow, filter);
-  auto out = store.meta().runs_with_tags(flow, *wanted_tags, TagMatch::kAny);  // IN is "any of"
-  client::sort_newest_first(out);
-  return out;
+void put_rows(const Found& found, const std::vector<std::string>* wanted, std::vector<engine::Row>& out) {
+  const RunRecord& run = *found.run;
+  for (int system = 0; system < 2; ++system)
+    for (auto& tag : system ? run.system_tags : run.tags)
+      if (!wanted || std::find(wanted->begin(), wanted->end(), tag) != wanted->end())
+        out.push_back({Value::of(run.path.flow), Value::of(run.path.run_id), Value::of(tag), Value::of(int64_t{system})});
 }
 
-engine::Generator<engine::Row> rows(engine::Source& source, const engine::Plan& plan) {
-  Store& store = store_of(source);
-  PathFilter filter(plan, {.flow = kFlow, .run_id = kRunId});
+// `tag = 'x'` is a question the provider can answer for a whole flow at once (the service
+// filters on its side): IN is "any of".
+engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
   const std::vector<std::string>* wanted = plan.values(kTag);
-  for (const std::string& flow : flow_names(store, filter))
-    for (RunRecord& run : candidate_runs(store, flow, filter, wanted))
-      for (int system = 0; system < 2; ++system)
-        for (auto& tag : system ? run.system_tags : run.tags) {
-          if (wanted && std::find(wanted->begin(), wanted->end(), tag) == wanted->end()) continue;
-          engine::Row row{Value::of(flow), Value::of(run.path.run_id), Value::of(tag), Value::of(int64_t{system})};
-          co_yield std::move(row);
-        }
+  return walk(source.store(), PathFilter(plan, {.flow = kFlow, .run_id = kRunId}),
+              {.level = Level::kRun, .runs_with_any_tag = wanted, .min_per_thread = 1000}  /* no reads: one thread */,
+              [wanted](const Found& found, std::vector<engine::Row>& out) { put_rows(found, wanted, out); });
 }
 
 }  // namespace

@@ -3,19 +3,14 @@
 #include <algorithm>
 
 #include "model/client.hpp"
-#include "util/error.hpp"
+#include "util/parallel.hpp"
 
 namespace mfsql::tables {
-
-Session& session_of(engine::Source& source) { return *static_cast<SessionSource&>(source).session; }
-
-Store& store_of(engine::Source& source) {
-  auto& s = static_cast<SessionSource&>(source);
-  if (!s.store) s.store = s.session->store(s.args);
-  return *s.store;
-}
-
 namespace {
+
+// Runs are walked in batches growing 1, 2, 4, ... up to this many: the first row of a LIMIT costs
+// one run, and a store-wide question still keeps every thread of the budget busy.
+constexpr size_t kMaxRunsAtOnce = 32;
 
 std::vector<std::string> split_pathspec(const std::string& p) {
   std::vector<std::string> parts;
@@ -41,6 +36,146 @@ void intersect(std::optional<std::vector<std::string>>& level, const std::vector
 }
 
 bool is_private(const std::string& name) { return !name.empty() && name[0] == '_'; }
+
+// ---- each level: looked up by the values the query fixed, or listed -----------------------------
+
+std::vector<std::string> flow_names(Store& store, const PathFilter& f) {
+  if (f.flows()) return *f.flows();
+  std::vector<std::string> out;
+  for (auto& r : store.meta().flows()) out.push_back(r.flow);
+  return out;
+}
+
+std::vector<FlowRecord> select_flows(Store& store, const PathFilter& f) {
+  if (!f.flows()) return store.meta().flows();
+  std::vector<FlowRecord> out;
+  for (auto& name : *f.flows())
+    if (auto r = store.meta().flow(name)) out.push_back(std::move(*r));
+  return out;
+}
+
+std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const PathFilter& f, const Walk& how) {
+  std::vector<RunRecord> out;
+  const bool need_record = how.run_records || how.level == Level::kRun;
+  if (f.runs() && !need_record) {
+    for (auto& id : *f.runs()) {
+      RunRecord r;
+      r.path = {flow, id, {}, {}};
+      r.ts_ms = kUnknownTime;
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+  if (f.runs()) {
+    for (auto& id : *f.runs())
+      if (auto r = store.meta().run({flow, id, {}, {}})) out.push_back(std::move(*r));
+  } else if (how.runs_with_any_tag) {
+    out = store.meta().runs_with_tags(flow, *how.runs_with_any_tag, TagMatch::kAny);
+  } else {
+    out = store.meta().runs(flow);
+  }
+  client::sort_newest_first(out);
+  return out;
+}
+
+std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const PathFilter& f, const Walk& how) {
+  std::vector<StepRecord> out;
+  const bool need_record = how.step_records || how.level == Level::kStep;
+  if (f.steps() && !need_record) {
+    for (auto& name : *f.steps()) out.push_back(StepRecord{{run.flow, run.run_id, name, {}}, kUnknownTime});
+    return out;
+  }
+  if (!f.steps()) {
+    for (auto& s : store.meta().steps(run))
+      if (!is_private(s.path.step)) out.push_back(std::move(s));
+  } else {
+    for (auto& name : *f.steps())
+      if (auto s = store.meta().step({run.flow, run.run_id, name, {}})) out.push_back(std::move(*s));
+  }
+  client::sort_newest_first(out);
+  return out;
+}
+
+std::vector<TaskRecord> select_tasks(Store& store, const ObjectPath& step, const PathFilter& f) {
+  std::vector<TaskRecord> out;
+  if (!f.tasks()) {
+    out = store.meta().tasks(step);
+  } else {
+    for (auto& id : *f.tasks())
+      if (auto t = store.meta().task({step.flow, step.run_id, step.step, id})) out.push_back(std::move(*t));
+  }
+  client::sort_newest_first(out);
+  return out;
+}
+
+// The artifacts of one attempt of a task: by name when the query fixed names (private ones
+// included), else every public one. Sorted by name, so rows come out stably.
+std::vector<ArtifactRecord> select_artifacts(Store& store, const ObjectPath& task, std::optional<int> attempt,
+                                             const PathFilter& f) {
+  std::vector<ArtifactRecord> out;
+  if (const auto* names = f.names()) {
+    for (auto& name : *names)
+      for (auto& a : store.meta().artifacts(task, attempt, name)) out.push_back(std::move(a));
+  } else {
+    for (auto& a : store.meta().artifacts(task, attempt, std::nullopt))
+      if (!is_private(a.name)) out.push_back(std::move(a));
+  }
+  std::sort(out.begin(), out.end(), [](const ArtifactRecord& a, const ArtifactRecord& b) { return a.name < b.name; });
+  return out;
+}
+
+// The steps or tasks of one run that the table's rows are about (kStep, kTask; kArtifact: the
+// tasks whose artifacts are listed next).
+void find_in_run(Store& store, const PathFilter& f, const Walk& how, const RunRecord& run, std::vector<Found>& out) {
+  const bool lists_steps = !f.steps();
+  const bool reads_artifacts = how.reads_artifacts || how.level == Level::kArtifact;
+  if (lists_steps)
+    store.meta().read_ahead({.scope = run.path, .task_lists = how.level > Level::kStep,
+                             .artifacts = reads_artifacts, .metadata = how.reads_metadata});
+  for (StepRecord& step : select_steps(store, run.path, f, how)) {
+    Found found{.flow = {run.path.flow, kUnknownTime}, .run = &run, .step = std::move(step)};
+    if (how.level == Level::kStep) {
+      if (f.accepts(found.step.path.pathspec())) out.push_back(std::move(found));
+      continue;
+    }
+    if (!lists_steps && !f.tasks())
+      store.meta().read_ahead({.scope = found.step.path, .artifacts = reads_artifacts, .metadata = how.reads_metadata});
+    for (TaskRecord& task : select_tasks(store, found.step.path, f)) {
+      if (how.level == Level::kTask && !f.accepts(task.path.pathspec())) continue;
+      Found at_task = found;
+      at_task.task = std::move(task);
+      out.push_back(std::move(at_task));
+    }
+  }
+}
+
+// The artifacts of these tasks that the table's rows are about.
+std::vector<Found> artifacts_of(Store& store, const PathFilter& f, const Walk& how, std::span<const Found> tasks,
+                                bool threads) {
+  std::vector<std::vector<Found>> per_task(tasks.size());
+  auto list = [&](size_t i) {
+    for (const std::optional<int>& attempt : how.attempts) {
+      std::vector<ArtifactRecord> listed;
+      try {
+        listed = select_artifacts(store, tasks[i].task.path, attempt, f);
+      } catch (const CorruptRecord&) {
+        continue;  // a damaged attempt-done or registration: this attempt shows no artifacts
+      }
+      for (ArtifactRecord& a : listed) {
+        if (!f.accepts(tasks[i].task.path.pathspec() + "/" + a.name)) continue;
+        Found found = tasks[i];
+        found.artifact = std::move(a);
+        per_task[i].push_back(std::move(found));
+      }
+    }
+  };
+  if (threads) parallel_for(tasks.size(), list, how.min_per_thread);
+  else for (size_t i = 0; i < tasks.size(); ++i) list(i);
+  std::vector<Found> out;
+  for (auto& found : per_task)
+    for (auto& a : found) out.push_back(std::move(a));
+  return out;
+}
 
 }  // namespace
 
@@ -69,93 +204,88 @@ bool PathFilter::accepts(const std::string& pathspec) const {
   return !pathspecs_ || std::find(pathspecs_->begin(), pathspecs_->end(), pathspec) != pathspecs_->end();
 }
 
-std::vector<FlowRecord> select_flows(Store& store, const PathFilter& f) {
-  if (!f.flows()) return store.meta().flows();
-  std::vector<FlowRecord> out;
-  for (auto& name : *f.flows())
-    if (auto r = store.meta().flow(name)) out.push_back(std::move(*r));
-  return out;
-}
+engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, RowsOf rows_of) {
+  const bool threads = store.meta().reads_in_parallel();
+  auto for_each = [&](size_t n, size_t min_per_thread, const std::function<void(size_t)>& f) {
+    if (threads) parallel_for(n, f, min_per_thread);
+    else for (size_t i = 0; i < n; ++i) f(i);
+  };
+  // The rows of some found objects, in their order; a damaged object contributes none.
+  auto rows_for = [&](std::span<const Found> objects) {
+    if (how.before_rows) how.before_rows(objects);
+    std::vector<std::vector<engine::Row>> per(objects.size());
+    for_each(objects.size(), how.min_per_thread, [&](size_t i) {
+      try {
+        rows_of(objects[i], per[i]);
+      } catch (const CorruptRecord&) {
+        per[i].clear();
+      }
+    });
+    std::vector<engine::Row> out;
+    for (auto& rows : per)
+      for (auto& row : rows) out.push_back(std::move(row));
+    return out;
+  };
 
-std::vector<std::string> flow_names(Store& store, const PathFilter& f) {
-  if (f.flows()) return *f.flows();
-  std::vector<std::string> out;
-  for (auto& r : store.meta().flows()) out.push_back(r.flow);
-  return out;
-}
+  if (how.level == Level::kFlow) {
+    std::vector<Found> flows;
+    for (FlowRecord& flow : select_flows(store, filter))
+      if (filter.accepts(flow.flow)) flows.push_back(Found{.flow = std::move(flow)});
+    for (size_t at = 0; at < flows.size(); at += how.objects_at_once)
+      for (engine::Row& row : rows_for(std::span(flows).subspan(at, std::min(how.objects_at_once, flows.size() - at))))
+        co_yield std::move(row);
+    co_return;
+  }
 
-std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const PathFilter& f, bool need_record) {
-  std::vector<RunRecord> out;
-  if (f.runs() && !need_record) {
-    for (auto& id : *f.runs()) {
-      RunRecord r;
-      r.path = {flow, id, {}, {}};
-      r.ts_ms = kUnknownTime;
-      out.push_back(std::move(r));
+  for (const std::string& flow : flow_names(store, filter)) {
+    std::vector<RunRecord> runs = select_runs(store, flow, filter, how);
+    if (how.level == Level::kRun)
+      std::erase_if(runs, [&](const RunRecord& r) { return !filter.accepts(r.path.pathspec()); });
+    for (size_t first = 0, batch = 1; first < runs.size();
+         first += batch, batch = std::min(batch * 2, kMaxRunsAtOnce)) {
+      const size_t n = std::min(batch, runs.size() - first);
+      std::vector<Found> found;
+      if (how.level == Level::kRun) {
+        for (size_t i = 0; i < n; ++i) found.push_back(Found{.flow = {flow, kUnknownTime}, .run = &runs[first + i]});
+      } else {
+        std::vector<std::vector<Found>> per_run(n);
+        for_each(n, 1, [&](size_t i) { find_in_run(store, filter, how, runs[first + i], per_run[i]); });
+        for (auto& in_run : per_run)
+          for (auto& f : in_run) found.push_back(std::move(f));
+      }
+      for (size_t at = 0; at < found.size(); at += how.objects_at_once) {
+        auto chunk = std::span<const Found>(found).subspan(at, std::min(how.objects_at_once, found.size() - at));
+        if (how.level != Level::kArtifact) {
+          for (engine::Row& row : rows_for(chunk)) co_yield std::move(row);
+          continue;
+        }
+        std::vector<Found> artifacts = artifacts_of(store, filter, how, chunk, threads);
+        for (size_t a = 0; a < artifacts.size(); a += how.objects_at_once) {
+          auto part = std::span<const Found>(artifacts).subspan(a, std::min(how.objects_at_once, artifacts.size() - a));
+          for (engine::Row& row : rows_for(part)) co_yield std::move(row);
+        }
+      }
     }
-    return out;
   }
-  if (!f.runs()) {
-    out = store.meta().runs(flow);
-  } else {
-    for (auto& id : *f.runs())
-      if (auto r = store.meta().run({flow, id, {}, {}})) out.push_back(std::move(*r));
-  }
-  client::sort_newest_first(out);
-  return out;
 }
 
-std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const PathFilter& f, bool need_record) {
-  std::vector<StepRecord> out;
-  if (f.steps() && !need_record) {
-    for (auto& name : *f.steps()) out.push_back(StepRecord{{run.flow, run.run_id, name, {}}, kUnknownTime});
-    return out;
-  }
-  if (!f.steps()) {
-    for (auto& s : store.meta().steps(run))
-      if (!is_private(s.path.step)) out.push_back(std::move(s));
-  } else {
-    for (auto& name : *f.steps())
-      if (auto s = store.meta().step({run.flow, run.run_id, name, {}})) out.push_back(std::move(*s));
-  }
-  client::sort_newest_first(out);
-  return out;
+void put_path(engine::Row& row, const ObjectPath& path, const PathColumns& c) {
+  row[c.flow] = engine::Value::of(path.flow);
+  if (c.run_id >= 0) row[c.run_id] = engine::Value::of(path.run_id);
+  if (c.step >= 0) row[c.step] = engine::Value::of(path.step);
+  if (c.task_id >= 0) row[c.task_id] = engine::Value::of(path.task_id);
+  if (c.pathspec >= 0) row[c.pathspec] = engine::Value::of(path.pathspec());
 }
 
-std::vector<TaskRecord> select_tasks(Store& store, const ObjectPath& step, const PathFilter& f) {
-  std::vector<TaskRecord> out;
-  if (!f.tasks()) {
-    out = store.meta().tasks(step);
-  } else {
-    for (auto& id : *f.tasks())
-      if (auto t = store.meta().task({step.flow, step.run_id, step.step, id})) out.push_back(std::move(*t));
-  }
-  client::sort_newest_first(out);
-  return out;
-}
-
-engine::Generator<TaskRecord> each_task(Store& store, const PathFilter& f) {
-  for (const std::string& flow : flow_names(store, f))
-    for (RunRecord& run : select_runs(store, flow, f, false))
-      for (StepRecord& step : select_steps(store, run.path, f, false))
-        for (TaskRecord& task : select_tasks(store, step.path, f))
-          if (f.accepts(task.path.pathspec())) co_yield std::move(task);
-}
-
-void put_task_path(engine::Row& row, const ObjectPath& task, const PathColumns& c) {
-  row[c.flow] = engine::Value::of(task.flow);
-  row[c.run_id] = engine::Value::of(task.run_id);
-  row[c.step] = engine::Value::of(task.step);
-  row[c.task_id] = engine::Value::of(task.task_id);
-  row[c.pathspec] = engine::Value::of(task.pathspec());
+void put_run_tags(engine::Row& row, int first, const RunRecord& run) {
+  std::vector<std::string> all;
+  std::set_union(run.tags.begin(), run.tags.end(), run.system_tags.begin(), run.system_tags.end(),
+                 std::back_inserter(all));
+  row[first] = engine::Value::json(json_array(run.tags));
+  row[first + 1] = engine::Value::json(json_array(run.system_tags));
+  row[first + 2] = engine::Value::json(json_array(all));
 }
 
 std::string json_array(const std::vector<std::string>& items) { return nlohmann::json(items).dump(); }
-
-std::vector<std::string> union_sorted(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-  std::vector<std::string> out;
-  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
-  return out;
-}
 
 }  // namespace mfsql::tables

@@ -1,8 +1,21 @@
 #pragma once
-// Turning a plan's path constraints into direct lookups: each level of the tree is either looked
-// up by the values the query fixed (`=`, `IN`, or a `pathspec`) or listed when nothing fixed it.
-// Listings hide private names (`_parameters`, `_task_ok`), as the client does; lookups return them.
+// The one walk over Flow -> Run -> Step -> Task -> Artifact that every store table's rows come
+// from. A table says which level its rows are about and what they read (a Walk); the walk turns
+// the plan's path constraints into direct lookups (each level is looked up by the values the query
+// fixed with `=`, `IN` or a `pathspec`, or listed when nothing fixed it), and owns:
+//   - the order: flow by flow, runs newest first, then steps and tasks newest first, as the client
+//     iterates; listings hide private names (`_parameters`, `_task_ok`), lookups return them;
+//   - batching: runs a batch at a time, batches growing from one run to kMaxRunsAtOnce, so a LIMIT
+//     or a point lookup reads no further than it must;
+//   - threading: the objects of a batch are found, and their rows made, on the thread budget
+//     (util/parallel.hpp) when the provider reads in parallel (the local store);
+//   - telling the provider what is about to be read under each run or step (read_ahead), so the
+//     service answers a run's artifacts or metadata in one request;
+//   - the damaged-record rule for whole objects: a record that cannot be decoded (CorruptRecord)
+//     hides only the object it describes; `guarded` applies it to the columns one record feeds.
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -11,20 +24,18 @@
 #include "model/store.hpp"
 #include "session/session.hpp"
 #include "util/error.hpp"
-#include "util/parallel.hpp"
 
 namespace mfsql::tables {
 
-Store& store_of(engine::Source& source);
-Session& session_of(engine::Source& source);
-
-// The column numbers of a table's path columns (-1 where the table has none).
+// The column numbers of a table's path columns (-1 where the table has none). The deepest one
+// given is the table's level; `pathspec` names an object of that level.
 struct PathColumns {
   int flow = -1, run_id = -1, step = -1, task_id = -1, pathspec = -1, name = -1;
 };
 
 // Per level, the values the query allows (nullopt: any). Pathspec constraints are split into
-// their parts and intersected with the per-column ones; `accepts` re-checks whole pathspecs.
+// their parts and intersected with the per-column ones; `accepts` re-checks whole pathspecs of
+// the table's own level.
 class PathFilter {
  public:
   PathFilter(const engine::Plan& plan, const PathColumns& columns);
@@ -42,39 +53,49 @@ class PathFilter {
   std::optional<std::vector<std::string>> pathspecs_;
 };
 
-std::vector<FlowRecord> select_flows(Store& store, const PathFilter& f);
-// Just the names: no flow record is read when the query fixed them.
-std::vector<std::string> flow_names(Store& store, const PathFilter& f);
-// Newest first, as the client iterates.
-// With `need_record` false, values the query fixed are not looked up: a walk down to tasks does
-// not read the run's and step's records when no column needs them (a missing run then simply has
-// no tasks).
-std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const PathFilter& f, bool need_record = true);
-std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const PathFilter& f, bool need_record = true);
-std::vector<TaskRecord> select_tasks(Store& store, const ObjectPath& step, const PathFilter& f);
+enum class Level { kFlow, kRun, kStep, kTask, kArtifact };
 
-// Runs f(i) for i in [0, n): on both cores when the provider reads_in_parallel (the local store,
-// where a question is thousands of small independent reads), else in order on this thread.
-template <typename F>
-void for_each_index(Store& store, size_t n, F&& f, size_t min_per_thread) {
-  if (store.meta().reads_in_parallel()) {
-    parallel_for(n, f, min_per_thread);
-  } else {
-    for (size_t i = 0; i < n; ++i) f(i);
-  }
-}
+// One object the walk found, with what it knows of its ancestors. Below kFlow, `flow` has the
+// name only; `run` is the run's record when Walk::run_records, else its path alone.
+struct Found {
+  FlowRecord flow;
+  const RunRecord* run = nullptr;  // valid while the rows of its batch are made
+  StepRecord step;
+  TaskRecord task;
+  ArtifactRecord artifact;
+};
 
-// Every task the filter allows (flow by flow, runs newest first), without reading the records of
-// the runs and steps on the way: the walk of the tables with per-task rows.
-engine::Generator<TaskRecord> each_task(Store& store, const PathFilter& f);
-// The flow, run_id, step, task_id and pathspec columns of a row about `task`.
-void put_task_path(engine::Row& row, const ObjectPath& task, const PathColumns& columns);
+// What a table asks of the walk.
+struct Walk {
+  Level level = Level::kTask;
+  // The rows read the run's record (its tags) or the step's (created_at). Without them, values
+  // the query fixed are not looked up: a missing run or step simply has nothing below it.
+  bool run_records = false;
+  bool step_records = false;
+  // The rows read the artifacts or the metadata of many tasks (told to the provider ahead).
+  bool reads_artifacts = false;
+  bool reads_metadata = false;
+  // kArtifact: the attempts whose artifacts are listed; nullopt is the one the client shows.
+  std::vector<std::optional<int>> attempts = {std::nullopt};
+  // kRun: only the runs that carry at least one of these tags (the service filters on its side).
+  const std::vector<std::string>* runs_with_any_tag = nullptr;
+  // Rows are made this many objects at a time; on several threads from min_per_thread each.
+  size_t objects_at_once = 64;
+  size_t min_per_thread = 4;
+  // Called with each batch of objects before their rows are made (e.g. to fetch their blobs
+  // together); may be empty.
+  std::function<void(std::span<const Found>)> before_rows;
+};
 
-// A JSON array of strings.
-std::string json_array(const std::vector<std::string>& items);
-std::vector<std::string> union_sorted(const std::vector<std::string>& a, const std::vector<std::string>& b);
+// Appends the rows of one found object to `out`. A CorruptRecord thrown out of it drops that
+// object's rows; any other error fails the statement.
+using RowsOf = std::function<void(const Found&, std::vector<engine::Row>& out)>;
 
-// Evaluates one column; a damaged record makes it NULL instead of failing the query.
+// (Arguments by value: the walk is a coroutine that outlives the call.)
+engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, RowsOf rows_of);
+
+// Evaluates the columns one record feeds; a damaged record makes them NULL instead of failing the
+// query. The rule's other half (a damaged object hides only itself) is in walk().
 template <typename F>
 engine::Value guarded(F&& compute) {
   try {
@@ -83,5 +104,22 @@ engine::Value guarded(F&& compute) {
     return engine::Value::null();
   }
 }
+
+// The same for a function that fills several columns itself (they stay NULL when it throws
+// before filling them).
+template <typename F>
+void guarded_fill(F&& fill) {
+  try {
+    fill();
+  } catch (const CorruptRecord&) {
+  }
+}
+
+// Record -> column helpers shared by the tables.
+void put_path(engine::Row& row, const ObjectPath& path, const PathColumns& columns);
+// The user_tags, system_tags and tags columns (in that order, from `first`) of a run's row or of
+// a row about something in the run.
+void put_run_tags(engine::Row& row, int first, const RunRecord& run);
+std::string json_array(const std::vector<std::string>& items);
 
 }  // namespace mfsql::tables

@@ -209,7 +209,6 @@ std::optional<RunRecord> ServiceMetadata::run(const ObjectPath& path) {
 
 std::vector<StepRecord> ServiceMetadata::steps(const ObjectPath& run) {
   if (!valid(run, 2)) return {};
-  mark("steps " + run_key(run));
   return parse_steps(fetch(service::steps_path(run)), run);
 }
 
@@ -236,9 +235,8 @@ void ServiceMetadata::prefetch_step_tasks(const ObjectPath& run) {
 
 std::vector<TaskRecord> ServiceMetadata::tasks(const ObjectPath& step) {
   if (!valid(step, 3)) return {};
-  mark("tasks " + step_key(step));
   const std::string path = service::tasks_path(step);
-  if (marked("steps " + run_key(step)) && !peek(path)) prefetch_step_tasks(step.run_path());
+  if (marked("task lists " + run_key(step)) && !peek(path)) prefetch_step_tasks(step.run_path());
   return parse_tasks(fetch(path), step);
 }
 
@@ -272,9 +270,9 @@ std::optional<std::vector<ArtifactRecord>> ServiceMetadata::latest_artifacts_at_
   if (DocPtr d = cached(service::step_artifacts_path(step))) return from_index(d);
   if (DocPtr d = cached(service::task_artifacts_path(task))) return parse_artifacts(d, task);
   if (!may_fetch) return std::nullopt;
-  // The statement walks this run (it listed its steps) or this step (it listed its tasks).
-  if (marked("steps " + run_key(run))) return from_index(fetch(service::run_artifacts_path(run)));
-  if (marked("tasks " + step_key(step))) return from_index(fetch(service::step_artifacts_path(step)));
+  // The statement reads the artifacts of many tasks of this run, or of this step (read_ahead).
+  if (marked("artifacts " + run_key(run))) return from_index(fetch(service::run_artifacts_path(run)));
+  if (marked("artifacts " + step_key(step))) return from_index(fetch(service::step_artifacts_path(step)));
   return std::nullopt;
 }
 
@@ -313,9 +311,9 @@ std::vector<MetadataEntry> ServiceMetadata::metadata(const ObjectPath& task) {
   if (DocPtr d = cached(service::run_metadata_path(run))) return from_index(d);
   const std::string own = service::task_metadata_path(task);
   if (DocPtr d = cached(own)) return parse_metadata(d, task);
-  if (marked("steps " + run_key(run))) return from_index(fetch(service::run_metadata_path(run)));
-  if (marked("tasks " + step_key(step))) {
-    // The statement walks this step: fetch the metadata of this task and of the next ones in the
+  if (marked("metadata " + run_key(run))) return from_index(fetch(service::run_metadata_path(run)));
+  if (marked("metadata " + step_key(step))) {
+    // The statement reads the metadata of this step's tasks: fetch the metadata of this task and of the next ones in the
     // listing at once (a window, so that a LIMIT does not pay for a huge step).
     if (DocPtr list = peek(service::tasks_path(step))) {
       auto tasks = parse_tasks(list, step);
@@ -367,26 +365,13 @@ std::vector<RunRecord> ServiceMetadata::runs_with_tags(const std::string& flow, 
   return out;
 }
 
-std::vector<ArtifactRecord> ServiceMetadata::run_artifacts(const ObjectPath& run) {
-  if (!valid(run, 2)) return {};
-  auto index = artifact_index(fetch(service::run_artifacts_path(run)), run);
-  std::vector<std::string> keys;
-  for (auto& [key, rows] : *index) keys.push_back(key);
-  std::sort(keys.begin(), keys.end());
-  std::vector<ArtifactRecord> out;
-  for (auto& key : keys) out.insert(out.end(), index->at(key).begin(), index->at(key).end());
-  return out;
-}
-
-std::vector<MetadataEntry> ServiceMetadata::run_metadata(const ObjectPath& run) {
-  if (!valid(run, 2)) return {};
-  auto index = metadata_index(fetch(service::run_metadata_path(run)), run);
-  std::vector<std::string> keys;
-  for (auto& [key, rows] : *index) keys.push_back(key);
-  std::sort(keys.begin(), keys.end());
-  std::vector<MetadataEntry> out;
-  for (auto& key : keys) out.insert(out.end(), index->at(key).begin(), index->at(key).end());
-  return out;
+void ServiceMetadata::read_ahead(const ReadAhead& ahead) {
+  const bool run_wide = ahead.scope.step.empty();
+  if (!valid(ahead.scope, run_wide ? 2 : 3)) return;
+  const std::string scope = run_wide ? run_key(ahead.scope) : step_key(ahead.scope);
+  if (ahead.task_lists && run_wide) mark("task lists " + scope);
+  if (ahead.artifacts) mark("artifacts " + scope);
+  if (ahead.metadata) mark("metadata " + scope);
 }
 
 }  // namespace mfsql

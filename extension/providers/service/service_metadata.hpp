@@ -9,10 +9,10 @@
 //   360 s, or its end step succeeded) for long, lists that grow, run records (tags change) and
 //   objects of running runs briefly; within one statement an answer is never asked for twice;
 // - single lookups answered from a cached listing of their parent;
-// - bulk routes when the statement walks: once a statement listed a run's steps, a task's artifacts
-//   and metadata come from the run-level routes (one call for the run); once it listed a step's
-//   tasks, artifacts come from the step-level route and metadata of the step's tasks is fetched
-//   concurrently; the task lists of all steps of a walked run are fetched concurrently;
+// - bulk routes when the caller said it will read many tasks (read_ahead, for the rest of the
+//   statement): a run's artifacts or metadata from the run-level routes (one call for the run); a
+//   step's artifacts from the step-level route, its tasks' metadata fetched a window at a time
+//   concurrently; the task lists of all steps of a run fetched concurrently;
 // - the runs tag filter on the server, when it supports filters (detected once per connection by
 //   the X-Limit header that filtered answers carry), with cursor pages followed.
 #include <memory>
@@ -60,8 +60,7 @@ class ServiceMetadata final : public MetadataProvider {
 
   std::vector<RunRecord> runs_with_tags(const std::string& flow, const std::vector<std::string>& tags,
                                         TagMatch match) override;
-  std::vector<ArtifactRecord> run_artifacts(const ObjectPath& run) override;
-  std::vector<MetadataEntry> run_metadata(const ObjectPath& run) override;
+  void read_ahead(const ReadAhead& ahead) override;
 
   // Whether the server takes filters and pagination: nullopt until a filtered request told.
   std::optional<bool> server_filters() const;
