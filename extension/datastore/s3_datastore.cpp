@@ -1,38 +1,14 @@
 #include "datastore/s3_datastore.hpp"
 
-#include <curl/curl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <cstdlib>
-#include <deque>
 #include <fstream>
 
-#include "net/http_client.hpp"
 #include "util/error.hpp"
 
 namespace mfsql {
-using Clock = std::chrono::steady_clock;
-
-struct S3Datastore::Job {
-  std::string key, url;
-  int tries = 0;
-  Clock::time_point ready{}, started{};
-  CURL* easy = nullptr;
-  curl_slist* headers = nullptr;
-  long status = 0;
-  std::string body, attributes;
-  bool has_attributes = false;
-  std::optional<StoredObject> result;
-  bool done = false;
-  char error[CURL_ERROR_SIZE] = {};
-};
-
 namespace {
-
-std::once_flag g_curl_init;
 
 std::string trim(std::string s) {
   auto sp = [](unsigned char c) { return std::isspace(c); };
@@ -97,6 +73,19 @@ constexpr const char* kCredentialHelp =
     "the profile AWS_PROFILE (default 'default') in AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials), "
     "and the region from AWS_REGION / AWS_DEFAULT_REGION";
 
+// S3 keeps its own retry count and longer timeouts (blobs are big, and far away), and its reads
+// have no statement deadline: get_many passes none, so only the tries bound the waiting.
+net::HttpOptions http_options(const S3Options& o) {
+  net::HttpOptions h;
+  h.max_tries = o.max_tries;
+  h.backoff_base_ms = o.backoff_base_ms;
+  h.backoff_max_ms = o.backoff_max_ms;
+  h.connect_timeout_ms = o.connect_timeout_ms;
+  h.request_timeout_ms = o.request_timeout_ms;
+  h.max_in_flight = o.max_in_flight;
+  return h;
+}
+
 }  // namespace
 
 S3Options s3_options(const std::string& root, const SettingLookup& setting) {
@@ -143,17 +132,11 @@ S3Options s3_options(const std::string& root, const SettingLookup& setting) {
 }
 
 S3Datastore::S3Datastore(S3Options options, std::shared_ptr<Trace> trace)
-    : options_(std::move(options)), trace_(std::move(trace)) {
-  std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  multi_ = curl_multi_init();
-  curl_multi_setopt(static_cast<CURLM*>(multi_), CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight + 2));
-  rng_ ^= static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+    : options_(std::move(options)), trace_(trace), http_(http_options(options_), std::move(trace)) {
+  if (options_.interrupted) http_.set_interrupt_check(options_.interrupted);
 }
 
-S3Datastore::~S3Datastore() {
-  for (void* e : idle_easy_) curl_easy_cleanup(static_cast<CURL*>(e));
-  curl_multi_cleanup(static_cast<CURLM*>(multi_));
-}
+S3Datastore::~S3Datastore() = default;
 
 std::string S3Datastore::describe() const {
   return "the S3 datastore s3://" + options_.bucket + (options_.prefix.empty() ? "" : "/" + options_.prefix);
@@ -165,13 +148,60 @@ std::string S3Datastore::url_of(const std::string& key) const {
   return "https://" + options_.bucket + ".s3." + options_.region + ".amazonaws.com/" + net::url_escape(path, "/");
 }
 
-long S3Datastore::backoff_ms(int tries) {
-  double full = static_cast<double>(options_.backoff_base_ms) * static_cast<double>(1u << std::min(tries - 1, 20));
-  full = std::min(full, static_cast<double>(options_.backoff_max_ms));
-  rng_ ^= rng_ << 13;
-  rng_ ^= rng_ >> 7;
-  rng_ ^= rng_ << 17;
-  return static_cast<long>(full * (0.5 + 0.5 * static_cast<double>(rng_ % 10000) / 10000.0));
+std::string S3Datastore::where(const std::string& key) const {
+  return "s3://" + options_.bucket + "/" + (options_.prefix.empty() ? "" : options_.prefix + "/") + key;
+}
+
+net::Profile S3Datastore::profile(const std::vector<std::string>& keys) const {
+  net::Profile p;
+  p.trace_kind = "s3";
+  p.interrupted_message = "The query was interrupted while reading " + describe() + ".";
+  // Unsigned when no credentials were found: public buckets still answer, others say 403.
+  if (!options_.access_key.empty()) {
+    if (!options_.session_token.empty()) p.headers.push_back("x-amz-security-token: " + options_.session_token);
+    p.prepare = [sigv4 = "aws:amz:" + options_.region + ":s3",
+                 userpwd = options_.access_key + ":" + options_.secret_key](CURL* easy) {
+      curl_easy_setopt(easy, CURLOPT_AWS_SIGV4, sigv4.c_str());  // libcurl copies both strings
+      curl_easy_setopt(easy, CURLOPT_USERPWD, userpwd.c_str());
+    };
+  }
+  p.headers.push_back("x-amz-content-sha256: UNSIGNED-PAYLOAD");
+
+  p.judge = [this, &keys](size_t i, const net::HttpResponse& r) {
+    const std::string s3code = error_code(r.body);
+    const std::string status = "HTTP " + std::to_string(r.status) + (s3code.empty() ? "" : " " + s3code);
+    if (r.status >= 200 && r.status < 300) return net::Verdict::kDone;
+    if (r.status >= 500 || s3code == "SlowDown" || s3code == "InternalError" || r.status == 429)
+      return net::Verdict::kRetry;
+    if (s3code == "NoSuchBucket")
+      throw UserError("The S3 bucket '" + options_.bucket + "' does not exist (" + describe() +
+                      "); check METAFLOW_DATASTORE_SYSROOT_S3 (or the table's datastore= argument)" +
+                      (options_.endpoint.empty() ? "." : " and METAFLOW_S3_ENDPOINT_URL."));
+    if (r.status == 404 || s3code == "NoSuchKey") return net::Verdict::kDone;  // a missing object
+    // A bad or expired session token is HTTP 400, not 403, yet it is the same fix: other credentials.
+    const bool token_refused = s3code == "InvalidToken" || s3code == "ExpiredToken" || s3code == "TokenRefreshRequired";
+    if (r.status == 401 || r.status == 403 || token_refused) {
+      std::string used = options_.credentials_origin.empty()
+                             ? "no credentials were found, so the request was unsigned"
+                             : "it signed with the credentials of " + options_.credentials_origin;
+      throw UserError("S3 refused to read " + where(keys[i]) + " in bucket '" + options_.bucket + "' (" + status +
+                      "): " + used + ". " + kCredentialHelp + "; set credentials that may read this bucket.");
+    }
+    throw UserError("S3 answered " + status + " for " + where(keys[i]) + ".");
+  };
+
+  // S3 has no deadline and no body cap, so the engine gives up only after the last try.
+  p.fail = [this, &keys](size_t i, const net::HttpResponse& r, const net::HttpFailure& f) {
+    const std::string tries = net::tries_text(f.tries);
+    if (f.kind == net::HttpFailure::Kind::kStatus) {
+      const std::string s3code = error_code(r.body);
+      return UserError("S3 kept failing on " + where(keys[i]) + " (HTTP " + std::to_string(r.status) +
+                       (s3code.empty() ? "" : " " + s3code) + ") after " + tries + "; try again later.");
+    }
+    return UserError("Could not read " + where(keys[i]) + " from " + r.url.substr(0, r.url.find('/', 8)) + " after " +
+                     tries + ": " + f.error + ". Check METAFLOW_S3_ENDPOINT_URL and the network.");
+  };
+  return p;
 }
 
 std::optional<StoredObject> S3Datastore::get(const std::string& key, bool with_attributes) {
@@ -180,206 +210,28 @@ std::optional<StoredObject> S3Datastore::get(const std::string& key, bool with_a
 
 std::vector<std::optional<StoredObject>> S3Datastore::get_many(const std::vector<std::string>& keys, bool) {
   std::vector<std::optional<StoredObject>> out(keys.size());
-  std::vector<Job> jobs;
-  std::vector<size_t> where;
+  std::vector<std::string> missed, urls;
+  std::vector<size_t> slot;
   for (size_t i = 0; i < keys.size(); ++i) {
     if (auto hit = cache_read(keys[i])) {
       out[i] = std::move(hit);
       continue;
     }
-    jobs.emplace_back();
-    jobs.back().key = keys[i];
-    jobs.back().url = url_of(keys[i]);
-    where.push_back(i);
+    missed.push_back(keys[i]);
+    urls.push_back(url_of(keys[i]));
+    slot.push_back(i);
   }
-  if (jobs.empty()) return out;
-  {
-    std::lock_guard lock(mu_);
-    fetch(jobs);
-  }
-  for (size_t j = 0; j < jobs.size(); ++j) {
-    if (jobs[j].result) cache_write(jobs[j].key, *jobs[j].result);
-    out[where[j]] = std::move(jobs[j].result);
+  if (urls.empty()) return out;
+  auto answers = http_.fetch(urls, profile(missed), net::Clock::time_point::max());
+  for (size_t j = 0; j < answers.size(); ++j) {
+    net::HttpResponse& r = answers[j];
+    if (r.status < 200 || r.status >= 300) continue;  // judged a missing object
+    StoredObject obj{std::move(r.body), std::nullopt};
+    if (auto attributes = r.header("x-amz-meta-metaflow-user-attributes")) obj.attributes = trim(*attributes);
+    cache_write(missed[j], obj);
+    out[slot[j]] = std::move(obj);
   }
   return out;
-}
-
-void S3Datastore::fetch(std::vector<Job>& jobs) {
-  CURLM* multi = static_cast<CURLM*>(multi_);
-  struct Cleanup {
-    S3Datastore* self;
-    std::vector<Job>& jobs;
-    ~Cleanup() {
-      for (auto& j : jobs) {
-        if (j.easy) {
-          curl_multi_remove_handle(static_cast<CURLM*>(self->multi_), j.easy);
-          self->idle_easy_.push_back(j.easy);
-          j.easy = nullptr;
-        }
-        curl_slist_free_all(j.headers);
-        j.headers = nullptr;
-      }
-    }
-  } cleanup{this, jobs};
-  const std::string userpwd = options_.access_key + ":" + options_.secret_key;
-  const std::string sigv4 = "aws:amz:" + options_.region + ":s3";
-  std::deque<size_t> waiting;
-  for (size_t i = 0; i < jobs.size(); ++i) waiting.push_back(i);
-  size_t finished = 0;
-  int active = 0;
-  using Callback = size_t (*)(char*, size_t, size_t, void*);
-  Callback on_body = [](char* data, size_t size, size_t n, void* user) -> size_t {
-    static_cast<Job*>(user)->body.append(data, size * n);
-    return size * n;
-  };
-  Callback on_header = [](char* data, size_t size, size_t n, void* user) -> size_t {
-    auto* j = static_cast<Job*>(user);
-    std::string line(data, size * n);
-    size_t colon = line.find(':');
-    if (colon == std::string::npos) return size * n;
-    std::string name = line.substr(0, colon);
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (name == "x-amz-meta-metaflow-user-attributes") {
-      j->attributes = trim(line.substr(colon + 1));
-      j->has_attributes = true;
-    }
-    return size * n;
-  };
-  while (finished < jobs.size()) {
-    if (options_.interrupted && options_.interrupted())
-      throw Interrupted("The query was interrupted while reading " + describe() + ".");
-    auto now = Clock::now();
-    for (auto it = waiting.begin(); it != waiting.end() && active < options_.max_in_flight;) {
-      Job& job = jobs[*it];
-      if (job.ready > now) {
-        ++it;
-        continue;
-      }
-      CURL* easy;
-      if (!idle_easy_.empty()) {
-        easy = static_cast<CURL*>(idle_easy_.back());
-        idle_easy_.pop_back();
-        curl_easy_reset(easy);
-      } else if (!(easy = curl_easy_init())) {
-        throw UserError("libcurl could not start a request (out of memory).");
-      }
-      job.easy = easy;
-      job.body.clear();
-      job.attributes.clear();
-      job.has_attributes = false;
-      job.status = 0;
-      job.error[0] = 0;
-      job.started = now;
-      curl_slist_free_all(job.headers);
-      job.headers = nullptr;
-      curl_easy_setopt(easy, CURLOPT_URL, job.url.c_str());
-      if (!options_.access_key.empty()) {
-        curl_easy_setopt(easy, CURLOPT_AWS_SIGV4, sigv4.c_str());
-        curl_easy_setopt(easy, CURLOPT_USERPWD, userpwd.c_str());
-        if (!options_.session_token.empty())
-          job.headers = curl_slist_append(job.headers, ("x-amz-security-token: " + options_.session_token).c_str());
-      }
-      job.headers = curl_slist_append(job.headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
-      curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job.headers);
-      curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
-      curl_easy_setopt(easy, CURLOPT_WRITEDATA, &job);
-      curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-      curl_easy_setopt(easy, CURLOPT_HEADERDATA, &job);
-      curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job.error);
-      curl_easy_setopt(easy, CURLOPT_PRIVATE, &job);
-      curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-      curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-      curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-      curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
-      curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, options_.request_timeout_ms);
-      curl_easy_setopt(easy, CURLOPT_USERAGENT, "mfsql");
-      curl_multi_add_handle(multi, easy);
-      ++active;
-      it = waiting.erase(it);
-    }
-    int running = 0;
-    curl_multi_perform(multi, &running);
-    int left = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
-      if (msg->msg != CURLMSG_DONE) continue;
-      Job* job = nullptr;
-      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&job));
-      --active;
-      if (finish(*job, msg->data.result)) ++finished;
-      else waiting.push_back(static_cast<size_t>(job - jobs.data()));
-    }
-    if (finished == jobs.size()) break;
-    long wait = 100;
-    now = Clock::now();
-    if (active < options_.max_in_flight)
-      for (size_t i : waiting)
-        wait = std::min<long>(wait, std::max<long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                           jobs[i].ready - now).count()));
-    if (active > 0 || wait > 0) curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait), nullptr);
-  }
-}
-
-bool S3Datastore::finish(Job& job, int code_int) {
-  const auto code = static_cast<CURLcode>(code_int);
-  curl_easy_getinfo(job.easy, CURLINFO_RESPONSE_CODE, &job.status);
-  curl_multi_remove_handle(static_cast<CURLM*>(multi_), job.easy);
-  idle_easy_.push_back(job.easy);
-  job.easy = nullptr;
-  ++job.tries;
-  const auto now = Clock::now();
-  if (trace_) {
-    TraceEntry e;
-    e.kind = "s3";
-    e.target = job.url;  // credentials travel in headers, never in the URL
-    e.status = code == CURLE_OK ? static_cast<int>(job.status) : -1;
-    e.ms = std::chrono::duration<double, std::milli>(now - job.started).count();
-    e.bytes = static_cast<int64_t>(job.body.size());
-    trace_->record(std::move(e));
-  }
-  const std::string where = "s3://" + options_.bucket + "/" + (options_.prefix.empty() ? "" : options_.prefix + "/") + job.key;
-  const std::string tries = std::to_string(job.tries) + (job.tries == 1 ? " try" : " tries");
-  auto retry = [&] {
-    if (job.tries >= options_.max_tries) return false;
-    job.ready = now + std::chrono::milliseconds(backoff_ms(job.tries));
-    return true;
-  };
-  if (code != CURLE_OK) {
-    bool transient = code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_SEND_ERROR ||
-                     code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING || code == CURLE_PARTIAL_FILE ||
-                     code == CURLE_OPERATION_TIMEDOUT || code == CURLE_SSL_CONNECT_ERROR;
-    if (transient && retry()) return false;
-    throw UserError("Could not read " + where + " from " + job.url.substr(0, job.url.find('/', 8)) + " after " + tries +
-                    ": " + (job.error[0] ? std::string(job.error) : curl_easy_strerror(code)) +
-                    ". Check METAFLOW_S3_ENDPOINT_URL and the network.");
-  }
-  const std::string s3code = error_code(job.body);
-  if (job.status >= 200 && job.status < 300) {
-    job.result = StoredObject{std::move(job.body), std::nullopt};
-    if (job.has_attributes) job.result->attributes = std::move(job.attributes);
-    return job.done = true;
-  }
-  if (job.status >= 500 || s3code == "SlowDown" || s3code == "InternalError" || job.status == 429) {
-    if (retry()) return false;
-    throw UserError("S3 kept failing on " + where + " (HTTP " + std::to_string(job.status) +
-                    (s3code.empty() ? "" : " " + s3code) + ") after " + tries + "; try again later.");
-  }
-  if (s3code == "NoSuchBucket")
-    throw UserError("The S3 bucket '" + options_.bucket + "' does not exist (" + describe() +
-                    "); check METAFLOW_DATASTORE_SYSROOT_S3 (or the table's datastore= argument)" +
-                    (options_.endpoint.empty() ? "." : " and METAFLOW_S3_ENDPOINT_URL."));
-  if (job.status == 404 || s3code == "NoSuchKey") return job.done = true;  // a missing object
-  // A bad or expired session token is HTTP 400, not 403, yet it is the same fix: other credentials.
-  const bool token_refused = s3code == "InvalidToken" || s3code == "ExpiredToken" || s3code == "TokenRefreshRequired";
-  if (job.status == 401 || job.status == 403 || token_refused) {
-    std::string used = options_.credentials_origin.empty()
-                           ? "no credentials were found, so the request was unsigned"
-                           : "it signed with the credentials of " + options_.credentials_origin;
-    throw UserError("S3 refused to read " + where + " in bucket '" + options_.bucket + "' (HTTP " +
-                    std::to_string(job.status) + (s3code.empty() ? "" : " " + s3code) + "): " + used + ". " +
-                    kCredentialHelp + "; set credentials that may read this bucket.");
-  }
-  throw UserError("S3 answered HTTP " + std::to_string(job.status) + (s3code.empty() ? "" : " " + s3code) +
-                  " for " + where + ".");
 }
 
 }  // namespace mfsql

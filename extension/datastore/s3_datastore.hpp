@@ -1,9 +1,10 @@
 #pragma once
-// The S3 datastore: objects under s3://bucket/prefix, read with libcurl GETs signed by libcurl's
-// SigV4 (path-style against METAFLOW_S3_ENDPOINT_URL when set, else virtual-hosted AWS URLs). Blob
-// attributes come from the `x-amz-meta-metaflow-user-attributes` header. CAS blobs (immutable)
-// are kept in a bounded on-disk cache. Every request (and cache hit) is recorded in the Trace as
-// kind "s3" by its URL; no message or trace entry contains a credential.
+// The S3 datastore: objects under s3://bucket/prefix, read with GETs through the HTTP engine
+// (net/http_client.hpp), signed by libcurl's SigV4 (path-style against METAFLOW_S3_ENDPOINT_URL
+// when set, else virtual-hosted AWS URLs). Blob attributes come from the
+// `x-amz-meta-metaflow-user-attributes` header. CAS blobs (immutable) are kept in a bounded
+// on-disk cache. Every request (and cache hit) is recorded in the Trace as kind "s3" by its URL;
+// no message or trace entry contains a credential.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "datastore/datastore.hpp"
+#include "net/http_client.hpp"
 #include "util/trace.hpp"
 
 namespace mfsql {
@@ -62,22 +64,18 @@ class S3Datastore final : public Datastore {
   std::string url_of(const std::string& key) const;
 
  private:
-  struct Job;
-  void fetch(std::vector<Job>& jobs);
-  bool finish(Job& job, int curl_code);  // true when done, false when to retry; throws UserError
+  // S3's rules for the engine, for one batch of `keys`: signing, what is retried, how errors read.
+  net::Profile profile(const std::vector<std::string>& keys) const;
+  std::string where(const std::string& key) const;  // s3://bucket/prefix/key, for messages
   std::optional<StoredObject> cache_read(const std::string& key);
   void cache_write(const std::string& key, const StoredObject& obj);
   std::string cache_path(const std::string& key) const;  // "" when the key is not a CAS blob
-  long backoff_ms(int tries);
 
   S3Options options_;
   std::shared_ptr<Trace> trace_;
-  std::mutex mu_;          // one transfer loop at a time
-  void* multi_ = nullptr;  // CURLM*
-  std::vector<void*> idle_easy_;
+  net::HttpClient http_;
   std::mutex cache_mu_;
   int64_t cache_total_ = -1;  // bytes in the cache folder; -1 until first scanned
-  uint64_t rng_ = 0x9e3779b97f4a7c15ull;
 };
 
 }  // namespace mfsql

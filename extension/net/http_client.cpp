@@ -1,15 +1,9 @@
 #include "net/http_client.hpp"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cctype>
 #include <ctime>
-#include <cstdint>
 #include <deque>
-#include <sstream>
-
-#include "util/error.hpp"
 
 namespace mfsql::net {
 
@@ -29,7 +23,8 @@ namespace {
 
 std::once_flag g_curl_init;
 
-bool retryable(CURLcode code) {
+// Failures of the connection rather than of the server's judgement: another try may well work.
+bool transient(CURLcode code) {
   switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
@@ -47,8 +42,6 @@ bool retryable(CURLcode code) {
   }
 }
 
-bool retryable_status(int status) { return status == 429 || status == 502 || status == 503 || status == 504; }
-
 // Seconds to wait from a Retry-After value: delta-seconds or an HTTP date.
 std::optional<double> retry_after_s(const std::optional<std::string>& value) {
   if (!value || value->empty()) return std::nullopt;
@@ -60,16 +53,10 @@ std::optional<double> retry_after_s(const std::optional<std::string>& value) {
   return std::max(0.0, static_cast<double>(when - std::time(nullptr)));
 }
 
-std::string seconds_text(long ms) {
-  std::ostringstream out;
-  out << static_cast<double>(ms) / 1000.0;
-  return out.str();
-}
-
-std::string tries_text(int tries) { return tries == 1 ? "1 try" : std::to_string(tries) + " tries"; }
-
+// Users without a deadline pass time_point::max(), so the difference must not overflow a long.
 long ms_until(Clock::time_point t, Clock::time_point now) {
-  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(t - now).count());
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - now).count();
+  return static_cast<long>(std::clamp<int64_t>(ms, -(int64_t{1} << 40), int64_t{1} << 40));
 }
 
 }  // namespace
@@ -105,31 +92,21 @@ std::string url_escape(std::string_view text, std::string_view keep) {
   return out;
 }
 
+std::string tries_text(int tries) { return tries == 1 ? "1 try" : std::to_string(tries) + " tries"; }
+
 HttpClient::HttpClient(HttpOptions options, std::shared_ptr<Trace> trace)
     : options_(std::move(options)), trace_(std::move(trace)) {
   std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  curl_slist* list = nullptr;
-  for (auto& [name, value] : options_.headers) {
-    auto bad = [](const std::string& s) { return s.find_first_of("\r\n") != std::string::npos; };
-    if (name.empty() || bad(name) || bad(value) || name.find(':') != std::string::npos) {
-      curl_slist_free_all(list);
-      throw UserError("METAFLOW_SERVICE_HEADERS names a header whose name is empty or whose name or value contains "
-                      "a line break or colon; fix that header.");
-    }
-    list = curl_slist_append(list, (name + ": " + value).c_str());
-  }
-  list = curl_slist_append(list, "Accept: application/json");
-  header_list_ = list;
+  service_ = service_profile();
   multi_ = curl_multi_init();
-  curl_multi_setopt(static_cast<CURLM*>(multi_), CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight + 2));
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight + 2));
   rng_state_ = static_cast<uint64_t>(Clock::now().time_since_epoch().count()) ^ reinterpret_cast<uintptr_t>(this);
   if (rng_state_ == 0) rng_state_ = 0x9e3779b97f4a7c15ull;
 }
 
 HttpClient::~HttpClient() {
-  for (void* e : idle_easy_) curl_easy_cleanup(static_cast<CURL*>(e));
-  curl_multi_cleanup(static_cast<CURLM*>(multi_));
-  curl_slist_free_all(static_cast<curl_slist*>(header_list_));
+  for (CURL* e : idle_easy_) curl_easy_cleanup(e);
+  curl_multi_cleanup(multi_);
 }
 
 void HttpClient::set_interrupt_check(std::function<bool()> check) {
@@ -137,9 +114,8 @@ void HttpClient::set_interrupt_check(std::function<bool()> check) {
   interrupted_ = std::move(check);
 }
 
-void HttpClient::check_cancelled() {
-  if (cancelled_.exchange(false) || (interrupted_ && interrupted_()))
-    throw Interrupted("The query was interrupted while waiting for the metadata service.");
+void HttpClient::check_cancelled(const Profile& profile) {
+  if (cancelled_.exchange(false) || (interrupted_ && interrupted_())) throw Interrupted(profile.interrupted_message);
 }
 
 long HttpClient::backoff_ms(int tries) {
@@ -166,10 +142,10 @@ std::string HttpClient::excerpt(std::string_view body, size_t max_chars) const {
   return cut ? text + "..." : text;
 }
 
-void HttpClient::start(Job& job, Clock::time_point deadline) {
+void HttpClient::start(Job& job, const Profile& profile, curl_slist* headers, Clock::time_point deadline) {
   CURL* easy;
   if (!idle_easy_.empty()) {
-    easy = static_cast<CURL*>(idle_easy_.back());
+    easy = idle_easy_.back();
     idle_easy_.pop_back();
     curl_easy_reset(easy);
   } else {
@@ -185,12 +161,12 @@ void HttpClient::start(Job& job, Clock::time_point deadline) {
   job.started = Clock::now();
   long remaining = std::max(1L, ms_until(deadline, job.started));
   job.clamped_by_deadline = remaining < options_.request_timeout_ms;
-  job.max_body = options_.max_body_bytes;
+  job.max_body = profile.max_body_bytes;
 
   using Callback = size_t (*)(char*, size_t, size_t, void*);
   Callback on_body = [](char* data, size_t size, size_t n, void* user) -> size_t {
     auto* j = static_cast<Job*>(user);
-    if (j->response.body.size() + size * n > j->max_body) {
+    if (size * n > j->max_body - j->response.body.size()) {
       j->too_big = true;
       return 0;
     }
@@ -210,12 +186,12 @@ void HttpClient::start(Job& job, Clock::time_point deadline) {
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     std::string_view value = line.substr(colon + 1);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.remove_suffix(1);
     j->response.headers[name] = std::string(value);
     return size * n;
   };
   curl_easy_setopt(easy, CURLOPT_URL, job.response.url.c_str());
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(header_list_));
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &job);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
@@ -225,89 +201,58 @@ void HttpClient::start(Job& job, Clock::time_point deadline) {
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect would carry the credentials elsewhere
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "gzip");  // proxies may gzip big lists; not brotli at q11
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, std::min(options_.connect_timeout_ms, remaining));
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, std::min(options_.request_timeout_ms, remaining));
   curl_easy_setopt(easy, CURLOPT_USERAGENT, "mfsql");
-  curl_multi_add_handle(static_cast<CURLM*>(multi_), easy);
+  if (profile.prepare) profile.prepare(easy);
+  curl_multi_add_handle(multi_, easy);
 }
 
-bool HttpClient::finish(Job& job, int code_int, Clock::time_point deadline) {
-  const auto code = static_cast<CURLcode>(code_int);
+bool HttpClient::finish(Job& job, CURLcode code, const Profile& profile, Clock::time_point deadline) {
   long status = 0;
   curl_easy_getinfo(job.easy, CURLINFO_RESPONSE_CODE, &status);
-  curl_multi_remove_handle(static_cast<CURLM*>(multi_), job.easy);
+  curl_multi_remove_handle(multi_, job.easy);
   idle_easy_.push_back(job.easy);
   job.easy = nullptr;
   ++job.tries;
   const auto now = Clock::now();
-  const std::string shown = redact_url(job.response.url);
   if (trace_) {
     TraceEntry e;
-    e.kind = "http";
-    e.target = shown;
+    e.kind = profile.trace_kind;
+    e.target = redact_url(job.response.url);
     e.status = code == CURLE_OK ? static_cast<int>(status) : -1;
     e.ms = std::chrono::duration<double, std::milli>(now - job.started).count();
     e.bytes = static_cast<int64_t>(job.response.body.size());
     trace_->record(std::move(e));
   }
-  auto deadline_error = [&] {
-    return UserError("The metadata service did not answer " + shown + " within the statement's time limit of " +
-                     seconds_text(options_.deadline_ms) + " s (" + kDeadlineSetting + "); try again, or raise it.");
-  };
   auto retry_in = [&](long wait_ms) {
     job.ready = now + std::chrono::milliseconds(wait_ms);
     return job.tries < options_.max_tries && job.ready < deadline;
   };
-
+  HttpFailure failure;
+  failure.tries = job.tries;
   if (code != CURLE_OK) {
-    if (job.too_big)
-      throw UserError("The metadata service's answer to " + shown + " is larger than " +
-                      std::to_string(options_.max_body_bytes >> 20) + " MiB; mfsql stopped reading it.");
-    if (code == CURLE_OPERATION_TIMEDOUT && job.clamped_by_deadline) throw deadline_error();
-    if (retryable(code) && retry_in(backoff_ms(job.tries))) return false;
-    std::string why = job.error[0] ? excerpt(job.error) : curl_easy_strerror(code);
-    if (code == CURLE_OPERATION_TIMEDOUT)
-      why += " (each try may take " + std::to_string(options_.request_timeout_ms) + " ms, " + kTimeoutSetting + ")";
-    const bool out_of_time = retryable(code) && job.tries < options_.max_tries;  // tries left, but no time
-    throw UserError("Could not get " + shown + " from the metadata service after " + tries_text(job.tries) +
-                    (out_of_time ? " within the statement's time limit of " + seconds_text(options_.deadline_ms) +
-                                       " s (" + kDeadlineSetting + ")"
-                                 : std::string()) +
-                    ": " + why + ". Check METAFLOW_SERVICE_URL and that the service is up.");
+    if (job.too_big) failure.kind = HttpFailure::Kind::kTooBig;
+    else if (code == CURLE_OPERATION_TIMEDOUT && job.clamped_by_deadline) failure.kind = HttpFailure::Kind::kDeadline;
+    else if (transient(code) && retry_in(backoff_ms(job.tries))) return false;
+    failure.error = job.error[0] ? job.error : curl_easy_strerror(code);
+    failure.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+    failure.out_of_time = transient(code) && job.tries < options_.max_tries;
+    throw profile.fail(job.index, job.response, failure);
   }
   job.response.status = static_cast<int>(status);
-  if (retryable_status(job.response.status)) {
-    auto asked = retry_after_s(job.response.header("retry-after"));
-    long wait = asked ? static_cast<long>(std::min(*asked, 1e7) * 1000) : backoff_ms(job.tries);
-    if (retry_in(wait)) return false;
-    if (job.tries < options_.max_tries) {  // tries were left, but not the time to wait for them
-      if (!asked) throw deadline_error();
-      throw UserError("The metadata service asked to retry " + shown + " after " + seconds_text(wait) + " s (HTTP " +
-                      std::to_string(status) + "), past the statement's time limit of " +
-                      seconds_text(options_.deadline_ms) + " s (" + kDeadlineSetting + "); try again later.");
-    }
-    if (status == 429)
-      throw UserError("The metadata service kept refusing " + shown + " as too many requests (HTTP 429) after " +
-                      tries_text(job.tries) + "; try again later, or raise " + kRetrySetting + ".");
-    throw UserError("The metadata service was unavailable for " + shown + " (HTTP " + std::to_string(status) +
-                    ") after " + tries_text(job.tries) + ": " + excerpt(job.response.body));
-  }
-  if (status == 401 || status == 403)
-    throw UserError("The metadata service refused the credentials for " + shown + " (HTTP " + std::to_string(status) +
-                    "). mfsql sends METAFLOW_SERVICE_AUTH_KEY as the x-api-key header and METAFLOW_SERVICE_HEADERS "
-                    "(a JSON object) as extra headers; set them to credentials the service accepts.");
-  if (status >= 500)
-    throw UserError("The metadata service failed on " + shown + " with HTTP " + std::to_string(status) + ": " +
-                    excerpt(job.response.body));
-  if (status >= 300 && status < 400)
-    throw UserError("The metadata service redirected " + shown + " (HTTP " + std::to_string(status) +
-                    "); mfsql does not follow redirects, which would carry the credentials elsewhere. Set "
-                    "METAFLOW_SERVICE_URL to the address the service answers at.");
-  return true;
+  if (profile.judge(job.index, job.response) == Verdict::kDone) return true;
+  auto asked = retry_after_s(job.response.header("retry-after"));
+  long wait = asked ? static_cast<long>(std::min(*asked, 1e7) * 1000) : backoff_ms(job.tries);
+  if (retry_in(wait)) return false;
+  failure.kind = HttpFailure::Kind::kStatus;
+  failure.out_of_time = job.tries < options_.max_tries;
+  if (asked) failure.asked_wait_ms = wait;
+  throw profile.fail(job.index, job.response, failure);
 }
 
-std::vector<HttpResponse> HttpClient::get_many(const std::vector<std::string>& urls, Clock::time_point deadline) {
+std::vector<HttpResponse> HttpClient::fetch(const std::vector<std::string>& urls, const Profile& profile,
+                                            Clock::time_point deadline) {
   std::lock_guard lock(mu_);
   std::vector<Job> jobs(urls.size());
   std::deque<size_t> waiting;
@@ -316,48 +261,53 @@ std::vector<HttpResponse> HttpClient::get_many(const std::vector<std::string>& u
     jobs[i].response.url = urls[i];
     waiting.push_back(i);
   }
-  CURLM* multi = static_cast<CURLM*>(multi_);
   // Whatever way this returns or throws, no request is left in the multi handle.
   struct Cleanup {
     HttpClient* self;
     std::vector<Job>& jobs;
+    curl_slist* headers = nullptr;
     ~Cleanup() {
       for (auto& j : jobs)
         if (j.easy) {
-          curl_multi_remove_handle(static_cast<CURLM*>(self->multi_), j.easy);
+          curl_multi_remove_handle(self->multi_, j.easy);
           self->idle_easy_.push_back(j.easy);
           j.easy = nullptr;
         }
+      curl_slist_free_all(headers);
     }
   } cleanup{this, jobs};
+  for (const std::string& line : profile.headers) cleanup.headers = curl_slist_append(cleanup.headers, line.c_str());
 
   size_t finished = 0;
   int active = 0;
   while (finished < jobs.size()) {
-    check_cancelled();
+    check_cancelled(profile);
     auto now = Clock::now();
     for (auto it = waiting.begin(); it != waiting.end() && active < options_.max_in_flight;) {
-      if (jobs[*it].ready <= now) {
-        if (now >= deadline)
-          throw UserError("The metadata service did not answer " + redact_url(jobs[*it].response.url) +
-                          " within the statement's time limit of " + seconds_text(options_.deadline_ms) + " s (" +
-                          kDeadlineSetting + "); try again, or raise it.");
-        start(jobs[*it], deadline);
-        ++active;
-        it = waiting.erase(it);
-      } else {
+      Job& job = jobs[*it];
+      if (job.ready > now) {
         ++it;
+        continue;
       }
+      if (now >= deadline) {
+        HttpFailure late;
+        late.kind = HttpFailure::Kind::kDeadline;
+        late.tries = job.tries;
+        throw profile.fail(job.index, job.response, late);
+      }
+      start(job, profile, cleanup.headers, deadline);
+      ++active;
+      it = waiting.erase(it);
     }
     int running = 0;
-    curl_multi_perform(multi, &running);
+    curl_multi_perform(multi_, &running);
     int left = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
       if (msg->msg != CURLMSG_DONE) continue;
       Job* job = nullptr;
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&job));
       --active;
-      if (finish(*job, msg->data.result, deadline)) ++finished;
+      if (finish(*job, msg->data.result, profile, deadline)) ++finished;
       else waiting.push_back(job->index);
     }
     if (finished == jobs.size()) break;
@@ -365,7 +315,7 @@ std::vector<HttpResponse> HttpClient::get_many(const std::vector<std::string>& u
     now = Clock::now();
     if (active < options_.max_in_flight)
       for (size_t i : waiting) wait = std::min(wait, std::max(0L, ms_until(jobs[i].ready, now)));
-    if (active > 0 || wait > 0) curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait), nullptr);
+    if (active > 0 || wait > 0) curl_multi_poll(multi_, nullptr, 0, static_cast<int>(wait), nullptr);
   }
   std::vector<HttpResponse> out;
   out.reserve(jobs.size());
