@@ -45,6 +45,21 @@ TEST(StoreErrors, RootArgumentThatIsNotAStoreSaysSo) {
   EXPECT_NE(db.error_of("CREATE VIRTUAL TABLE temp.y USING runs(rooot='/x')").find("accepts: root"), std::string::npos);
 }
 
+// In a join, the message says which table (and so which store) failed: every error a statement
+// reports starts with the table's module name.
+TEST(StoreErrors, EveryErrorStartsWithTheTablesName) {
+  TestDb db;
+  for (const char* table : {"flows", "runs", "steps", "tasks", "tags", "artifacts", "metadata", "logs"}) {
+    db.query(std::string("CREATE VIRTUAL TABLE temp.bad_") + table + " USING " + table + "(root='/nonexistent/project')");
+    std::string err = db.error_of(std::string("SELECT * FROM bad_") + table);
+    EXPECT_EQ(err.rfind(std::string(table) + ": ", 0), 0u) << err;
+    EXPECT_NE(err.find("/nonexistent/project/.metaflow"), std::string::npos) << err;
+  }
+  db.query("CREATE VIRTUAL TABLE temp.good_flows USING flows(root='" + local_fixture().string() + "')");
+  std::string joined = db.error_of("SELECT * FROM good_flows JOIN bad_runs USING (flow)");
+  EXPECT_EQ(joined.rfind("runs: ", 0), 0u) << joined;
+}
+
 TEST(StoreErrors, DamagedRecordsGiveNullColumnsAndTheRestAnswers) {
   TempDir tmp;
   fs::path store = copy_store(local_fixture(), tmp);

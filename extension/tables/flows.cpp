@@ -34,9 +34,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  Store& store = source.store();
-  return walk(store, PathFilter(plan, {.flow = kFlow, .pathspec = kPathspec}), {.level = Level::kFlow, .min_per_thread = 1},
-              [&store, &plan](const Found& found, std::vector<engine::Row>& out) { put_row(store, found, plan, out); });
+  return walk(source, plan, {.flow = kFlow, .pathspec = kPathspec}, {.level = Level::kFlow, .min_per_thread = 1}, put_row);
 }
 
 }  // namespace

@@ -78,19 +78,18 @@ void put_lines(const TaskRecord& task, const std::string& stream, const client::
   }
 }
 
+void put_rows(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
+  const client::MetadataDict dict = client::task_metadata_dict(store, found.task.path);
+  for (const std::optional<int>& attempt : requested_attempts(plan, kAttempt))
+    for (const std::string& stream : requested_streams(plan))
+      put_lines(found.task, stream, client::load_task_log(store, found.task.path, dict, attempt, stream), out);
+}
+
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  Store& store = source.store();
-  auto attempts = requested_attempts(plan, kAttempt);
-  auto streams = requested_streams(plan);
-  if (attempts.empty() || streams.empty()) return {};
+  if (requested_attempts(plan, kAttempt).empty() || requested_streams(plan).empty()) return {};
   // A few tasks at a time: a task's log can be large, and its rows are held until yielded.
-  return walk(store, PathFilter(plan, kPath), {.level = Level::kTask, .reads_metadata = true, .objects_at_once = 8, .min_per_thread = 2},
-              [&store, attempts, streams](const Found& found, std::vector<engine::Row>& out) {
-                const client::MetadataDict dict = client::task_metadata_dict(store, found.task.path);
-                for (const std::optional<int>& attempt : attempts)
-                  for (const std::string& stream : streams)
-                    put_lines(found.task, stream, client::load_task_log(store, found.task.path, dict, attempt, stream), out);
-              });
+  return walk(source, plan, kPath, {.level = Level::kTask, .reads_metadata = true, .objects_at_once = 8, .min_per_thread = 2},
+              put_rows);
 }
 
 }  // namespace

@@ -34,8 +34,10 @@ const engine::Column kColumns[] = {
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec};
 
-void put_rows(Store& store, const TaskRecord& task, const std::vector<std::string>* fields,
-              std::vector<engine::Row>& out) {
+void put_rows(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
+  const TaskRecord& task = found.task;
+  // The local provider reads a task's entries in one listing, so field names are filtered here.
+  const std::vector<std::string>* fields = plan.values(kFieldName);
   auto entries = store.meta().metadata(task.path);
   std::stable_sort(entries.begin(), entries.end(), [](const MetadataEntry& a, const MetadataEntry& b) {
     return a.ts_ms != b.ts_ms ? a.ts_ms < b.ts_ms : a.id < b.id;
@@ -56,11 +58,7 @@ void put_rows(Store& store, const TaskRecord& task, const std::vector<std::strin
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  Store& store = source.store();
-  // The local provider reads a task's entries in one listing, so field names are filtered here.
-  const std::vector<std::string>* fields = plan.values(kFieldName);
-  return walk(store, PathFilter(plan, kPath), {.level = Level::kTask, .reads_metadata = true},
-              [&store, fields](const Found& found, std::vector<engine::Row>& out) { put_rows(store, found.task, fields, out); });
+  return walk(source, plan, kPath, {.level = Level::kTask, .reads_metadata = true}, put_rows);
 }
 
 }  // namespace

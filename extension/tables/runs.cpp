@@ -72,9 +72,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  Store& store = source.store();
-  return walk(store, PathFilter(plan, kPath), {.level = Level::kRun, .objects_at_once = 32, .min_per_thread = 1},
-              [&store, &plan](const Found& found, std::vector<engine::Row>& out) { put_row(store, found, plan, out); });
+  return walk(source, plan, kPath, {.level = Level::kRun, .objects_at_once = 32, .min_per_thread = 1}, put_row);
 }
 
 }  // namespace

@@ -51,11 +51,9 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  Store& store = source.store();
   const Walk how{.level = Level::kStep, .run_records = uses_run(plan), .reads_artifacts = plan.uses(kFinishedAt),
                  .objects_at_once = 32, .min_per_thread = 1};
-  return walk(store, PathFilter(plan, kPath), how,
-              [&store, &plan](const Found& found, std::vector<engine::Row>& out) { put_row(store, found, plan, out); });
+  return walk(source, plan, kPath, how, put_row);
 }
 
 }  // namespace

@@ -21,7 +21,8 @@ const engine::Column kColumns[] = {
     {"system", Type::Integer, kPlain, 0, "1 for a system tag (user:, runtime:, ...), 0 for a user tag"},
 };
 
-void put_rows(const Found& found, const std::vector<std::string>* wanted, std::vector<engine::Row>& out) {
+void put_rows(Store&, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
+  const std::vector<std::string>* wanted = plan.values(kTag);
   const RunRecord& run = *found.run;
   for (int system = 0; system < 2; ++system)
     for (auto& tag : system ? run.system_tags : run.tags)
@@ -33,9 +34,9 @@ void put_rows(const Found& found, const std::vector<std::string>* wanted, std::v
 // filters on its side): IN is "any of".
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
   const std::vector<std::string>* wanted = plan.values(kTag);
-  return walk(source.store(), PathFilter(plan, {.flow = kFlow, .run_id = kRunId}),
-              {.level = Level::kRun, .runs_with_any_tag = wanted, .min_per_thread = 1000}  /* no reads: one thread */,
-              [wanted](const Found& found, std::vector<engine::Row>& out) { put_rows(found, wanted, out); });
+  return walk(source, plan, {.flow = kFlow, .run_id = kRunId},
+              {.level = Level::kRun, .runs_with_any_tag = wanted, .min_per_thread = 1000},  // no reads: one thread
+              put_rows);
 }
 
 }  // namespace

@@ -88,13 +88,11 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  Store& store = source.store();
   const Walk how{.level = Level::kTask,
                  .run_records = (plan.columns_used & kNeedsRun) != 0,
                  .reads_artifacts = (plan.columns_used & kNeedsArtifacts) != 0,
                  .reads_metadata = (plan.columns_used & kNeedsMetadata) != 0};
-  return walk(store, PathFilter(plan, kPath), how,
-              [&store, &plan](const Found& found, std::vector<engine::Row>& out) { put_row(store, found, plan, out); });
+  return walk(source, plan, kPath, how, put_row);
 }
 
 }  // namespace

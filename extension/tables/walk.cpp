@@ -269,6 +269,15 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
   }
 }
 
+engine::Generator<engine::Row> walk(TableSource& source, const engine::Plan& plan, const PathColumns& path, Walk how,
+                                    PutRows put_rows) {
+  Store& store = source.store();
+  return walk(store, PathFilter(plan, path), std::move(how),
+              [&store, &plan, put_rows](const Found& found, std::vector<engine::Row>& out) {
+                put_rows(store, found, plan, out);
+              });
+}
+
 void put_path(engine::Row& row, const ObjectPath& path, const PathColumns& c) {
   row[c.flow] = engine::Value::of(path.flow);
   if (c.run_id >= 0) row[c.run_id] = engine::Value::of(path.run_id);

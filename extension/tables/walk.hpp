@@ -94,6 +94,12 @@ using RowsOf = std::function<void(const Found&, std::vector<engine::Row>& out)>;
 // (Arguments by value: the walk is a coroutine that outlives the call.)
 engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, RowsOf rows_of);
 
+// The usual shape of a table: its rows come from one function of the store, the object and the
+// plan, and its path columns are `path`.
+using PutRows = void (*)(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out);
+engine::Generator<engine::Row> walk(TableSource& source, const engine::Plan& plan, const PathColumns& path, Walk how,
+                                    PutRows put_rows);
+
 // Evaluates the columns one record feeds; a damaged record makes them NULL instead of failing the
 // query. The rule's other half (a damaged object hides only itself) is in walk().
 template <typename F>
