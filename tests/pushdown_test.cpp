@@ -97,5 +97,27 @@ TEST_F(PushdownTest, UnsafePathComponentsMatchNothingAndOpenNothing) {
                         "step = '..' AND task_id = 'etc'"), "0");
 }
 
+// Lookups follow SQLite's own comparison rules: a BLOB never equals TEXT (so it matches nothing,
+// as it would in an ordinary table with a TEXT column), while integers and reals match the run id
+// they spell, as TEXT affinity converts them.
+TEST_F(PushdownTest, KeyValuesCompareAsSqliteWould) {
+  const std::string flow_hex = "x'" + [] {
+    std::string hex;
+    for (unsigned char c : kFlow) hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
+    return hex;
+  }() + "'";
+  EXPECT_EQ(*db_.scalar("SELECT count(*) FROM p_runs WHERE flow = " + flow_hex), "0");
+  EXPECT_EQ(*db_.scalar("SELECT count(*) FROM p_runs WHERE flow IN (" + flow_hex + ", 'NoSuchFlow')"), "0");
+  EXPECT_EQ(*db_.scalar("SELECT count(*) FROM p_tasks WHERE pathspec = CAST(" + quote(kFlow + "/" + kRun + "/end/7") +
+                        " AS BLOB)"), "0");
+  // The same comparisons in a plain table agree.
+  db_.query("CREATE TEMP TABLE plain(flow TEXT)");
+  db_.query("INSERT INTO plain VALUES (" + quote(kFlow) + ")");
+  EXPECT_EQ(*db_.scalar("SELECT count(*) FROM plain WHERE flow = " + flow_hex), "0");
+  EXPECT_EQ(*db_.scalar("SELECT count(*) FROM p_runs WHERE flow = " + quote(kFlow) + " AND run_id = " + kRun), "1");
+  EXPECT_EQ(*db_.scalar("SELECT count(*) FROM p_runs WHERE flow = " + quote(kFlow) + " AND run_id = " + kRun + ".0"),
+            *db_.scalar("SELECT count(*) FROM (SELECT CAST(" + kRun + " AS TEXT) AS r) WHERE r = " + kRun + ".0"));
+}
+
 }  // namespace
 }  // namespace mfsql::testing

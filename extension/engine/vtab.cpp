@@ -170,7 +170,10 @@ int close_cursor(sqlite3_vtab_cursor* base) {
 }
 
 void add_value(std::vector<std::string>& list, sqlite3_value* v) {
-  if (sqlite3_value_type(v) == SQLITE_NULL) return;  // `= NULL` matches nothing
+  // `= NULL` matches nothing; nor does a BLOB, which SQLite never finds equal to TEXT (key columns
+  // are TEXT, or INTEGER where a BLOB is not equal to a number either). Numbers are compared as
+  // their text, as TEXT affinity would convert them.
+  if (sqlite3_value_type(v) == SQLITE_NULL || sqlite3_value_type(v) == SQLITE_BLOB) return;
   std::string text(reinterpret_cast<const char*>(sqlite3_value_text(v)), sqlite3_value_bytes(v));
   if (std::find(list.begin(), list.end(), text) == list.end()) list.push_back(std::move(text));
 }
