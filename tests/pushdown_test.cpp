@@ -119,5 +119,47 @@ TEST_F(PushdownTest, KeyValuesCompareAsSqliteWould) {
             *db_.scalar("SELECT count(*) FROM (SELECT CAST(" + kRun + " AS TEXT) AS r) WHERE r = " + kRun + ".0"));
 }
 
+// LIKE and GLOB on pathspec narrow by their literal leading segments: the same lookups as the
+// equivalent flow/run_id/step constraints, never a different answer. Each answer equals the one
+// SQLite gives for the same pattern checked over a full scan (`+pathspec` is not offered to the
+// table, so SQLite applies it to every row itself).
+TEST_F(PushdownTest, PathspecPatternsBecomeLookupsWithTheSameAnswers) {
+  const std::string run = kFlow + "/" + kRun;
+  struct Case {
+    std::string pattern_sql, equivalent_where;
+  } cases[] = {
+      {"pathspec LIKE '" + run + "/%'", "flow = '" + kFlow + "' AND run_id = '" + kRun + "'"},
+      {"pathspec GLOB '" + run + "/flaky/*'", "flow = '" + kFlow + "' AND run_id = '" + kRun + "' AND step = 'flaky'"},
+      {"pathspec LIKE 'retrycatchFLOW/" + kRun + "/%'", "flow = '" + kFlow + "' AND run_id = '" + kRun + "'"},
+      {"pathspec LIKE '" + run + "/flak_/%'", "flow = '" + kFlow + "' AND run_id = '" + kRun + "'"},
+      {"pathspec GLOB '" + run + "/[fr]*/*'", "flow = '" + kFlow + "' AND run_id = '" + kRun + "'"},
+  };
+  for (auto& c : cases) {
+    SCOPED_TRACE(c.pattern_sql);
+    const std::string sql = "SELECT pathspec FROM p_tasks WHERE " + c.pattern_sql + " ORDER BY 1";
+    std::string scan = c.pattern_sql;
+    scan.replace(0, 8, "+pathspec");
+    auto rows = db_.query(sql);
+    ASSERT_FALSE(rows.empty());
+    EXPECT_EQ(rows, db_.query("SELECT pathspec FROM p_tasks WHERE " + scan + " ORDER BY 1"));
+    const int with_pattern = db_.files_opened_by(sql);
+    const int equivalent = db_.files_opened_by("SELECT pathspec FROM p_tasks WHERE " + c.equivalent_where +
+                                               " AND " + c.pattern_sql);
+    const int flows = std::stoi(*db_.scalar("SELECT count(*) FROM p_flows"));
+    // A LIKE segment with letters is matched case-insensitively, so the flows are listed (each
+    // flow's record once) instead of looked up: at most that many more files.
+    EXPECT_LE(with_pattern, equivalent + flows) << "pattern " << with_pattern << ", equivalent " << equivalent;
+    EXPECT_LT(with_pattern * 3, db_.files_opened_by("SELECT pathspec FROM p_tasks WHERE " + scan));
+  }
+  // Patterns that pin nothing, or name another depth, still answer as SQLite does.
+  for (std::string pattern : std::vector<std::string>{"'%/flaky/%'", "'" + run + "'", "'" + run + "/end/%/x'", "'%'"}) {
+    SCOPED_TRACE(pattern);
+    EXPECT_EQ(db_.query("SELECT pathspec FROM p_tasks WHERE pathspec LIKE " + pattern + " ORDER BY 1"),
+              db_.query("SELECT pathspec FROM p_tasks WHERE +pathspec LIKE " + pattern + " ORDER BY 1"));
+  }
+  EXPECT_NE(plan_of("SELECT * FROM p_tasks WHERE pathspec LIKE 'a/%'").find("pathspec~like=?"), std::string::npos);
+  EXPECT_NE(plan_of("SELECT * FROM p_runs WHERE pathspec GLOB 'a/*'").find("pathspec~glob=?"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mfsql::testing

@@ -31,6 +31,8 @@ enum ColumnFlag : unsigned {
   kPlain = 0,
   kKey = 1,     // `=` and `IN` on it become direct lookups (the path columns and lookup names)
   kHidden = 2,  // declared HIDDEN: not in SELECT *, still selectable and filterable
+  kPattern = 4,  // LIKE and GLOB patterns on it are handed to the table (which may narrow by their
+                 // literal prefix); SQLite still checks every row against them
 };
 
 struct Column {
@@ -69,6 +71,13 @@ struct Plan {
   // For each column, the values it must equal (from `=` or `IN`), or nullopt when unconstrained.
   // Values are text, deduplicated, in the order given; an empty list means nothing can match.
   std::vector<std::optional<std::vector<std::string>>> equals;
+  // LIKE / GLOB patterns on kPattern columns, every one of which a row must match.
+  struct Pattern {
+    int column;
+    bool glob;  // GLOB (case-sensitive; * ? [...]) rather than LIKE (ASCII case-insensitive; % _)
+    std::string text;
+  };
+  std::vector<Pattern> patterns;
   uint64_t columns_used = ~uint64_t{0};
 
   const std::vector<std::string>* values(int column) const {

@@ -8,6 +8,8 @@
 //             <column>=?    argv[k] is one value (`=`, or `IN` handled one value per xFilter call)
 //             <column>=IN   argv[k] is a whole IN list, walked with sqlite3_vtab_in_first/next
 //                           (only when the runtime SQLite is >= 3.38, checked at run time)
+//             <column>~like=? / <column>~glob=?  argv[k] is a LIKE / GLOB pattern (kPattern
+//                           columns); never omitted: SQLite re-checks every row against it
 //           then `cols=0x...`: sqlite3_index_info.colUsed, so xFilter knows which expensive
 //           columns the statement reads. A plan with no terms is "scan cols=0x...".
 //   Example, as EXPLAIN QUERY PLAN shows it:
@@ -142,12 +144,22 @@ int best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) {
     terms += std::string(col.name) + (whole_in ? "=IN " : "=? ");
     rows = rows / std::max(col.narrows, 1.0) * (whole_in ? kAssumedInListLength : 1.0);
   }
+  // Patterns narrow by their literal prefix, which the plan cannot see: count them as half a lookup.
+  const bool unique = rows <= 1.0 && argv_index > 0;  // from equalities alone
+  for (int i = 0; i < info->nConstraint; ++i) {
+    const auto& c = info->aConstraint[i];
+    const bool like = c.op == SQLITE_INDEX_CONSTRAINT_LIKE, glob = c.op == SQLITE_INDEX_CONSTRAINT_GLOB;
+    if (!c.usable || !(like || glob) || c.iColumn < 0 || !(spec.columns[c.iColumn].flags & kPattern)) continue;
+    info->aConstraintUsage[i].argvIndex = ++argv_index;
+    terms += std::string(spec.columns[c.iColumn].name) + (glob ? "~glob=? " : "~like=? ");
+    rows /= std::max(std::sqrt(spec.columns[c.iColumn].narrows), 1.0);
+  }
   rows = std::max(rows, 1.0);
   info->estimatedRows = static_cast<sqlite3_int64>(std::ceil(rows));
   // A lookup costs a few reads; a scan costs one read per row. The fixed part makes SQLite prefer
   // one lookup per outer row over rescanning a whole table for each.
   info->estimatedCost = (argv_index ? 5.0 : 50.0) + rows * 10.0;
-  if (rows <= 1.0 && argv_index) info->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
+  if (unique) info->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
   info->idxNum = idx_num;
   std::ostringstream s;
   s << (terms.empty() ? "scan " : terms) << "cols=0x" << std::hex << static_cast<uint64_t>(info->colUsed);
@@ -191,8 +203,17 @@ Plan decode_plan(const TableSpec& spec, const char* idx_str, int argc, sqlite3_v
     }
     if (term == "scan") continue;
     auto eq = term.find('=');
-    int col = column_index(spec, std::string_view(term).substr(0, eq));
+    auto tilde = term.find('~');
+    int col = column_index(spec, std::string_view(term).substr(0, std::min(eq, tilde)));
     if (col < 0 || k >= argc) throw std::logic_error("mfsql: malformed plan '" + std::string(idx_str) + "'");
+    if (tilde < eq) {
+      if (sqlite3_value_type(argv[k]) == SQLITE_TEXT) {  // a NULL or BLOB pattern: SQLite's check decides
+        std::string text(reinterpret_cast<const char*>(sqlite3_value_text(argv[k])), sqlite3_value_bytes(argv[k]));
+        plan.patterns.push_back({col, term.compare(tilde, 5, "~glob") == 0, std::move(text)});
+      }
+      ++k;
+      continue;
+    }
     auto& list = plan.equals[col].emplace();
     if (term.compare(eq, std::string::npos, "=IN") == 0) {
       sqlite3_value* v = nullptr;

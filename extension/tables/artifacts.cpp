@@ -30,7 +30,7 @@ const engine::Column kColumns[] = {
     {"step", Type::Text, kKey, 5, "Step name"},
     {"task_id", Type::Text, kKey, 10, "Task id (unique within its run)"},
     {"name", Type::Text, kKey, 30, "Artifact name; names starting with _ appear only when asked for by name"},
-    {"pathspec", Type::Text, kKey, 1000000, "Flow/Run/Step/Task/name"},
+    {"pathspec", Type::Text, kKey | kPattern, 1000000, "Flow/Run/Step/Task/name"},
     {"attempt", Type::Integer, kKey, 1, "The attempt that wrote it: the one the client shows, unless fixed by attempt = N"},
     {"sha", Type::Text, kPlain, 0, "SHA-1 of the serialized bytes (the content-addressed key)"},
     {"created_at", Type::Text, kPlain, 0, "When the artifact was registered (the attempt's end)"},

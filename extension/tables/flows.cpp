@@ -15,7 +15,7 @@ enum Col { kFlow, kPathspec, kCreatedAt, kLatestRun, kLatestSuccessfulRun, kCoun
 
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
-    {"pathspec", Type::Text, kKey, 10, "Same as flow"},
+    {"pathspec", Type::Text, kKey | kPattern, 10, "Same as flow"},
     {"created_at", Type::Text, kPlain, 0, "When the flow was first run"},
     {"latest_run", Type::Text, kPlain, 0, "Id of the newest run, finished or not"},
     {"latest_successful_run", Type::Text, kPlain, 0, "Id of the newest successful run"},

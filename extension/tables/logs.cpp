@@ -22,7 +22,7 @@ const engine::Column kColumns[] = {
     {"run_id", Type::Text, kKey, 100, "Run id"},
     {"step", Type::Text, kKey, 5, "Step name"},
     {"task_id", Type::Text, kKey, 10, "Task id (unique within its run)"},
-    {"pathspec", Type::Text, kKey, 50000, "The task's Flow/Run/Step/Task"},
+    {"pathspec", Type::Text, kKey | kPattern, 50000, "The task's Flow/Run/Step/Task"},
     {"attempt", Type::Integer, kKey, 1, "The latest started attempt, unless fixed by attempt = N"},
     {"stream", Type::Text, kKey, 2, "stdout or stderr"},
     {"line_no", Type::Integer, kPlain, 0, "1-based position in the merged log of this stream"},

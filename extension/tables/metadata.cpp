@@ -22,7 +22,7 @@ const engine::Column kColumns[] = {
     {"run_id", Type::Text, kKey, 100, "Run id"},
     {"step", Type::Text, kKey, 5, "Step name"},
     {"task_id", Type::Text, kKey, 10, "Task id (unique within its run)"},
-    {"pathspec", Type::Text, kKey, 50000, "The task's Flow/Run/Step/Task"},
+    {"pathspec", Type::Text, kKey | kPattern, 50000, "The task's Flow/Run/Step/Task"},
     {"attempt", Type::Integer, kPlain, 0, "From the entry's attempt_id:N tag; NULL when it has none"},
     {"field_name", Type::Text, kKey, 20, "e.g. attempt, attempt_ok, ds-root, foreach-stack"},
     {"value", Type::Text, kPlain, 0, "As recorded (a non-text value as its JSON text)"},

@@ -19,7 +19,7 @@ constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .pathspec = kPathsp
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
     {"run_id", Type::Text, kKey, 100, "Run id"},
-    {"pathspec", Type::Text, kKey, 1000, "Flow/Run"},
+    {"pathspec", Type::Text, kKey | kPattern, 1000, "Flow/Run"},
     {"parent", Type::Text, kPlain, 0, "The flow's pathspec"},
     {"created_at", Type::Text, kPlain, 0, "When the run was created (a tag change moves it, as in Metaflow)"},
     {"user", Type::Text, kPlain, 0, "From the user: system tag"},

@@ -18,7 +18,7 @@ const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
     {"run_id", Type::Text, kKey, 100, "Run id"},
     {"step", Type::Text, kKey, 5, "Step name"},
-    {"pathspec", Type::Text, kKey, 5000, "Flow/Run/Step"},
+    {"pathspec", Type::Text, kKey | kPattern, 5000, "Flow/Run/Step"},
     {"parent", Type::Text, kPlain, 0, "The run's pathspec"},
     {"created_at", Type::Text, kPlain, 0, "When the step's first task was created"},
     {"finished_at", Type::Text, kPlain, 0, "Latest finished_at of its tasks; NULL while any is unfinished"},

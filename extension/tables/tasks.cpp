@@ -21,7 +21,7 @@ const engine::Column kColumns[] = {
     {"run_id", Type::Text, kKey, 100, "Run id"},
     {"step", Type::Text, kKey, 5, "Step name"},
     {"task_id", Type::Text, kKey, 10, "Task id (unique within its run)"},
-    {"pathspec", Type::Text, kKey, 50000, "Flow/Run/Step/Task"},
+    {"pathspec", Type::Text, kKey | kPattern, 50000, "Flow/Run/Step/Task"},
     {"parent", Type::Text, kPlain, 0, "The step's pathspec"},
     {"attempt", Type::Integer, kPlain, 0, "The current attempt, as the client picks it"},
     {"created_at", Type::Text, kPlain, 0, "When the task was created"},

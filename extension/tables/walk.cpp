@@ -37,20 +37,32 @@ void intersect(std::optional<std::vector<std::string>>& level, const std::vector
 
 bool is_private(const std::string& name) { return !name.empty() && name[0] == '_'; }
 
+std::string ascii_lower(std::string s) {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
+bool has_ascii_letter(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); });
+}
+
 // ---- each level: looked up by the values the query fixed, or listed -----------------------------
 
 std::vector<std::string> flow_names(Store& store, const PathFilter& f) {
-  if (f.flows()) return *f.flows();
   std::vector<std::string> out;
-  for (auto& r : store.meta().flows()) out.push_back(r.flow);
+  if (f.flows()) out = *f.flows();
+  else for (auto& r : store.meta().flows()) out.push_back(r.flow);
+  std::erase_if(out, [&](const std::string& name) { return !f.allows(0, name); });
   return out;
 }
 
 std::vector<FlowRecord> select_flows(Store& store, const PathFilter& f) {
-  if (!f.flows()) return store.meta().flows();
   std::vector<FlowRecord> out;
-  for (auto& name : *f.flows())
+  if (!f.flows()) out = store.meta().flows();
+  else for (auto& name : *f.flows())
     if (auto r = store.meta().flow(name)) out.push_back(std::move(*r));
+  std::erase_if(out, [&](const FlowRecord& r) { return !f.allows(0, r.flow); });
   return out;
 }
 
@@ -59,6 +71,7 @@ std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const 
   const bool need_record = how.run_records || how.level == Level::kRun;
   if (f.runs() && !need_record) {
     for (auto& id : *f.runs()) {
+      if (!f.allows(1, id)) continue;
       RunRecord r;
       r.path = {flow, id, {}, {}};
       r.ts_ms = kUnknownTime;
@@ -74,6 +87,7 @@ std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const 
   } else {
     out = store.meta().runs(flow);
   }
+  std::erase_if(out, [&](const RunRecord& r) { return !f.allows(1, r.path.run_id); });
   client::sort_newest_first(out);
   return out;
 }
@@ -82,7 +96,8 @@ std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const 
   std::vector<StepRecord> out;
   const bool need_record = how.step_records || how.level == Level::kStep;
   if (f.steps() && !need_record) {
-    for (auto& name : *f.steps()) out.push_back(StepRecord{{run.flow, run.run_id, name, {}}, kUnknownTime});
+    for (auto& name : *f.steps())
+      if (f.allows(2, name)) out.push_back(StepRecord{{run.flow, run.run_id, name, {}}, kUnknownTime});
     return out;
   }
   if (!f.steps()) {
@@ -92,6 +107,7 @@ std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const 
     for (auto& name : *f.steps())
       if (auto s = store.meta().step({run.flow, run.run_id, name, {}})) out.push_back(std::move(*s));
   }
+  std::erase_if(out, [&](const StepRecord& s) { return !f.allows(2, s.path.step); });
   client::sort_newest_first(out);
   return out;
 }
@@ -104,6 +120,7 @@ std::vector<TaskRecord> select_tasks(Store& store, const ObjectPath& step, const
     for (auto& id : *f.tasks())
       if (auto t = store.meta().task({step.flow, step.run_id, step.step, id})) out.push_back(std::move(*t));
   }
+  std::erase_if(out, [&](const TaskRecord& t) { return !f.allows(3, t.path.task_id); });
   client::sort_newest_first(out);
   return out;
 }
@@ -120,6 +137,7 @@ std::vector<ArtifactRecord> select_artifacts(Store& store, const ObjectPath& tas
     for (auto& a : store.meta().artifacts(task, attempt, std::nullopt))
       if (!is_private(a.name)) out.push_back(std::move(a));
   }
+  std::erase_if(out, [&](const ArtifactRecord& a) { return !f.allows(4, a.name); });
   std::sort(out.begin(), out.end(), [](const ArtifactRecord& a, const ArtifactRecord& b) { return a.name < b.name; });
   return out;
 }
@@ -181,13 +199,13 @@ std::vector<Found> artifacts_of(Store& store, const PathFilter& f, const Walk& h
 
 PathFilter::PathFilter(const engine::Plan& plan, const PathColumns& c) {
   const int cols[5] = {c.flow, c.run_id, c.step, c.task_id, c.name};
+  int depth = 0;
+  for (int i = 0; i < 5; ++i)
+    if (cols[i] >= 0) depth = i + 1;
   for (int i = 0; i < 5; ++i)
     if (cols[i] >= 0 && plan.values(cols[i])) levels_[i] = *plan.values(cols[i]);
   if (c.pathspec >= 0 && plan.values(c.pathspec)) {
     pathspecs_ = *plan.values(c.pathspec);
-    int depth = 0;
-    for (int i = 0; i < 5; ++i)
-      if (cols[i] >= 0) depth = i + 1;
     std::vector<std::string> parts_at[5];
     for (auto& p : *pathspecs_) {
       auto parts = split_pathspec(p);
@@ -198,6 +216,32 @@ PathFilter::PathFilter(const engine::Plan& plan, const PathColumns& c) {
     }
     for (int i = 0; i < depth; ++i) intersect(levels_[i], parts_at[i]);
   }
+  for (const auto& pattern : plan.patterns)
+    if (pattern.column == c.pathspec) narrow_by_pattern(pattern, depth);
+}
+
+void PathFilter::narrow_by_pattern(const engine::Plan::Pattern& p, int depth) {
+  const char* wildcards = p.glob ? "*?[" : "%_";
+  const size_t first_wildcard = p.text.find_first_of(wildcards);
+  std::vector<std::string> segments = split_pathspec(p.text.substr(0, first_wildcard));
+  if (first_wildcard != std::string::npos) {
+    // The segment holding the wildcard is not literal, and a wildcard may match '/' as well, so
+    // nothing after it narrows anything.
+    segments.pop_back();
+  } else if (static_cast<int>(segments.size()) != depth) {
+    levels_[0] = std::vector<std::string>{};  // no wildcard: it names an object of another depth
+    return;
+  }
+  for (int i = 0; i < depth && i < static_cast<int>(segments.size()); ++i) {
+    if (p.glob || !has_ascii_letter(segments[i])) intersect(levels_[i], {segments[i]});
+    else folded_[i].push_back(ascii_lower(segments[i]));
+  }
+}
+
+bool PathFilter::allows(int level, const std::string& name) const {
+  if (folded_[level].empty()) return true;
+  const std::string folded = ascii_lower(name);
+  return std::all_of(folded_[level].begin(), folded_[level].end(), [&](const std::string& f) { return f == folded; });
 }
 
 bool PathFilter::accepts(const std::string& pathspec) const {

@@ -35,7 +35,9 @@ struct PathColumns {
 
 // Per level, the values the query allows (nullopt: any). Pathspec constraints are split into
 // their parts and intersected with the per-column ones; `accepts` re-checks whole pathspecs of
-// the table's own level.
+// the table's own level. A LIKE or GLOB pattern on the pathspec narrows by its leading literal
+// segments: a GLOB segment (or a LIKE one without ASCII letters) is a lookup; a LIKE segment with
+// letters matches names case-insensitively, so its level is listed and filtered (`allows`).
 class PathFilter {
  public:
   PathFilter(const engine::Plan& plan, const PathColumns& columns);
@@ -46,11 +48,15 @@ class PathFilter {
   const std::vector<std::string>* tasks() const { return level(3); }
   const std::vector<std::string>* names() const { return level(4); }
   bool accepts(const std::string& pathspec) const;
+  // Whether a name at `level` (0 flow ... 4 artifact name) passes the case-insensitive literals.
+  bool allows(int level, const std::string& name) const;
 
  private:
+  void narrow_by_pattern(const engine::Plan::Pattern& pattern, int depth);
   const std::vector<std::string>* level(int i) const { return levels_[i] ? &*levels_[i] : nullptr; }
   std::optional<std::vector<std::string>> levels_[5];
   std::optional<std::vector<std::string>> pathspecs_;
+  std::vector<std::string> folded_[5];  // ASCII-lowercased names a level's name must equal, folded
 };
 
 enum class Level { kFlow, kRun, kStep, kTask, kArtifact };
