@@ -47,6 +47,45 @@ TEST_F(ArtifactsPushdownTest, NamesAndSizesOpenNoBlobAndEachDataIndexOnce) {
             << " files, 0 blobs\n";
 }
 
+// Expensive columns are computed only for rows the WHERE clause keeps: SQLite asks a virtual table
+// for a row's columns once its own WHERE terms passed. With and without ORDER BY (which computes
+// every kept row's result columns before sorting), and with a term the table cannot check.
+TEST_F(ArtifactsPushdownTest, ValuesAreReadOnlyForKeptRows) {
+  const std::string where = kTypesRun + " AND step = 'end' AND size < 10";
+  const int kept = count("SELECT count(*) FROM p_artifacts WHERE " + where);
+  const int all = count("SELECT count(*) FROM p_artifacts WHERE " + kTypesRun + " AND step = 'end'");
+  ASSERT_GT(kept, 0);
+  ASSERT_GT(all, 3 * kept);
+  auto blobs_read = [&](const std::string& sql) {
+    TestDb fresh;  // values are cached by sha for the connection: each query starts without them
+    fresh.query("CREATE VIRTUAL TABLE temp.p_artifacts USING artifacts(root=" + quote(local_fixture().string()) + ")");
+    auto rows = fresh.query(sql);
+    EXPECT_EQ(static_cast<int>(rows.size()), kept) << sql;
+    return std::stoi(*fresh.scalar("SELECT count(*) FROM metaflow_trace WHERE kind = 'file' AND status = 0 AND "
+                                   "cache_hit = 0 AND target LIKE '%/data/%' AND target NOT LIKE '%\\_meta' ESCAPE '\\'"));
+  };
+  for (const std::string sql : {"SELECT name, value FROM p_artifacts WHERE " + where,
+                                "SELECT name, value FROM p_artifacts WHERE " + where + " ORDER BY name",
+                                "SELECT name, hex(blob) FROM p_artifacts WHERE " + where + " AND length(name) > 0",
+                                "SELECT name, value FROM p_artifacts WHERE " + where + " AND name LIKE '%'"}) {
+    EXPECT_LE(blobs_read(sql), kept) << sql;
+  }
+}
+
+// The same for tasks: a log is read only for a kept task.
+TEST_F(ArtifactsPushdownTest, LogsAreReadOnlyForKeptTasks) {
+  const std::string where = kForeachRun + " AND foreach_index = 1";
+  const int kept = count("SELECT count(*) FROM p_tasks WHERE " + where);
+  const int tasks = count("SELECT count(*) FROM p_tasks WHERE " + kForeachRun);
+  ASSERT_GT(kept, 0);
+  ASSERT_GT(tasks, 3 * kept);
+  db_.query("SELECT metaflow_trace_clear()");
+  EXPECT_EQ(static_cast<int>(db_.query("SELECT task_id, stdout FROM p_tasks WHERE " + where).size()), kept);
+  EXPECT_LE(count("SELECT count(*) FROM metaflow_trace WHERE kind = 'file' AND status = 0 AND cache_hit = 0 AND "
+                  "target LIKE '%stdout.log'"),
+            2 * kept);  // the runtime's and the task's log of each kept task
+}
+
 TEST_F(ArtifactsPushdownTest, ValueOfOneNameOpensOneBlobPerTask) {
   const std::string where = kForeachRun + " AND step = 'compute' AND name = 'square'";
   const int tasks = count("SELECT count(*) FROM p_artifacts WHERE " + where);

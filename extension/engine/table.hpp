@@ -3,6 +3,8 @@
 // for a plan. Everything SQLite-specific (xBestIndex, xFilter, argv order, IN lists, colUsed) lives
 // in vtab.cpp; a table never sees it.
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <span>
@@ -64,7 +66,65 @@ struct Value {
   static Value json_maybe(const std::optional<std::string>& v) { return v ? json(*v) : null(); }
 };
 
-using Row = std::vector<Value>;
+// One row: the cells a table filled when it found the row, and groups of columns it computes
+// only when SQLite first asks for one of them (xColumn). SQLite asks for a row's columns only once
+// the WHERE terms it evaluates have kept the row, so an expensive column (a blob's value, a log, a
+// run's status) is never computed for a row the query throws away. A group is computed once.
+class Row {
+ public:
+  using Fill = std::function<void(Row&)>;
+
+  Row() = default;
+  explicit Row(size_t columns) : cells_(columns) {}
+  Row(std::initializer_list<Value> cells) : cells_(cells) {}
+
+  Value& operator[](size_t i) { return cells_[i]; }
+  size_t size() const { return cells_.size(); }
+
+  // `fill` sets the columns whose bits are in `columns` (bit i: column i), when one is first read.
+  void defer(uint64_t columns, Fill fill) { deferred_.push_back({columns, std::move(fill)}); }
+  // The columns still to be computed.
+  uint64_t deferred_columns() const {
+    uint64_t all = 0;
+    for (auto& d : deferred_) all |= d.columns;
+    return all;
+  }
+  // Computes every deferred group now (the walk does so for rows it knows will be kept, on
+  // several threads at once).
+  void compute_all() {
+    while (!deferred_.empty()) run(deferred_.size() - 1);
+  }
+  // Cell i, computing its group first when it is deferred. Throws what the group throws.
+  const Value& get(size_t i) {
+    for (size_t d = 0; d < deferred_.size(); ++d)
+      if (deferred_[d].columns & column_bit(i)) {
+        run(d);
+        break;
+      }
+    return cells_[i];
+  }
+  static constexpr uint64_t column_bit(size_t i) { return uint64_t{1} << (i < 63 ? i : 63); }
+
+ private:
+  void run(size_t d) {
+    Fill fill = std::move(deferred_[d].fill);
+    deferred_.erase(deferred_.begin() + static_cast<std::ptrdiff_t>(d));
+    fill(*this);
+  }
+  struct Deferred {
+    uint64_t columns;
+    Fill fill;
+  };
+  std::vector<Value> cells_;
+  std::vector<Deferred> deferred_;
+};
+
+// The bits of these columns, as Row::defer and Plan::columns_used hold them.
+constexpr uint64_t column_bits(std::initializer_list<int> columns) {
+  uint64_t bits = 0;
+  for (int c : columns) bits |= Row::column_bit(static_cast<size_t>(c));
+  return bits;
+}
 
 // What the engine derived from the WHERE clause and the SELECT list.
 struct Plan {
@@ -78,6 +138,16 @@ struct Plan {
     std::string text;
   };
   std::vector<Pattern> patterns;
+  // Comparisons on other columns (`size < 10`) that SQLite also applies to every row. The table
+  // does not filter by them; the walk uses them to tell which rows the query will keep, whose
+  // deferred columns it may then compute ahead, together.
+  struct Check {
+    int column;
+    int op;  // SQLITE_INDEX_CONSTRAINT_EQ, _GT, _LE, _LT, _GE or _NE
+    Value value;
+  };
+  std::vector<Check> checks;
+  bool all_terms_checked = true;  // false when a term SQLite showed the table is none of the above
   uint64_t columns_used = ~uint64_t{0};
 
   const std::vector<std::string>* values(int column) const {
@@ -89,6 +159,9 @@ struct Plan {
     return v && v->size() == 1 ? &(*v)[0] : nullptr;
   }
   bool uses(int column) const { return (columns_used >> (column < 63 ? column : 63)) & 1; }
+  // True when the row is sure to pass every check: each checked cell is computed (not deferred)
+  // and compares as SQLite would compare it. False when a check fails or cannot be told yet.
+  bool keeps(Row& row) const;
 };
 
 struct TableSpec {

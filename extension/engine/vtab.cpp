@@ -10,6 +10,11 @@
 //                           (only when the runtime SQLite is >= 3.38, checked at run time)
 //             <column>~like=? / <column>~glob=?  argv[k] is a LIKE / GLOB pattern (kPattern
 //                           columns); never omitted: SQLite re-checks every row against it
+//             <column><op>?        op one of == <> < <= > >=: a comparison on a column the table does
+//                           not look up by (`size<?`); never omitted, SQLite applies it; it only
+//                           tells the walk which rows will be kept (Plan::checks)
+//             lazy                 a WHERE term the table cannot check: deferred columns are
+//                           computed only when SQLite asks (Plan::all_terms_checked)
 //           then `cols=0x...`: sqlite3_index_info.colUsed, so xFilter knows which expensive
 //           columns the statement reads. A plan with no terms is "scan cols=0x...".
 //   Example, as EXPLAIN QUERY PLAN shows it:
@@ -67,6 +72,46 @@ void set_error(sqlite3_vtab* vtab, const std::string& message) {
 
 int error_code(const std::exception& e) {
   return dynamic_cast<const Interrupted*>(&e) ? SQLITE_INTERRUPT : SQLITE_ERROR;
+}
+
+// The spelling of a comparison in the plan text, or nullptr for operators that are not checks.
+const char* check_symbol(int op) {
+  switch (op) {
+    case SQLITE_INDEX_CONSTRAINT_EQ: return "==";
+    case SQLITE_INDEX_CONSTRAINT_NE: return "<>";
+    case SQLITE_INDEX_CONSTRAINT_LT: return "<";
+    case SQLITE_INDEX_CONSTRAINT_LE: return "<=";
+    case SQLITE_INDEX_CONSTRAINT_GT: return ">";
+    case SQLITE_INDEX_CONSTRAINT_GE: return ">=";
+  }
+  return nullptr;
+}
+
+int check_op(std::string_view symbol) {
+  for (int op : {SQLITE_INDEX_CONSTRAINT_EQ, SQLITE_INDEX_CONSTRAINT_NE, SQLITE_INDEX_CONSTRAINT_LT,
+                 SQLITE_INDEX_CONSTRAINT_LE, SQLITE_INDEX_CONSTRAINT_GT, SQLITE_INDEX_CONSTRAINT_GE})
+    if (symbol == check_symbol(op)) return op;
+  return 0;
+}
+
+// The right-hand side of a check, with the column's affinity applied as SQLite applies it to a
+// comparison with a column: numbers for INTEGER/REAL columns, text for the others.
+Value check_value(Type column_type, sqlite3_value* v) {
+  if (column_type == Type::Json) return Value::null();  // JSON's NUMERIC affinity: left to SQLite alone
+  const bool numeric = column_type == Type::Integer || column_type == Type::Real;
+  int type = numeric ? sqlite3_value_numeric_type(v) : sqlite3_value_type(v);
+  if (!numeric && (type == SQLITE_INTEGER || type == SQLITE_FLOAT)) type = SQLITE_TEXT;
+  switch (type) {
+    case SQLITE_INTEGER: return Value::of(static_cast<int64_t>(sqlite3_value_int64(v)));
+    case SQLITE_FLOAT: return Value::of(sqlite3_value_double(v));
+    case SQLITE_TEXT:
+      return Value::of(std::string(reinterpret_cast<const char*>(sqlite3_value_text(v)), sqlite3_value_bytes(v)));
+    case SQLITE_BLOB: {
+      const char* data = static_cast<const char*>(sqlite3_value_blob(v));
+      return Value::blob(std::string(data ? data : "", sqlite3_value_bytes(v)));
+    }
+  }
+  return Value::null();
 }
 
 int column_index(const TableSpec& spec, std::string_view name) {
@@ -154,6 +199,23 @@ int best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) {
     terms += std::string(spec.columns[c.iColumn].name) + (glob ? "~glob=? " : "~like=? ");
     rows /= std::max(std::sqrt(spec.columns[c.iColumn].narrows), 1.0);
   }
+  for (int i = 0; i < info->nConstraint; ++i) {
+    const auto& c = info->aConstraint[i];
+    const char* symbol = check_symbol(c.op);
+    if (!c.usable || !symbol || c.iColumn < 0 || info->aConstraintUsage[i].argvIndex) continue;
+    if (std::strcmp(sqlite3_vtab_collation(info, i), "BINARY") != 0) continue;  // compared otherwise
+    info->aConstraintUsage[i].argvIndex = ++argv_index;
+    terms += std::string(spec.columns[c.iColumn].name) + symbol + "? ";
+  }
+  // A WHERE term the table is shown but cannot check (LIKE on a plain column, a join term not yet
+  // usable, another collation) may still reject rows: then no deferred column is computed ahead.
+  bool all_checked = true;
+  for (int i = 0; i < info->nConstraint; ++i)
+    if (!info->aConstraintUsage[i].argvIndex && !(info->aConstraint[i].usable && info->aConstraint[i].iColumn >= 0 &&
+                                                  taken[info->aConstraint[i].iColumn] &&
+                                                  info->aConstraint[i].op == SQLITE_INDEX_CONSTRAINT_EQ))
+      all_checked = false;
+  if (!all_checked) terms += "lazy ";
   rows = std::max(rows, 1.0);
   info->estimatedRows = static_cast<sqlite3_int64>(std::ceil(rows));
   // A lookup costs a few reads; a scan costs one read per row. The fixed part makes SQLite prefer
@@ -202,8 +264,22 @@ Plan decode_plan(const TableSpec& spec, const char* idx_str, int argc, sqlite3_v
       continue;
     }
     if (term == "scan") continue;
+    if (term == "lazy") {
+      plan.all_terms_checked = false;
+      continue;
+    }
     auto eq = term.find('=');
     auto tilde = term.find('~');
+    auto op_at = term.find_first_of("=<>~");
+    if (op_at != std::string::npos && term.compare(op_at, 2, "=?") != 0 && term.compare(op_at, 3, "=IN") != 0 &&
+        term[op_at] != '~') {  // a check: name, operator, '?'
+      int col = column_index(spec, std::string_view(term).substr(0, op_at));
+      int op = check_op(std::string_view(term).substr(op_at, term.size() - op_at - 1));
+      if (col < 0 || !op || k >= argc) throw std::logic_error("mfsql: malformed plan '" + std::string(idx_str) + "'");
+      plan.checks.push_back({col, op, check_value(spec.columns[col].type, argv[k])});
+      ++k;
+      continue;
+    }
     int col = column_index(spec, std::string_view(term).substr(0, std::min(eq, tilde)));
     if (col < 0 || k >= argc) throw std::logic_error("mfsql: malformed plan '" + std::string(idx_str) + "'");
     if (tilde < eq) {
@@ -270,12 +346,22 @@ int eof(sqlite3_vtab_cursor* base) { return reinterpret_cast<Cursor*>(base)->eof
 
 int column(sqlite3_vtab_cursor* base, sqlite3_context* ctx, int i) {
   auto* cur = reinterpret_cast<Cursor*>(base);
-  const Row& row = cur->rows.value();
+  Row& row = cur->rows.value();
   if (i < 0 || i >= static_cast<int>(row.size())) {
     sqlite3_result_null(ctx);
     return SQLITE_OK;
   }
-  const Value& v = row[i];
+  const Value* cell = nullptr;
+  try {
+    cell = &row.get(i);  // a deferred column is computed now, for a row the query keeps
+  } catch (const std::exception& e) {
+    set_error(base->pVtab, e.what());
+    std::string message = base->pVtab->zErrMsg ? base->pVtab->zErrMsg : e.what();
+    sqlite3_result_error(ctx, message.c_str(), -1);
+    if (error_code(e) == SQLITE_INTERRUPT) sqlite3_result_error_code(ctx, SQLITE_INTERRUPT);
+    return error_code(e);
+  }
+  const Value& v = *cell;
   switch (v.kind) {
     case Value::Kind::Null: sqlite3_result_null(ctx); break;
     case Value::Kind::Integer: sqlite3_result_int64(ctx, v.integer); break;
@@ -320,6 +406,59 @@ sqlite3_module make_module() {
 const sqlite3_module kModule = make_module();
 
 }  // namespace
+
+namespace {
+
+// SQLite's order of values: NULL < numbers < text < blobs; numbers by value, text and blobs by
+// bytes (BINARY). nullopt when either side is NULL (the comparison is then NULL: not kept).
+std::optional<int> compare(const Value& a, const Value& b) {
+  auto rank = [](const Value& v) {
+    switch (v.kind) {
+      case Value::Kind::Null: return 0;
+      case Value::Kind::Integer:
+      case Value::Kind::Real: return 1;
+      case Value::Kind::Text:
+      case Value::Kind::Json: return 2;
+      case Value::Kind::Blob: return 3;
+    }
+    return 0;
+  };
+  const int ra = rank(a), rb = rank(b);
+  if (ra == 0 || rb == 0) return std::nullopt;
+  if (ra != rb) return ra < rb ? -1 : 1;
+  if (ra == 1) {
+    if (a.kind == Value::Kind::Integer && b.kind == Value::Kind::Integer)
+      return a.integer < b.integer ? -1 : a.integer > b.integer ? 1 : 0;
+    const double x = a.kind == Value::Kind::Integer ? static_cast<double>(a.integer) : a.real;
+    const double y = b.kind == Value::Kind::Integer ? static_cast<double>(b.integer) : b.real;
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  const int c = a.text.compare(b.text);
+  return c < 0 ? -1 : c > 0 ? 1 : 0;
+}
+
+}  // namespace
+
+bool Plan::keeps(Row& row) const {
+  if (!all_terms_checked) return false;
+  const uint64_t deferred = row.deferred_columns();
+  for (const Check& check : checks) {
+    if (check.column >= static_cast<int>(row.size()) || (deferred & Row::column_bit(check.column))) return false;
+    auto c = compare(row[check.column], check.value);
+    if (!c) return false;
+    bool ok = false;
+    switch (check.op) {
+      case SQLITE_INDEX_CONSTRAINT_EQ: ok = *c == 0; break;
+      case SQLITE_INDEX_CONSTRAINT_NE: ok = *c != 0; break;
+      case SQLITE_INDEX_CONSTRAINT_LT: ok = *c < 0; break;
+      case SQLITE_INDEX_CONSTRAINT_LE: ok = *c <= 0; break;
+      case SQLITE_INDEX_CONSTRAINT_GT: ok = *c > 0; break;
+      case SQLITE_INDEX_CONSTRAINT_GE: ok = *c >= 0; break;
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
 
 const char* type_name(Type t) {
   switch (t) {

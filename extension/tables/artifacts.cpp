@@ -63,6 +63,20 @@ Value value_of(Store& store, const ArtifactRecord& a, const std::string& encodin
   });
 }
 
+// The blob and its value, for a row the query keeps. Without data.json, the size is the blob's.
+void put_bytes(Store& store, const ArtifactRecord& a, const std::string& encoding, std::optional<int64_t> size,
+               const engine::Plan& plan, engine::Row& row) {
+  std::optional<std::string> bytes;
+  if (plan.uses(kBlob)) {
+    row[kBlob] = guarded([&] {
+      bytes = store.blob(a.task.flow, a.sha, kMaxBlobBytes);
+      return Value::blob(*bytes);
+    });
+    if (bytes && !size) row[kSize] = Value::of(static_cast<int64_t>(bytes->size()));
+  }
+  if (plan.uses(kValue)) row[kValue] = value_of(store, a, encoding, size, bytes ? &*bytes : nullptr);
+}
+
 void fill(Store& store, const ArtifactRecord& a, const ArtifactInfo* index, const engine::Plan& plan, engine::Row& row) {
   row[kAttempt] = Value::of(int64_t{a.attempt});
   row[kSha] = Value::of(a.sha);
@@ -77,16 +91,11 @@ void fill(Store& store, const ArtifactRecord& a, const ArtifactInfo* index, cons
     row[kSerializer] = Value::maybe(index->serializer);
     if (index->type_repr) row[kPythonType] = Value::of(python_type_from_repr(*index->type_repr));
   }
-  std::optional<std::string> bytes;
-  if (plan.uses(kBlob)) {
-    row[kBlob] = guarded([&] {
-      bytes = store.blob(a.task.flow, a.sha, kMaxBlobBytes);
-      return Value::blob(*bytes);
-    });
-    if (bytes && !size) size = static_cast<int64_t>(bytes->size());
-  }
-  if (plan.uses(kValue)) row[kValue] = value_of(store, a, encoding, size, bytes ? &*bytes : nullptr);
   row[kSize] = Value::maybe(size);
+  if (!plan.uses(kBlob) && !plan.uses(kValue)) return;
+  uint64_t deferred = engine::column_bits({kBlob, kValue});
+  if (!size && plan.uses(kBlob)) deferred |= engine::column_bits({kSize});
+  row.defer(deferred, [&store, &plan, a = &a, encoding, size](engine::Row& r) { put_bytes(store, *a, encoding, size, plan, r); });
 }
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId,
@@ -122,14 +131,18 @@ void prepare(Store& store, const engine::Plan& plan, std::span<const Found> batc
     }
     indexes = std::move(kept);
   }
-  if (!plan.uses(kValue) && !plan.uses(kBlob)) return;
+}
+
+// Before the values of the rows the query keeps are computed together: their blobs fetched at
+// once when the datastore fetches concurrently (S3), rather than one request per row.
+void prefetch(Store& store, const engine::Plan& plan, std::span<const Found* const> kept, const InfoByAttempt& indexes) {
   std::map<std::string, std::vector<std::string>> shas_by_flow;
-  for (const Found& f : batch) {
+  for (const Found* f : kept) {
     std::optional<int64_t> size;
-    if (auto it = indexes.find({f.artifact.task.pathspec(), f.artifact.attempt}); it != indexes.end())
-      if (auto entry = it->second.find(f.artifact.name); entry != it->second.end()) size = entry->second.size;
+    if (auto it = indexes.find({f->artifact.task.pathspec(), f->artifact.attempt}); it != indexes.end())
+      if (auto entry = it->second.find(f->artifact.name); entry != it->second.end()) size = entry->second.size;
     const bool over_cap = size && static_cast<uint64_t>(*size) > store.settings().max_value_bytes;
-    if (plan.uses(kBlob) || !over_cap) shas_by_flow[f.artifact.task.flow].push_back(f.artifact.sha);
+    if (plan.uses(kBlob) || !over_cap) shas_by_flow[f->artifact.task.flow].push_back(f->artifact.sha);
   }
   for (auto& [flow, shas] : shas_by_flow) store.prefetch_blobs(flow, shas, plan.uses(kBlob));
 }
@@ -142,6 +155,10 @@ engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& pla
                  .objects_at_once = 32,
                  .before_rows = [&store, &plan, indexes](std::span<const Found> batch) {
                    prepare(store, plan, batch, *indexes);
+                 },
+                 .plan = &plan,
+                 .before_values = [&store, &plan, indexes](std::span<const Found* const> kept) {
+                   prefetch(store, plan, kept, *indexes);
                  }};
   return walk(store, PathFilter(plan, kPath), how,
               [&store, &plan, indexes](const Found& found, std::vector<engine::Row>& out) {

@@ -26,11 +26,13 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   row[kFlow] = Value::of(found.flow.flow);
   row[kPathspec] = Value::of(found.flow.flow);
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(found.flow.ts_ms));
-  if (plan.uses(kLatestRun) || plan.uses(kLatestSuccessfulRun)) {
-    auto latest = client::latest_runs(store, found.flow.flow, plan.uses(kLatestSuccessfulRun));
-    row[kLatestRun] = Value::maybe(latest.any);
-    row[kLatestSuccessfulRun] = Value::maybe(latest.successful);
-  }
+  // A flow's runs are read only for flows the query keeps.
+  if (plan.uses(kLatestRun) || plan.uses(kLatestSuccessfulRun))
+    row.defer(engine::column_bits({kLatestRun, kLatestSuccessfulRun}), [&store, &plan, flow = &found.flow.flow](engine::Row& r) {
+      auto latest = client::latest_runs(store, *flow, plan.uses(kLatestSuccessfulRun));
+      r[kLatestRun] = Value::maybe(latest.any);
+      r[kLatestSuccessfulRun] = Value::maybe(latest.successful);
+    });
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {

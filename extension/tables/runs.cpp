@@ -51,24 +51,32 @@ void put_outcome(Store& store, const RunRecord& run, const engine::Plan& plan, e
   if (plan.uses(kStatus)) row[kStatus] = guarded([&] { return Value::of(client::run_status(store, run, outcome)); });
 }
 
+constexpr uint64_t kOutcome = engine::column_bits({kFinished, kSuccessful, kFinishedAt, kStatus, kEndTask});
+constexpr uint64_t kStartTask = engine::column_bits({kTrigger, kCode});
+
 void put_row(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
-  const RunRecord& run = *found.run;
+  const RunRecord* run = found.run;
   engine::Row& row = out.emplace_back(kCount);
-  put_path(row, run.path, kPath);
-  row[kParent] = Value::of(run.path.flow);
-  row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(run.ts_ms));
-  row[kUser] = Value::maybe(user_of(run));
-  put_run_tags(row, kUserTags, run);
-  if (plan.uses(kFinished) || plan.uses(kSuccessful) || plan.uses(kFinishedAt) || plan.uses(kStatus) ||
-      plan.uses(kEndTask))
-    guarded_fill([&] { put_outcome(store, run, plan, row); });  // a damaged end task: NULL status columns
+  put_path(row, run->path, kPath);
+  row[kParent] = Value::of(run->path.flow);
+  row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(run->ts_ms));
+  row[kUser] = Value::maybe(user_of(*run));
+  put_run_tags(row, kUserTags, *run);
+  // The rest reads the run's tasks: computed only for runs the query keeps.
+  if (plan.columns_used & kOutcome)
+    row.defer(kOutcome, [&store, &plan, run](engine::Row& r) {
+      guarded_fill([&] { put_outcome(store, *run, plan, r); });  // a damaged end task: NULL status columns
+    });
   if (plan.uses(kOriginRunId))
-    row[kOriginRunId] = guarded([&] { return Value::maybe(client::origin_run_id(client::newest_task_metadata(store, run.path))); });
-  if (plan.uses(kTrigger) || plan.uses(kCode)) {
-    auto d = client::start_task_metadata(store, run.path);
-    row[kTrigger] = Value::json_maybe(client::json_field(d, "execution-triggers"));
-    row[kCode] = Value::json_maybe(client::json_field(d, "code-package"));
-  }
+    row.defer(engine::column_bits({kOriginRunId}), [&store, run](engine::Row& r) {
+      r[kOriginRunId] = guarded([&] { return Value::maybe(client::origin_run_id(client::newest_task_metadata(store, run->path))); });
+    });
+  if (plan.columns_used & kStartTask)
+    row.defer(kStartTask, [&store, run](engine::Row& r) {
+      auto d = client::start_task_metadata(store, run->path);
+      r[kTrigger] = Value::json_maybe(client::json_field(d, "execution-triggers"));
+      r[kCode] = Value::json_maybe(client::json_field(d, "code-package"));
+    });
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {

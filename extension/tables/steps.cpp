@@ -38,15 +38,17 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   put_path(row, step.path, kPath);
   row[kParent] = Value::of(found.run->path.pathspec());
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(step.ts_ms));
-  if (plan.uses(kFinishedAt) || plan.uses(kTaskCount)) {
-    auto tasks = store.meta().tasks(step.path);
-    row[kTaskCount] = Value::of(static_cast<int64_t>(tasks.size()));
-    if (plan.uses(kFinishedAt))
-      row[kFinishedAt] = guarded([&] {
-        auto at = client::step_finished_at(store, tasks);
-        return at ? Value::of(iso_utc_ms(*at)) : Value::null();
-      });
-  }
+  // The step's tasks are read only for steps the query keeps.
+  if (plan.uses(kFinishedAt) || plan.uses(kTaskCount))
+    row.defer(engine::column_bits({kFinishedAt, kTaskCount}), [&store, &plan, path = &step.path](engine::Row& r) {
+      auto tasks = store.meta().tasks(*path);
+      r[kTaskCount] = Value::of(static_cast<int64_t>(tasks.size()));
+      if (plan.uses(kFinishedAt))
+        r[kFinishedAt] = guarded([&] {
+          auto at = client::step_finished_at(store, tasks);
+          return at ? Value::of(iso_utc_ms(*at)) : Value::null();
+        });
+    });
   if (uses_run(plan)) put_run_tags(row, kUserTags, *found.run);
 }
 

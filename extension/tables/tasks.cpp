@@ -62,12 +62,25 @@ void put_outcome(Store& store, const TaskRecord& task, const engine::Plan& plan,
     row[kForeachIndex] = guarded([&] { return Value::maybe(client::foreach_index(store, arts)); });
 }
 
-void put_metadata(Store& store, const TaskRecord& task, const engine::Plan& plan, engine::Row& row) {
-  // The client's dict, origin entries included: a clone's logs need its origin's ds-type/ds-root.
-  auto dict = client::task_metadata_dict(store, task.path);
+constexpr uint64_t kNeedsLogs = bit(kStdout) | bit(kStderr);
+
+// The client's dict, origin entries included (a clone's logs need its origin's ds-type/ds-root):
+// read once per row, by whichever of the metadata and log columns is asked for first.
+using SharedDict = std::shared_ptr<std::optional<client::MetadataDict>>;
+const client::MetadataDict& dict_of(Store& store, const TaskRecord& task, const SharedDict& dict) {
+  if (!*dict) *dict = client::task_metadata_dict(store, task.path);
+  return **dict;
+}
+
+void put_metadata(Store& store, const TaskRecord& task, const engine::Plan& plan, const client::MetadataDict& dict,
+                  engine::Row& row) {
   row[kAttempt] = Value::of(int64_t{client::current_attempt(dict)});
   if (plan.uses(kMetadata)) row[kMetadata] = Value::json(client::metadata_dict_json(dict));
   row[kOriginPathspec] = Value::maybe(client::origin_pathspec(task.path, dict));
+}
+
+void put_logs(Store& store, const TaskRecord& task, const engine::Plan& plan, const client::MetadataDict& dict,
+              engine::Row& row) {
   for (auto [column, stream_name] : {std::pair{kStdout, "stdout"}, std::pair{kStderr, "stderr"}})
     if (const char* stream = stream_name; plan.uses(column))  // (clang 14: no binding captures)
       row[column] = guarded([&] {
@@ -76,15 +89,26 @@ void put_metadata(Store& store, const TaskRecord& task, const engine::Plan& plan
 }
 
 void put_row(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
-  const TaskRecord& task = found.task;
+  const TaskRecord* task = &found.task;
   engine::Row& row = out.emplace_back(kCount);
-  put_path(row, task.path, kPath);
+  put_path(row, task->path, kPath);
   row[kParent] = Value::of(found.step.path.pathspec());
-  row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(task.ts_ms));
-  if (plan.columns_used & kNeedsArtifacts)
-    guarded_fill([&] { put_outcome(store, task, plan, row); });  // a damaged artifact index: NULL outcome
-  if (plan.columns_used & kNeedsMetadata) put_metadata(store, task, plan, row);
+  row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(task->ts_ms));
   if (plan.columns_used & kNeedsRun) put_run_tags(row, kUserTags, *found.run);
+  // The rest reads the task's records: computed only for tasks the query keeps.
+  if (plan.columns_used & kNeedsArtifacts)
+    row.defer(kNeedsArtifacts, [&store, &plan, task](engine::Row& r) {
+      guarded_fill([&] { put_outcome(store, *task, plan, r); });  // a damaged artifact index: NULL outcome
+    });
+  auto dict = std::make_shared<std::optional<client::MetadataDict>>();
+  if (plan.columns_used & (kNeedsMetadata & ~kNeedsLogs))
+    row.defer(kNeedsMetadata & ~kNeedsLogs, [&store, &plan, task, dict](engine::Row& r) {
+      put_metadata(store, *task, plan, dict_of(store, *task, dict), r);
+    });
+  if (plan.columns_used & kNeedsLogs)
+    row.defer(kNeedsLogs, [&store, &plan, task, dict](engine::Row& r) {
+      put_logs(store, *task, plan, dict_of(store, *task, dict), r);
+    });
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {

@@ -254,6 +254,25 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
     if (threads) parallel_for(n, f, min_per_thread);
     else for (size_t i = 0; i < n; ++i) f(i);
   };
+  // Rows the query is sure to keep have their deferred columns computed now, together: what
+  // SQLite would otherwise ask for one row at a time.
+  auto compute_kept_rows = [&](std::span<const Found> objects, std::vector<std::vector<engine::Row>>& per) {
+    if (!how.plan) return;
+    std::vector<const Found*> kept_objects;
+    std::vector<engine::Row*> kept_rows;
+    for (size_t i = 0; i < objects.size(); ++i) {
+      bool any = false;
+      for (engine::Row& row : per[i])
+        if (row.deferred_columns() && how.plan->keeps(row)) {
+          kept_rows.push_back(&row);
+          any = true;
+        }
+      if (any) kept_objects.push_back(&objects[i]);
+    }
+    if (kept_rows.empty()) return;
+    if (how.before_values) how.before_values(kept_objects);
+    for_each(kept_rows.size(), how.min_per_thread, [&](size_t i) { kept_rows[i]->compute_all(); });
+  };
   // The rows of some found objects, in their order; a damaged object contributes none.
   auto rows_for = [&](std::span<const Found> objects) {
     if (how.before_rows) how.before_rows(objects);
@@ -265,6 +284,7 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
         per[i].clear();
       }
     });
+    compute_kept_rows(objects, per);
     std::vector<engine::Row> out;
     for (auto& rows : per)
       for (auto& row : rows) out.push_back(std::move(row));
@@ -316,6 +336,7 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
 engine::Generator<engine::Row> walk(TableSource& source, const engine::Plan& plan, const PathColumns& path, Walk how,
                                     PutRows put_rows) {
   Store& store = source.store();
+  how.plan = &plan;
   return walk(store, PathFilter(plan, path), std::move(how),
               [&store, &plan, put_rows](const Found& found, std::vector<engine::Row>& out) {
                 put_rows(store, found, plan, out);

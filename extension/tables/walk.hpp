@@ -88,9 +88,14 @@ struct Walk {
   // Rows are made this many objects at a time; on several threads from min_per_thread each.
   size_t objects_at_once = 64;
   size_t min_per_thread = 4;
-  // Called with each batch of objects before their rows are made (e.g. to fetch their blobs
-  // together); may be empty.
+  // Called with each batch of objects before their rows are made; may be empty.
   std::function<void(std::span<const Found>)> before_rows;
+  // The statement's plan: rows it is sure to keep (Plan::keeps) have their deferred columns
+  // computed ahead, a batch at a time on the thread budget, after `before_values` is called with
+  // their objects (e.g. to fetch their blobs together). Without a plan, deferred columns wait for
+  // SQLite to ask.
+  const engine::Plan* plan = nullptr;
+  std::function<void(std::span<const Found* const>)> before_values;
 };
 
 // Appends the rows of one found object to `out`. A CorruptRecord thrown out of it drops that
