@@ -45,6 +45,59 @@ TEST(StoreErrors, RootArgumentThatIsNotAStoreSaysSo) {
   EXPECT_NE(db.error_of("CREATE VIRTUAL TABLE temp.y USING runs(rooot='/x')").find("accepts: root"), std::string::npos);
 }
 
+// One damaged registration NULLs that artifact's columns; the task's other artifacts still answer.
+TEST(StoreErrors, ADamagedArtifactRegistrationHidesOnlyThatArtifact) {
+  TempDir tmp;
+  fs::path store = copy_store(local_fixture(), tmp);
+  const std::string task = "TypesFlow/1795738050376863/end/4";
+  TestDb before;
+  before.query("CREATE VIRTUAL TABLE temp.a USING artifacts(root=" + quote(store.string()) + ")");
+  auto all = before.query("SELECT name, sha FROM a WHERE pathspec LIKE " + quote(task + "/%") + " ORDER BY name");
+  ASSERT_GT(all.size(), 10u);
+  const std::string victim = *all[3][0];
+  overwrite(store / ".metaflow" / "TypesFlow" / "1795738050376863" / "end" / "4" / "_meta" / ("0_artifact_" + victim + ".json"),
+            "{\"name\": \"" + victim + "\", \"sha\": \"ab");
+  TestDb db;
+  db.query("CREATE VIRTUAL TABLE temp.a USING artifacts(root=" + quote(store.string()) + ")");
+  auto after = db.query("SELECT name, sha FROM a WHERE flow = 'TypesFlow' AND run_id = '1795738050376863' AND "
+                        "step = 'end' AND task_id = '4' ORDER BY name");
+  ASSERT_EQ(after.size(), all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(after[i][0], all[i][0]);
+    EXPECT_EQ(after[i][1], *all[i][0] == victim ? std::nullopt : all[i][1]) << *all[i][0];
+  }
+  EXPECT_EQ(db.scalar("SELECT value FROM a WHERE pathspec = " + quote(task + "/" + victim)), std::nullopt);
+  // A damaged _task_ok registration: its row is there with NULLs, the task's outcome is unknown.
+  overwrite(store / ".metaflow" / "TypesFlow" / "1795738050376863" / "end" / "4" / "_meta" / "0_artifact__task_ok.json", "[1,");
+  TestDb again;
+  again.query("CREATE VIRTUAL TABLE temp.a USING artifacts(root=" + quote(store.string()) + ")");
+  again.query("CREATE VIRTUAL TABLE temp.t USING tasks(root=" + quote(store.string()) + ")");
+  EXPECT_EQ(again.query("SELECT name FROM a WHERE pathspec LIKE " + quote(task + "/%")).size(), all.size() - 0);
+  auto ok = again.query("SELECT name, sha FROM a WHERE pathspec = " + quote(task + "/_task_ok"));
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_EQ(ok[0][1], std::nullopt);
+  EXPECT_EQ(again.scalar("SELECT finished FROM t WHERE pathspec = " + quote(task)), std::nullopt);
+}
+
+// A run whose record cannot be read has unknown tags: NULL, not an empty list, so "runs without
+// tag X" does not claim it.
+TEST(StoreErrors, ADamagedRunRecordHasUnknownTags) {
+  TempDir tmp;
+  fs::path store = copy_store(local_fixture(), tmp);
+  overwrite(store / ".metaflow" / kFlow / kRun / "_meta" / "_self.json", "{\"tags\": [\"a");
+  TestDb db;
+  db.query("CREATE VIRTUAL TABLE temp.r USING runs(root=" + quote(store.string()) + ")");
+  auto row = db.query("SELECT user_tags, system_tags, tags, user FROM r WHERE flow = " + quote(kFlow) +
+                      " AND run_id = " + quote(kRun));
+  ASSERT_EQ(row.size(), 1u);
+  for (auto& cell : row[0]) EXPECT_EQ(cell, std::nullopt);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM r WHERE flow = " + quote(kFlow) + " AND run_id = " + quote(kRun) +
+                      " AND NOT (tags LIKE '%\"x\"%')"),
+            "0");
+  EXPECT_EQ(db.scalar("SELECT json_array_length(tags) FROM r WHERE flow = " + quote(kFlow) + " AND run_id = " + quote(kRun)),
+            std::nullopt);
+}
+
 // In a join, the message says which table (and so which store) failed: every error a statement
 // reports starts with the table's module name.
 TEST(StoreErrors, EveryErrorStartsWithTheTablesName) {

@@ -32,6 +32,7 @@ struct RunRecord {
   int64_t ts_ms = 0;
   std::vector<std::string> tags, system_tags;  // sorted, deduplicated
   std::optional<int64_t> last_heartbeat_s;     // metadata service only
+  bool damaged = false;  // its record exists but cannot be read: tags, user and time are unknown
 };
 
 struct StepRecord {
@@ -53,6 +54,7 @@ struct ArtifactRecord {
   std::string ds_type;
   int attempt = 0;
   int64_t ts_ms = 0;
+  bool damaged = false;  // its registration exists but cannot be read: only name and attempt are known
 };
 
 struct MetadataEntry {

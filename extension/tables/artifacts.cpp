@@ -110,6 +110,10 @@ void put_row(Store& store, const ArtifactRecord& a, const InfoByAttempt& indexes
   put_path(row, a.task, kPath);
   row[kName] = Value::of(a.name);
   row[kPathspec] = Value::of(a.task.pathspec() + "/" + a.name);
+  if (a.damaged) {  // a registration that cannot be read: the row stands, the rest is NULL
+    row[kAttempt] = Value::of(int64_t{a.attempt});
+    return;
+  }
   const ArtifactInfo* index = nullptr;
   if (auto it = indexes.find({a.task.pathspec(), a.attempt}); it != indexes.end())
     if (auto entry = it->second.find(a.name); entry != it->second.end()) index = &entry->second;

@@ -352,6 +352,7 @@ void put_path(engine::Row& row, const ObjectPath& path, const PathColumns& c) {
 }
 
 void put_run_tags(engine::Row& row, int first, const RunRecord& run) {
+  if (run.damaged) return;  // unknown, not empty: NULL
   std::vector<std::string> all;
   std::set_union(run.tags.begin(), run.tags.end(), run.system_tags.begin(), run.system_tags.end(),
                  std::back_inserter(all));

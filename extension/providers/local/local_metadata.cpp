@@ -37,9 +37,16 @@ int64_t ts_or_unknown(const std::string& self_json) {
   }
 }
 
-ArtifactRecord artifact_of(const std::string& text, const ObjectPath& task, int attempt) {
+// A registration that cannot be read is still an artifact of the task: listed by its file's name,
+// with the rest unknown, so that one damaged file hides nothing else.
+ArtifactRecord artifact_of(const std::string& text, const ObjectPath& task, int attempt, const std::string& name) {
   if (auto fast = flat_json::artifact(text, task, attempt)) return std::move(*fast);
-  return parse_artifact_json(text, task, attempt);
+  try {
+    return parse_artifact_json(text, task, attempt);
+  } catch (const CorruptRecord&) {
+    ArtifactRecord damaged{.task = task, .name = name, .attempt = attempt, .ts_ms = kUnknownTime, .damaged = true};
+    return damaged;
+  }
 }
 
 }  // namespace
@@ -106,6 +113,7 @@ std::optional<RunRecord> LocalMetadata::run(const ObjectPath& path) {
     RunRecord damaged;
     damaged.path = path;
     damaged.ts_ms = kUnknownTime;
+    damaged.damaged = true;
     return damaged;
   }
 }
@@ -167,7 +175,8 @@ std::vector<ArtifactRecord> LocalMetadata::artifacts(const ObjectPath& task, std
     if (!e.is_dir && e.name.rfind(prefix, 0) == 0 && e.name.size() > 5 &&
         e.name.compare(e.name.size() - 5, 5, ".json") == 0)
       if (auto text = files_->read_memoized(meta + "/" + std::string(e.name), kMaxJsonFile))
-        out.push_back(artifact_of(*text, task, *attempt));
+        out.push_back(artifact_of(*text, task, *attempt,
+                                  std::string(e.name.substr(prefix.size(), e.name.size() - prefix.size() - 5))));
   return out;
 }
 
@@ -182,7 +191,7 @@ std::vector<ArtifactRecord> LocalMetadata::artifacts_named(const ObjectPath& tas
     if (!safe_component(name)) continue;
     // Straight to the registration file: no listing of the task's (large) _meta folder.
     auto text = files_->read_memoized(meta + "/" + std::to_string(*attempt) + "_artifact_" + name + ".json", kMaxJsonFile);
-    if (text) out.push_back(artifact_of(*text, task, *attempt));
+    if (text) out.push_back(artifact_of(*text, task, *attempt, name));
   }
   return out;
 }
