@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(cmake g++ pkg-config libsqlite3-dev sqlite3 nlohmann-json3-dev libcurl4-openssl-dev zlib1g-dev
           libgtest-dev libcpp-httplib-dev
-          python3-pandas libsqliteodbc unixodbc)  # the Python and ODBC client tests
+          python3-pandas libsqliteodbc unixodbc python3-pyodbc)  # the Python and ODBC client tests
 # scripts/fuzz.sh also needs clang++ and its libFuzzer/sanitizer runtimes.
 [ "${MFSQL_NEED_CLANG:-0}" = 1 ] && packages+=(clang libclang-rt-14-dev)
 missing=()

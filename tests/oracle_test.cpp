@@ -14,11 +14,12 @@ namespace {
 
 using nlohmann::json;
 
-// The oracle's naive-UTC isoformat ("2026-11-27T00:09:29.165000") in mfsql's form.
+// The oracle's naive-UTC isoformat ("2026-11-27T00:09:29.165000") in the column form
+// ("2026-11-27 00:09:29.165"): the same instant, cut to milliseconds.
 std::optional<std::string> as_column_time(const json& v) {
   if (v.is_null()) return std::nullopt;
   std::string s = v.get<std::string>();
-  return s.substr(0, 23) + "Z";
+  return s.substr(0, 10) + " " + s.substr(11, 12);
 }
 std::optional<std::string> as_bool(const json& v) {
   if (v.is_null()) return std::nullopt;

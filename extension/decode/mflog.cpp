@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <tuple>
 
+#include "util/time.hpp"
+
 namespace mfsql::mflog {
 namespace {
 
@@ -85,9 +87,7 @@ bool valid_timestamp(std::string_view s, std::string* iso) {
   if (y < 1 || d > days_in(y, mo) || sec > 59) return false;
   if (iso) {
     for (size_t i = frac_len; i < 6; ++i) frac *= 10;  // %f pads on the right: ".5" is 500000 µs
-    char buf[80];
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, mo, d, h, mi, sec, frac);
-    *iso = buf;
+    *iso = sql_time(y, mo, d, h, mi, sec, frac);  // the form of every time column (util/time.hpp)
   }
   return true;
 }

@@ -17,7 +17,8 @@ inline constexpr std::string_view kMissingTimestamp = "3000-01-01T00:00:00.00000
 
 struct Line {
   std::string timestamp;  // as written, without its 'Z'; kMissingTimestamp when !parsed
-  std::string iso;        // the same instant as "YYYY-MM-DDTHH:MM:SS.ffffffZ"; empty when !parsed
+  std::string iso;        // the same instant in the column form "YYYY-MM-DD HH:MM:SS.SSS" (UTC, cut to
+                          // milliseconds like every time column, util/time.hpp); empty when !parsed
   std::string source;     // the header's source field ("runtime", "task"); empty when !parsed
   std::string id;         // the header's line id; empty when !parsed
   std::string message;    // the text after the header, without the newline; the raw line when !parsed
@@ -35,7 +36,7 @@ Line parse_line(std::string_view line);
 
 // True when `timestamp` is what datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%f") accepts (for
 // ASCII text; Python would also take non-ASCII digits, which no writer produces). On success
-// `iso` gets the zero-padded form with microseconds and a 'Z'.
+// `iso` gets the instant in the column form (util/time.hpp).
 bool valid_timestamp(std::string_view timestamp, std::string* iso = nullptr);
 
 // merge_logs: each file's lines sorted (by timestamp text, then the rest of the line as Python's

@@ -33,7 +33,7 @@ const engine::Column kColumns[] = {
     {"pathspec", Type::Text, kKey | kPattern, 1000000, "Flow/Run/Step/Task/name"},
     {"attempt", Type::Integer, kKey, 1, "The attempt that wrote it: the one the client shows, unless fixed by attempt = N"},
     {"sha", Type::Text, kPlain, 0, "SHA-1 of the serialized bytes (the content-addressed key)"},
-    {"created_at", Type::Text, kPlain, 0, "When the artifact was registered (the attempt's end)"},
+    {"created_at", Type::Text, kPlain, 0, "When the artifact was registered (the attempt's end), UTC"},
     {"encoding", Type::Text, kPlain, 0, "Serializer encoding, e.g. pickle-v4 or gzip+pickle-v4"},
     {"serializer", Type::Text, kPlain, 0, "The package whose serializer wrote it (data.json serializer_info.source)"},
     {"python_type", Type::Text, kPlain, 0, "module.Class of the value, e.g. builtins.int"},
@@ -178,7 +178,7 @@ const engine::TableSpec kArtifactsTable = {
     .columns = kColumns,
     .scan_rows = 2000000,
     .rows = rows,
-    .example = "SELECT step, task_id, value FROM artifacts WHERE flow = 'TrainFlow' AND run_id = '123' AND name = 'accuracy';",
+    .example = "SELECT run_id, json_extract(value, '$.accuracy') AS accuracy FROM artifacts WHERE flow = 'TrainingFlow' AND step = 'evaluate' AND name = 'metrics';",
 };
 
 }  // namespace mfsql::tables

@@ -60,7 +60,7 @@ const engine::TableSpec kTraceTable = {
     .scan_rows = 1000,
     .rows = trace_rows,
     .direct_only = false,
-    .example = "SELECT kind, count(*), sum(bytes) FROM metaflow_trace GROUP BY kind;",
+    .example = "SELECT count(*) FROM tasks WHERE flow = 'HelloFlow'; SELECT kind, count(*), sum(bytes) FROM metaflow_trace GROUP BY kind;",
 };
 
 }  // namespace mfsql::tables

@@ -16,7 +16,7 @@ enum Col { kFlow, kPathspec, kCreatedAt, kLatestRun, kLatestSuccessfulRun, kCoun
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
     {"pathspec", Type::Text, kKey | kPattern, 10, "Same as flow"},
-    {"created_at", Type::Text, kPlain, 0, "When the flow was first run"},
+    {"created_at", Type::Text, kPlain, 0, "When the flow was first run, UTC"},
     {"latest_run", Type::Text, kPlain, 0, "Id of the newest run, finished or not"},
     {"latest_successful_run", Type::Text, kPlain, 0, "Id of the newest successful run"},
 };
@@ -47,7 +47,7 @@ const engine::TableSpec kFlowsTable = {
     .columns = kColumns,
     .scan_rows = 10,
     .rows = rows,
-    .example = "SELECT flow, latest_successful_run FROM flows;",
+    .example = "SELECT flow, latest_run, latest_successful_run FROM flows;",
 };
 
 }  // namespace mfsql::tables

@@ -26,7 +26,7 @@ const engine::Column kColumns[] = {
     {"attempt", Type::Integer, kKey, 1, "The latest started attempt, unless fixed by attempt = N"},
     {"stream", Type::Text, kKey, 2, "stdout or stderr"},
     {"line_no", Type::Integer, kPlain, 0, "1-based position in the merged log of this stream"},
-    {"ts", Type::Text, kPlain, 0, "When the line was written (UTC, from the mflog header); NULL for unstructured lines"},
+    {"ts", Type::Text, kPlain, 0, "When the line was written (UTC, from the mflog header, cut to milliseconds); NULL for unstructured lines"},
     {"source", Type::Text, kPlain, 0, "runtime or task: which log file the line came from"},
     {"line", Type::Text, kPlain, 0, "The text, without its newline (an unstructured line keeps its raw bytes)"},
 };
@@ -100,7 +100,7 @@ const engine::TableSpec kLogsTable = {
     .columns = kColumns,
     .scan_rows = 5000000,
     .rows = rows,
-    .example = "SELECT step, task_id, line FROM logs WHERE flow = 'TrainFlow' AND run_id = '123' AND line LIKE '%Error%';",
+    .example = "SELECT run_id, step, task_id, stream, line FROM logs WHERE flow = 'TrainingFlow' AND line LIKE '%Error%';",
 };
 
 }  // namespace mfsql::tables

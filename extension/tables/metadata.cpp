@@ -27,7 +27,7 @@ const engine::Column kColumns[] = {
     {"field_name", Type::Text, kKey, 20, "e.g. attempt, attempt_ok, ds-root, foreach-stack"},
     {"value", Type::Text, kPlain, 0, "As recorded (a non-text value as its JSON text)"},
     {"type", Type::Text, kPlain, 0, "The entry's type"},
-    {"created_at", Type::Text, kPlain, 0, "When it was recorded"},
+    {"created_at", Type::Text, kPlain, 0, "When it was recorded, UTC"},
     {"user", Type::Text, kPlain, 0, "Who recorded it"},
     {"tags", Type::Json, kPlain, 0, "The entry's tags, e.g. [\"attempt_id:0\"]"},
 };
@@ -69,7 +69,7 @@ const engine::TableSpec kMetadataTable = {
     .columns = kColumns,
     .scan_rows = 2000000,
     .rows = rows,
-    .example = "SELECT task_id, attempt, value FROM metadata WHERE flow = 'TrainFlow' AND run_id = '123' AND field_name = 'attempt_ok';",
+    .example = "SELECT run_id, task_id, attempt, value FROM metadata WHERE flow = 'TrainingFlow' AND step = 'train' AND field_name = 'attempt_ok';",
 };
 
 }  // namespace mfsql::tables

@@ -21,14 +21,14 @@ const engine::Column kColumns[] = {
     {"run_id", Type::Text, kKey, 100, "Run id"},
     {"pathspec", Type::Text, kKey | kPattern, 1000, "Flow/Run"},
     {"parent", Type::Text, kPlain, 0, "The flow's pathspec"},
-    {"created_at", Type::Text, kPlain, 0, "When the run was created (a tag change moves it, as in Metaflow)"},
+    {"created_at", Type::Text, kPlain, 0, "When the run was created, UTC (a tag change moves it, as in Metaflow)"},
     {"user", Type::Text, kPlain, 0, "From the user: system tag"},
     {"user_tags", Type::Json, kPlain, 0, "User tags, sorted JSON array"},
     {"system_tags", Type::Json, kPlain, 0, "System tags, sorted JSON array"},
     {"tags", Type::Json, kPlain, 0, "Union of user and system tags"},
     {"finished", Type::Integer, kPlain, 0, "1 when the end task finished (its _task_ok)"},
     {"successful", Type::Integer, kPlain, 0, "1 when the end task succeeded (its _success)"},
-    {"finished_at", Type::Text, kPlain, 0, "When the end task finished"},
+    {"finished_at", Type::Text, kPlain, 0, "When the end task finished, UTC"},
     {"status", Type::Text, kPlain, 0, "completed, failed or running"},
     {"end_task", Type::Text, kPlain, 0, "Pathspec of the newest task of the graph's end step"},
     {"origin_run_id", Type::Text, kPlain, 0, "The run this one resumed, NULL otherwise"},
@@ -91,7 +91,7 @@ const engine::TableSpec kRunsTable = {
     .columns = kColumns,
     .scan_rows = 1000,
     .rows = rows,
-    .example = "SELECT run_id, status, finished_at FROM runs WHERE flow = 'TrainFlow' LIMIT 10;",
+    .example = "SELECT run_id, status, created_at, finished_at FROM runs WHERE flow = 'TrainingFlow' LIMIT 10;",
 };
 
 }  // namespace mfsql::tables

@@ -20,8 +20,8 @@ const engine::Column kColumns[] = {
     {"step", Type::Text, kKey, 5, "Step name"},
     {"pathspec", Type::Text, kKey | kPattern, 5000, "Flow/Run/Step"},
     {"parent", Type::Text, kPlain, 0, "The run's pathspec"},
-    {"created_at", Type::Text, kPlain, 0, "When the step's first task was created"},
-    {"finished_at", Type::Text, kPlain, 0, "Latest finished_at of its tasks; NULL while any is unfinished"},
+    {"created_at", Type::Text, kPlain, 0, "When the step's first task was created, UTC"},
+    {"finished_at", Type::Text, kPlain, 0, "Latest finished_at of its tasks (UTC); NULL while any is unfinished"},
     {"task_count", Type::Integer, kPlain, 0, "Number of tasks"},
     {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
     {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
@@ -66,7 +66,7 @@ const engine::TableSpec kStepsTable = {
     .columns = kColumns,
     .scan_rows = 10000,
     .rows = rows,
-    .example = "SELECT step, task_count, finished_at FROM steps WHERE flow = 'TrainFlow' AND run_id = '123';",
+    .example = "SELECT step, task_count, created_at, finished_at FROM steps WHERE flow = 'TrainingFlow' AND run_id = (SELECT latest_run FROM flows WHERE flow = 'TrainingFlow');",
 };
 
 }  // namespace mfsql::tables

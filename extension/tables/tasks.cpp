@@ -24,8 +24,8 @@ const engine::Column kColumns[] = {
     {"pathspec", Type::Text, kKey | kPattern, 50000, "Flow/Run/Step/Task"},
     {"parent", Type::Text, kPlain, 0, "The step's pathspec"},
     {"attempt", Type::Integer, kPlain, 0, "The current attempt, as the client picks it"},
-    {"created_at", Type::Text, kPlain, 0, "When the task was created"},
-    {"finished_at", Type::Text, kPlain, 0, "When its shown attempt finished"},
+    {"created_at", Type::Text, kPlain, 0, "When the task was created, UTC"},
+    {"finished_at", Type::Text, kPlain, 0, "When its shown attempt finished, UTC"},
     {"finished", Type::Integer, kPlain, 0, "1 when _task_ok is true (a failed task is not finished)"},
     {"successful", Type::Integer, kPlain, 0, "1 when _success is true"},
     {"exception", Type::Json, kPlain, 0, "{type, message, stacktrace} of a failed task, else NULL"},
@@ -127,7 +127,7 @@ const engine::TableSpec kTasksTable = {
     .columns = kColumns,
     .scan_rows = 100000,
     .rows = rows,
-    .example = "SELECT pathspec, exception FROM tasks WHERE flow = 'TrainFlow' AND run_id = '123' AND successful = 0;",
+    .example = "SELECT pathspec, attempt, json_extract(exception, '$.type') AS error FROM tasks WHERE flow = 'TrainingFlow' AND successful = 0;",
 };
 
 }  // namespace mfsql::tables

@@ -48,7 +48,7 @@ oracle() {
   /usr/bin/python3 - "$MFSQL_FIXTURE/oracle.json" "$1" <<'EOF'
 import json, sys
 oracle = json.load(open(sys.argv[1], encoding="utf-8"))
-z = lambda t: "" if t is None else t[:23] + "Z"
+z = lambda t: "" if t is None else t[:23].replace("T", " ")  # the column form (SQLite's, milliseconds)
 runs = [(f["name"], r) for f in oracle["flows"] for r in f["runs"]]
 what = sys.argv[2]
 if what == "flows":
@@ -76,6 +76,30 @@ check "unicode exception message" \
   "SELECT json_extract(exception, '\$.message') FROM tasks WHERE pathspec = 'TypesFlow/1795738061822006/transform/3'" \
   "$(oracle failure)"
 check "user tags" "SELECT flow, run_id, tag FROM tags WHERE system = 0 ORDER BY flow, run_id, tag" "$(oracle tags)"
+# Times are text in SQLite's form, so they compare with datetime() through the driver as well
+# (the fixture's 15 runs span three minutes; 13 are within two minutes of the newest).
+check "runs of the last two minutes" \
+  "SELECT count(*) FROM runs WHERE created_at > datetime((SELECT max(created_at) FROM runs), '-2 minutes')" "13"
+
+# What the driver reports for a time column (declared TEXT): SQL_LONGVARCHAR, the text as it is.
+# pyodbc (python3-pyodbc) sees the SQL type through an output converter keyed by type code.
+described="$(/usr/bin/python3 - "$MFSQL_FIXTURE/oracle.json" 2>&1 <<'EOF'
+import json, sys
+import pyodbc
+oracle = json.load(open(sys.argv[1], encoding="utf-8"))
+run = oracle["flows"][0]["runs"][0]
+conn = pyodbc.connect("DSN=mfsql")
+names = {-1: "SQL_LONGVARCHAR", 12: "SQL_VARCHAR", -10: "SQL_WLONGVARCHAR", -9: "SQL_WVARCHAR", 93: "SQL_TYPE_TIMESTAMP"}
+for code, name in names.items():
+    conn.add_output_converter(code, lambda value, name=name: (name, value.decode()))
+row = conn.cursor().execute("SELECT created_at FROM runs WHERE pathspec = ?", run["pathspec"]).fetchone()
+want = ("SQL_LONGVARCHAR", run["created_at"][:23].replace("T", " "))
+print("ok" if row[0] == want else "got %r, want %r" % (row[0], want))
+EOF
+)" || true
+if [ "$described" == "ok" ]; then passed=$((passed + 1)); echo "ok   time column through pyodbc"
+else failed=$((failed + 1)); echo "FAIL time column through pyodbc: $described"; fi
+
 check "an error reaches the client" "SELECT no_such_column FROM runs" \
   "[S1000][SQLite]no such column: no_such_column (1)
 [ISQL]ERROR: Could not SQLPrepare"

@@ -14,9 +14,9 @@ MODULE = os.environ.get("MFSQL_MODULE", "")
 FIXTURE = os.environ.get("MFSQL_FIXTURE", "")
 
 
-def iso_z(client_time):
-    """The oracle's naive UTC time with microseconds, as mfsql writes it (milliseconds and a Z)."""
-    return None if client_time is None else client_time[:23] + "Z"
+def column_time(client_time):
+    """The oracle's naive UTC isoformat as mfsql writes it: SQLite's form, cut to milliseconds."""
+    return None if client_time is None else client_time[:23].replace("T", " ")
 
 
 def load_oracle():
@@ -68,8 +68,8 @@ class PythonClientTest(unittest.TestCase):
             "FROM runs ORDER BY flow, run_id").fetchall()
         got = [(f, r, c, fin, ok, at, json.loads(ut), json.loads(st)) for f, r, c, fin, ok, at, ut, st in rows]
         expected = sorted(
-            (name, run["id"], iso_z(run["created_at"]), int(run["finished"]), int(run["successful"]),
-             iso_z(run["finished_at"]), run["user_tags"], run["system_tags"])
+            (name, run["id"], column_time(run["created_at"]), int(run["finished"]), int(run["successful"]),
+             column_time(run["finished_at"]), run["user_tags"], run["system_tags"])
             for name, run in self.oracle_runs())
         self.assertEqual(got, expected)
 
@@ -105,11 +105,60 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(list(df.columns), ["flow", "runs", "successful"])
         expected = {f["name"]: (len(f["runs"]), sum(r["successful"] for r in f["runs"])) for f in self.oracle["flows"]}
         self.assertEqual({row.flow: (row.runs, row.successful) for row in df.itertuples()}, expected)
+
+    def test_pandas_parse_dates_gives_the_clients_times(self):
+        """Times are naive UTC text: parse_dates gives datetime64[ns] of the client's instants
+        (cut to milliseconds); {"utc": True} makes them tz-aware."""
+        import pandas as pd
+        run = next(r for name, r in self.oracle_runs() if r["id"] == "1795738098817315")
+        expected = {s["pathspec"].split("/")[-1]: (s["created_at"], s["finished_at"]) for s in run["steps"]}
         steps = pd.read_sql(
             "SELECT step, created_at, finished_at FROM steps WHERE flow = ? AND run_id = ?", self.conn,
-            params=("BranchForeachFlow", "1795738098817315"), parse_dates=["created_at", "finished_at"])
-        self.assertEqual(len(steps), 13)
-        self.assertEqual(str(steps["finished_at"].dtype), "datetime64[ns, UTC]")
+            params=("BranchForeachFlow", run["id"]), parse_dates=["created_at", "finished_at"])
+        self.assertEqual(len(steps), len(expected))
+        self.assertEqual(str(steps["created_at"].dtype), "datetime64[ns]")
+        self.assertEqual(str(steps["finished_at"].dtype), "datetime64[ns]")
+        for row in steps.itertuples():
+            created, finished = expected[row.step]
+            self.assertEqual(row.created_at, pd.Timestamp(created).floor("ms"), row.step)
+            self.assertEqual(row.finished_at, pd.Timestamp(finished).floor("ms"), row.step)
+        utc = pd.read_sql("SELECT created_at FROM runs", self.conn, parse_dates={"created_at": {"utc": True}})
+        self.assertEqual(str(utc["created_at"].dtype), "datetime64[ns, UTC]")
+        self.assertEqual(sorted(utc["created_at"]), sorted(
+            pd.Timestamp(r["created_at"], tz="UTC").floor("ms") for _, r in self.oracle_runs()))
+        # Declared TEXT: PARSE_DECLTYPES converts nothing, the text comes back as it is.
+        typed = sqlite3.connect(":memory:", detect_types=sqlite3.PARSE_DECLTYPES)
+        typed.enable_load_extension(True)
+        typed.load_extension(MODULE)
+        (created,) = typed.execute("SELECT created_at FROM runs WHERE run_id = ?", (run["id"],)).fetchone()
+        typed.close()
+        self.assertEqual(created, column_time(run["created_at"]))
+
+    def test_readme_python_snippet_runs_against_the_sample_store(self):
+        """The README's ```python block, with this build's module and the sample store."""
+        import subprocess
+        import tempfile
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, "..", "..", "README.md"), encoding="utf-8") as f:
+            readme = f.read()
+        snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
+        self.assertIn("/path/to/mfsql/build/metaflow", snippet)
+        snippet = snippet.replace("/path/to/mfsql/build/metaflow", MODULE)
+        storegen = os.path.join(os.path.dirname(os.path.abspath(MODULE)), "mfsql-storegen")
+        with tempfile.TemporaryDirectory() as sample:
+            subprocess.run([storegen, "--sample", "--out", sample], check=True, stdout=subprocess.DEVNULL)
+            saved = os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"]
+            os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = sample
+            try:
+                scope = {}
+                exec(compile(snippet, "README.md", "exec"), scope)
+            finally:
+                os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = saved
+                if "conn" in scope:
+                    scope["conn"].close()
+        runs = scope["runs"]
+        self.assertGreater(len(runs), 0)
+        self.assertEqual(str(runs["created_at"].dtype), "datetime64[ns, UTC]")
 
     def test_another_store_by_module_argument(self):
         root = FIXTURE.replace("'", "''")
