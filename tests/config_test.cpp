@@ -64,13 +64,81 @@ TEST(Config, MfsqlAndAwsSettingsShowWithTheirOrigin) {
 
 TEST(Config, MissingProfileIsAnErrorThatSaysWhatToDo) {
   TempDir home;
+  std::ofstream(home.path() / "config_lab.json") << "{}";
   ScopedEnv env;
   env.set("METAFLOW_HOME", home.path().string());
   env.set("METAFLOW_PROFILE", "nope");
+  env.set("MFSQL_FLAGS", std::nullopt);
   TestDb db;
   std::string err = db.error_of("SELECT * FROM flows");
-  EXPECT_NE(err.find("config_nope.json"), std::string::npos) << err;
-  EXPECT_NE(err.find("METAFLOW_PROFILE"), std::string::npos) << err;
+  EXPECT_NE(err.find("METAFLOW_PROFILE=nope (from the environment)"), std::string::npos) << err;
+  EXPECT_NE(err.find((home.path() / "config_nope.json").string()), std::string::npos) << err;
+  EXPECT_NE(err.find("are: lab"), std::string::npos) << "names the profiles there are: " << err;
+}
+
+// The mfsql command's --profile sets METAFLOW_PROFILE and says so in MFSQL_FLAGS: the message names
+// the flag the user typed, not a variable they never set; a module argument is named as written.
+TEST(Config, MissingProfileIsNamedAsTheUserGaveIt) {
+  TempDir home;
+  ScopedEnv env;
+  env.set("METAFLOW_HOME", home.path().string());
+  env.set("METAFLOW_PROFILE", "nope");
+  env.set("MFSQL_FLAGS", "METAFLOW_PROFILE=--profile");
+  TestDb db;
+  std::string err = db.error_of("SELECT * FROM flows");
+  EXPECT_NE(err.find("--profile nope names a Metaflow profile that does not exist"), std::string::npos) << err;
+  EXPECT_EQ(err.find("METAFLOW_PROFILE"), std::string::npos) << err;
+  EXPECT_NE(err.find("There are no profiles in " + home.path().string()), std::string::npos) << err;
+
+  env.set("METAFLOW_PROFILE", std::nullopt);
+  db.query("CREATE VIRTUAL TABLE temp.p USING flows(profile='nope')");
+  err = db.error_of("SELECT * FROM p");
+  EXPECT_NE(err.find("profile='nope' names a Metaflow profile"), std::string::npos) << err;
+  EXPECT_EQ(err.find("METAFLOW_PROFILE"), std::string::npos) << err;
+}
+
+TEST(Config, RootThatIsAFileSaysSoInTheUsersTerms) {
+  TempDir tmp;
+  std::ofstream(tmp.path() / "notes.txt") << "not a store";
+  std::string file = (tmp.path() / "notes.txt").string();
+  ScopedEnv env;
+  env.set("MFSQL_FLAGS", std::nullopt);
+  TestDb db;
+  db.query("CREATE VIRTUAL TABLE temp.f USING runs(root=" + quote(file) + ")");
+  std::string err = db.error_of("SELECT * FROM f");
+  EXPECT_NE(err.find("root='" + file + "' names a file, not a folder"), std::string::npos) << err;
+  EXPECT_NE(err.find("give root= the folder that contains .metaflow"), std::string::npos) << err;
+  EXPECT_EQ(err.find("METAFLOW_DATASTORE_SYSROOT_LOCAL"), std::string::npos) << "a variable the user never set: " << err;
+
+  env.set("METAFLOW_DATASTORE_SYSROOT_LOCAL", file);
+  TestDb from_env;
+  err = from_env.error_of("SELECT * FROM runs");
+  EXPECT_NE(err.find("METAFLOW_DATASTORE_SYSROOT_LOCAL=" + file + " (from the environment) names a file"), std::string::npos) << err;
+  EXPECT_NE(err.find("set METAFLOW_DATASTORE_SYSROOT_LOCAL to the folder"), std::string::npos) << err;
+
+  env.set("MFSQL_FLAGS", "METAFLOW_DATASTORE_SYSROOT_LOCAL=--root");
+  TestDb from_flag;
+  err = from_flag.error_of("SELECT * FROM runs");
+  EXPECT_NE(err.find("--root " + file + " names a file"), std::string::npos) << err;
+  EXPECT_NE(err.find("give --root the folder"), std::string::npos) << err;
+}
+
+// root='' used to mean "not given", and so the store found upward from the working directory.
+TEST(Config, EmptyModuleArgumentIsAnError) {
+  ScopedEnv env;
+  env.set("METAFLOW_DATASTORE_SYSROOT_LOCAL", std::nullopt);
+  fs::path old = fs::current_path();
+  fs::current_path(local_fixture() / ".metaflow" / "TypesFlow");  // a store upward, that root='' must not find
+  TestDb db;
+  std::string err;
+  for (const char* arg : {"root", "service", "datastore", "profile"}) {
+    std::string table = std::string("temp.e_") + arg;
+    err = db.error_of("CREATE VIRTUAL TABLE " + table + " USING runs(" + arg + "='')");
+    if (err.empty()) err = db.error_of("SELECT count(*) FROM " + table);
+    EXPECT_NE(err.find(std::string(arg) + "='' is empty"), std::string::npos) << err;
+    EXPECT_NE(err.find("leave " + std::string(arg) + "= out"), std::string::npos) << err;
+  }
+  fs::current_path(old);
 }
 
 TEST(Config, EnvironmentBeatsProfileAndUpwardSearchFindsTheProjectStore) {

@@ -42,7 +42,14 @@ TEST(StoreErrors, RootArgumentThatIsNotAStoreSaysSo) {
   db.query("CREATE VIRTUAL TABLE temp.x USING runs(root='/nonexistent/project')");
   std::string err = db.error_of("SELECT * FROM x");
   EXPECT_NE(err.find("/nonexistent/project/.metaflow"), std::string::npos) << err;
+  EXPECT_NE(err.find("root='/nonexistent/project': there is no folder /nonexistent/project"), std::string::npos) << err;
   EXPECT_NE(db.error_of("CREATE VIRTUAL TABLE temp.y USING runs(rooot='/x')").find("accepts: root"), std::string::npos);
+
+  TempDir empty;  // a folder, but no store in it
+  db.query("CREATE VIRTUAL TABLE temp.z USING runs(root=" + quote(empty.path().string()) + ")");
+  err = db.error_of("SELECT * FROM z");
+  EXPECT_NE(err.find("the folder " + empty.path().string() + " has no .metaflow folder"), std::string::npos) << err;
+  EXPECT_NE(err.find("give root= the folder that contains .metaflow"), std::string::npos) << err;
 }
 
 // One damaged registration NULLs that artifact's columns; the task's other artifacts still answer.

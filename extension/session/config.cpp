@@ -51,14 +51,9 @@ std::string expand_home(const std::string& p) {
   return std::string(home ? home : "") + p.substr(1);
 }
 
-nlohmann::json read_config_file(const fs::path& p, bool required) {
+nlohmann::json read_config_file(const fs::path& p) {
   std::ifstream in(p);
-  if (!in) {
-    if (required)
-      throw UserError("The Metaflow profile file " + p.string() +
-                      " does not exist; create it or unset METAFLOW_PROFILE.");
-    return nlohmann::json::object();
-  }
+  if (!in) return nlohmann::json::object();
   std::stringstream ss;
   ss << in.rdbuf();
   auto j = nlohmann::json::parse(ss.str(), nullptr, false);
@@ -68,6 +63,31 @@ nlohmann::json read_config_file(const fs::path& p, bool required) {
 }
 
 std::string as_text(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// The flag of the mfsql command that set `name`, from MFSQL_FLAGS ("NAME=--flag ..."), or "".
+std::string flag_for(const std::string& name) {
+  const char* env = std::getenv("MFSQL_FLAGS");
+  std::istringstream words(env ? env : "");
+  std::string word;
+  while (words >> word)
+    if (word.size() > name.size() + 1 && word.compare(0, name.size() + 1, name + "=") == 0) return word.substr(name.size() + 1);
+  return "";
+}
+
+// The profiles that exist in `home` (config_<name>.json), for the message about one that does not.
+std::string profiles_in(const fs::path& home) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(home, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::string f = it->path().filename().string();
+    if (f.size() > 12 && f.rfind("config_", 0) == 0 && f.compare(f.size() - 5, 5, ".json") == 0)
+      names.push_back(f.substr(7, f.size() - 12));
+  }
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
 
 }  // namespace
 
@@ -86,8 +106,10 @@ std::string Setting::shown() const {
   return value.substr(0, host) + "***" + value.substr(at);
 }
 
-Config Config::load(const std::map<std::string, std::string>& overrides) {
+Config Config::load(const std::map<std::string, std::string>& overrides,
+                    const std::map<std::string, std::string>& arguments) {
   Config c;
+  c.arguments_ = arguments;
   auto set = [&](const std::string& name, const std::string& value, const std::string& origin) {
     if (!c.settings_.count(name)) c.settings_[name] = {name, value, origin, is_secret(name)};
   };
@@ -104,7 +126,7 @@ Config Config::load(const std::map<std::string, std::string>& overrides) {
     std::error_code missing;
     if (fs::is_directory(candidate, missing)) {
       c.upward_root_ = candidate.string();
-      auto j = read_config_file(candidate / "config.json", false);
+      auto j = read_config_file(candidate / "config.json");
       for (auto& [k, v] : j.items()) set(k, as_text(v), "project config " + (candidate / "config.json").string());
       break;
     }
@@ -119,7 +141,18 @@ Config Config::load(const std::map<std::string, std::string>& overrides) {
   std::string profile_name = po != overrides.end() ? po->second : (profile ? profile : "");
   fs::path home = expand_home(home_env ? home_env : "~/.metaflowconfig");
   fs::path file = home / (profile_name.empty() ? "config.json" : "config_" + profile_name + ".json");
-  auto j = read_config_file(file, !profile_name.empty());
+  std::error_code missing;
+  if (!profile_name.empty() && !fs::is_regular_file(file, missing)) {
+    std::string others = profiles_in(home);
+    throw UserError(c.said("METAFLOW_PROFILE") + " names a Metaflow profile that does not exist: there is no file " +
+                    file.string() + ". " +
+                    (others.empty() ? "There are no profiles in " + home.string() + "; create " + file.filename().string() +
+                                          " there, or leave out " + c.knob("METAFLOW_PROFILE") + "."
+                                    : "The profiles in " + home.string() + " are: " + others + "; " +
+                                          c.fix("METAFLOW_PROFILE", "one of them") + ", or create " +
+                                          file.filename().string() + " there."));
+  }
+  auto j = read_config_file(file);
   for (auto& [k, v] : j.items()) set(k, as_text(v), "profile " + file.string());
 
   for (auto& [name, def] : kKnown)
@@ -150,17 +183,58 @@ std::vector<Setting> Config::all() const {
   return out;
 }
 
+std::string Config::said(const std::string& name) const {
+  const Setting* s = find(name);
+  if (!s) return name + " (not set)";
+  std::string value = s->shown();
+  if (s->origin == "module argument") {
+    auto arg = arguments_.find(name);
+    return arg != arguments_.end() ? arg->second + "='" + value + "'" : name + " (as a module argument implies)";
+  }
+  if (s->origin == "environment") {
+    std::string flag = flag_for(name);
+    if (!flag.empty()) return flag + " " + value;
+    return name + "=" + value + " (from the environment)";
+  }
+  return name + "=" + value + " (from " + s->origin + ")";
+}
+
+std::string Config::knob(const std::string& name) const {
+  const Setting* s = find(name);
+  if (!s || s->origin == "environment") {
+    std::string flag = s ? flag_for(name) : "";
+    return flag.empty() ? name : flag;
+  }
+  if (s->origin == "module argument") {
+    auto arg = arguments_.find(name);
+    return (arg != arguments_.end() ? arg->second : name) + "=";
+  }
+  for (std::string prefix : {"project config ", "profile "})
+    if (s->origin.rfind(prefix, 0) == 0) return name + " in " + s->origin.substr(prefix.size());
+  return name;
+}
+
+std::string Config::fix(const std::string& name, const std::string& what) const {
+  const Setting* s = find(name);
+  bool typed = s && (s->origin == "module argument" || (s->origin == "environment" && !flag_for(name).empty()));
+  return typed ? "give " + knob(name) + " " + what : "set " + knob(name) + " to " + what;
+}
+
 std::string Config::local_root() const {
   if (auto sysroot = get("METAFLOW_DATASTORE_SYSROOT_LOCAL")) {
     fs::path p = expand_home(*sysroot);
     // root= may name the `.metaflow` folder itself or the folder that contains it.
     fs::path root = p.filename() == ".metaflow" ? p : p / ".metaflow";
     std::error_code ec;
-    if (!fs::is_directory(root, ec))
-      throw UserError("No Metaflow store at " + root.string() + " (METAFLOW_DATASTORE_SYSROOT_LOCAL from " +
-                      find("METAFLOW_DATASTORE_SYSROOT_LOCAL")->origin +
-                      " names its parent folder); point it at the folder that contains .metaflow.");
-    return root.string();
+    if (fs::is_directory(root, ec)) return root.string();
+    const std::string name = "METAFLOW_DATASTORE_SYSROOT_LOCAL";
+    std::string what = said(name);
+    std::string fix = this->fix(name, "the folder that contains .metaflow (or the .metaflow folder itself).");
+    if (fs::exists(p, ec) && !fs::is_directory(p, ec))
+      throw UserError(what + " names a file, not a folder, so it holds no Metaflow store; " + fix);
+    if (!fs::is_directory(p, ec))
+      throw UserError(what + ": there is no folder " + p.string() + ", so no Metaflow store at " + root.string() + "; " + fix);
+    throw UserError(what + ": the folder " + p.string() + " has no .metaflow folder (looked for " + root.string() + "); " + fix);
   }
   if (upward_root_) return *upward_root_;
   std::string looked;

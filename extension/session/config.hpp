@@ -26,8 +26,10 @@ struct Setting {
 class Config {
  public:
   // Reads the environment and the config files. `overrides` are METAFLOW_* names set by module
-  // arguments. Throws UserError when a named profile's file is missing or a file is not JSON.
-  static Config load(const std::map<std::string, std::string>& overrides = {});
+  // arguments; `arguments` names the module argument that set each (METAFLOW_PROFILE → profile),
+  // for messages. Throws UserError when a named profile's file is missing or a file is not JSON.
+  static Config load(const std::map<std::string, std::string>& overrides = {},
+                     const std::map<std::string, std::string>& arguments = {});
 
   std::optional<std::string> get(const std::string& name) const;
   const Setting* find(const std::string& name) const;
@@ -39,7 +41,18 @@ class Config {
 
   static bool is_secret(const std::string& name);
 
+  // A setting as the user gave it, for error messages: `root='/x'` (a module argument),
+  // `--root /x` (a flag of the mfsql command, which lists in MFSQL_FLAGS the variables its flags
+  // set), `METAFLOW_X=/x (from the environment)`, `METAFLOW_X=/x (from profile <file>)`. Secrets
+  // show as ***.
+  std::string said(const std::string& name) const;
+  // What to change, in the same terms: `root=`, `--root`, `METAFLOW_X`, `METAFLOW_X in <file>`.
+  std::string knob(const std::string& name) const;
+  // What to do about it: "give --root <what>", "set METAFLOW_X in <file> to <what>".
+  std::string fix(const std::string& name, const std::string& what) const;
+
  private:
+  std::map<std::string, std::string> arguments_;
   std::map<std::string, Setting> settings_;
   std::vector<std::string> searched_;  // folders looked at for `.metaflow`, for the error message
   std::optional<std::string> upward_root_;

@@ -15,28 +15,48 @@ namespace mfsql {
 namespace {
 
 // Module arguments are the Metaflow variables a user would otherwise set, under short names.
-std::map<std::string, std::string> as_overrides(const engine::ModuleArgs& args) {
-  std::map<std::string, std::string> out;
+struct Overrides {
+  std::map<std::string, std::string> values;     // METAFLOW_* name → value
+  std::map<std::string, std::string> arguments;  // METAFLOW_* name → the argument that set it, for messages
+};
+
+Overrides as_overrides(const engine::ModuleArgs& args) {
+  Overrides out;
+  // `arg` for the setting that carries the argument's value; not for the ones it implies.
+  auto set = [&](const std::string& name, const std::string& value, const std::string& arg = "") {
+    out.values[name] = value;
+    if (!arg.empty()) out.arguments[name] = arg;
+  };
   for (auto& [key, value] : args) {
+    // An empty value would read as "not set" and quietly fall back to Metaflow's configuration.
+    if (value.empty())
+      throw UserError(key + "='' is empty; give " + key + "= " +
+                      (key == "service" ? "the service's URL" : key == "profile" ? "a profile name" : "a folder") +
+                      ", or leave " + key + "= out to use Metaflow's configuration.");
     if (key == "root") {
-      out["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = value;
-      out["METAFLOW_DEFAULT_METADATA"] = "local";
+      set("METAFLOW_DATASTORE_SYSROOT_LOCAL", value, key);
+      set("METAFLOW_DEFAULT_METADATA", "local");
     } else if (key == "service") {
-      out["METAFLOW_SERVICE_URL"] = value;
-      out["METAFLOW_DEFAULT_METADATA"] = "service";
+      set("METAFLOW_SERVICE_URL", value, key);
+      set("METAFLOW_DEFAULT_METADATA", "service");
     } else if (key == "datastore") {
       if (value.rfind("s3://", 0) == 0) {
-        out["METAFLOW_DATASTORE_SYSROOT_S3"] = value;
-        out["METAFLOW_DEFAULT_DATASTORE"] = "s3";
+        set("METAFLOW_DATASTORE_SYSROOT_S3", value, key);
+        set("METAFLOW_DEFAULT_DATASTORE", "s3");
       } else {
-        out["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = value;
-        out["METAFLOW_DEFAULT_DATASTORE"] = "local";
+        set("METAFLOW_DATASTORE_SYSROOT_LOCAL", value, key);
+        set("METAFLOW_DEFAULT_DATASTORE", "local");
       }
     } else if (key == "profile") {
-      out["METAFLOW_PROFILE"] = value;
+      set("METAFLOW_PROFILE", value, key);
     }
   }
   return out;
+}
+
+Config load_config(const engine::ModuleArgs& args) {
+  Overrides o = as_overrides(args);
+  return Config::load(o.values, o.arguments);
 }
 
 // A whole-number setting; Config supplies its default (session/config.cpp).
@@ -97,11 +117,12 @@ std::shared_ptr<Store> open_service_store(const Config& config, const std::share
                                           const std::function<bool()>& interrupted) {
   auto url = config.get("METAFLOW_SERVICE_URL");
   if (!url)
-    throw UserError("METAFLOW_DEFAULT_METADATA is 'service' (from " + config.find("METAFLOW_DEFAULT_METADATA")->origin +
-                    ") but METAFLOW_SERVICE_URL is not set; set it, or create the table with service='https://...'.");
+    throw UserError(config.said("METAFLOW_DEFAULT_METADATA") +
+                    " asks for the metadata service, but METAFLOW_SERVICE_URL is not set; set it, or create the table "
+                    "with service='https://...'.");
   if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0)
-    throw UserError("METAFLOW_SERVICE_URL (from " + config.find("METAFLOW_SERVICE_URL")->origin +
-                    ") must start with http:// or https://.");
+    throw UserError(config.said("METAFLOW_SERVICE_URL") + " is not a web address; " +
+                    config.fix("METAFLOW_SERVICE_URL", "the service's URL, starting with http:// or https://."));
   net::HttpOptions http;
   http.headers = service_headers(config);
   http.max_tries = static_cast<int>(number_setting(config, net::kRetrySetting, 1, 100));
@@ -148,7 +169,7 @@ const std::vector<std::string>& Session::table_arguments() {
   return args;
 }
 
-Config Session::config(const engine::ModuleArgs& args) const { return Config::load(as_overrides(args)); }
+Config Session::config(const engine::ModuleArgs& args) const { return load_config(args); }
 
 std::shared_ptr<Store> Session::store(const engine::ModuleArgs& args) {
   std::string key;
@@ -156,7 +177,7 @@ std::shared_ptr<Store> Session::store(const engine::ModuleArgs& args) {
   std::lock_guard lock(mu_);
   if (auto it = stores_.find(key); it != stores_.end()) return it->second;
 
-  Config config = Config::load(as_overrides(args));
+  Config config = load_config(args);
   std::string metadata = config.get("METAFLOW_DEFAULT_METADATA").value_or("local");
   if (metadata == "service") {
     auto store = open_service_store(config, trace_, &memo_, settings_, interrupted_);

@@ -39,7 +39,7 @@ const engine::Column kColumns[] = {
     {"python_type", Type::Text, kPlain, 0, "module.Class of the value, e.g. builtins.int"},
     {"size", Type::Integer, kPlain, 0, "Bytes of the serialized value, uncompressed"},
     {"value", Type::Json, kPlain, 0, "The value as JSON (NULL past the per-connection cap or for non-pickle encodings)"},
-    {"blob", Type::Blob, kPlain, 0, "The serialized bytes, uncompressed (pickle.loads them in Python)"},
+    {"blob", Type::Blob, kHidden, 0, "The serialized bytes, uncompressed (pickle.loads them in Python); not in SELECT *, select it by name"},
 };
 
 constexpr uint64_t bit(int c) { return uint64_t{1} << c; }
