@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "decode/pickle.hpp"
 #include "engine/vtab.hpp"
 #include "session/interrupt.hpp"
@@ -64,6 +66,32 @@ void set_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
   sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(*target));
 }
 
+// metaflow_column_types(sql): the declared type of each result column of the statement `sql`
+// (compiled on this connection, never run), as a JSON array: "JSON", "TEXT", ... for a column taken
+// from a table, null for an expression. Clients that cannot ask SQLite for a column's declared type
+// (Python's sqlite3 module) learn from it which result columns hold JSON.
+void column_types_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  const char* sql = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  if (!sql) return sqlite3_result_null(ctx);
+  sqlite3* db = sqlite3_context_db_handle(ctx);
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) {
+    std::string msg = std::string("metaflow_column_types: ") + sqlite3_errmsg(db);
+    return sqlite3_result_error(ctx, msg.c_str(), -1);
+  }
+  std::string json = "[";
+  const int n = stmt ? sqlite3_column_count(stmt) : 0;
+  for (int i = 0; i < n; ++i) {
+    const char* type = sqlite3_column_decltype(stmt, i);
+    json += i ? "," : "";
+    json += type ? nlohmann::json(type).dump() : "null";
+  }
+  sqlite3_finalize(stmt);
+  json += "]";
+  sqlite3_result_text64(ctx, json.data(), json.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  sqlite3_result_subtype(ctx, 'J');
+}
+
 }  // namespace
 
 extern "C" int sqlite3_metaflow_init(sqlite3* db, char** err, const sqlite3_api_routines* api) {
@@ -93,6 +121,9 @@ extern "C" int sqlite3_metaflow_init(sqlite3* db, char** err, const sqlite3_api_
   if (rc == SQLITE_OK)
     rc = sqlite3_create_function(db, "metaflow_unpickle", 1, flags | SQLITE_DETERMINISTIC, nullptr,
                                  unpickle_function, nullptr, nullptr);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function(db, "metaflow_column_types", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, nullptr,
+                                 column_types_function, nullptr, nullptr);
   if (rc == SQLITE_OK) {
     auto* holder = new std::shared_ptr<Session>(session);
     rc = sqlite3_create_function_v2(db, "metaflow_trace_clear", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, holder,

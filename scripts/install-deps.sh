@@ -3,7 +3,10 @@
 set -euo pipefail
 packages=(cmake g++ pkg-config libsqlite3-dev sqlite3 nlohmann-json3-dev libcurl4-openssl-dev zlib1g-dev
           libgtest-dev libcpp-httplib-dev
-          python3-pandas libsqliteodbc unixodbc python3-pyodbc)  # the Python and ODBC client tests
+          python3-pandas libsqliteodbc unixodbc   # the Python and ODBC client tests
+          python3-venv python3-pip python3-setuptools python3-wheel python3-ipython  # the pip package, %%mfsql
+          sqlite-utils python3-pyodbc             # tools people already use (tests/tools)
+          dpkg-dev file man-db)                   # cpack -G DEB: dpkg-shlibdeps (needs file); man -l
 # scripts/fuzz.sh also needs clang++ and its libFuzzer/sanitizer runtimes.
 [ "${MFSQL_NEED_CLANG:-0}" = 1 ] && packages+=(clang libclang-rt-14-dev)
 missing=()

@@ -99,4 +99,19 @@ TEST_F(TableDocsTest, ReadsNothingFromTheStore) {
   EXPECT_EQ(db.files_opened_by("SELECT * FROM metaflow_tables"), 0);
 }
 
+// metaflow_column_types: what each result column of a statement is declared as, through aliases
+// and subqueries; null for an expression (clients without sqlite3_column_decltype rely on it).
+TEST_F(TableDocsTest, ColumnTypesOfAStatement) {
+  EXPECT_EQ(db.scalar("SELECT metaflow_column_types('SELECT a.value AS v, name, size, blob, 1 + 1 FROM artifacts a')"),
+            R"(["JSON","TEXT","INTEGER","BLOB",null])");
+  EXPECT_EQ(db.scalar("SELECT metaflow_column_types('SELECT value, created_at FROM (SELECT * FROM metadata)')"),
+            R"(["TEXT","TEXT"])");
+  EXPECT_EQ(db.scalar("SELECT metaflow_column_types('SELECT tags FROM runs WHERE flow = ?')"), R"(["JSON"])");
+  for (auto& row : db.query("SELECT table_name, column_name, type FROM metaflow_columns WHERE hidden = 0"))
+    EXPECT_EQ(db.scalar("SELECT metaflow_column_types('SELECT \"" + *row[1] + "\" FROM \"" + *row[0] + "\"')"),
+              "[\"" + *row[2] + "\"]")
+        << *row[0] << "." << *row[1];
+  EXPECT_NE(db.error_of("SELECT metaflow_column_types('SELECT nope FROM runs')").find("no such column"), std::string::npos);
+}
+
 }  // namespace
