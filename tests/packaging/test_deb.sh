@@ -26,7 +26,7 @@ oracle_runs() {
   /usr/bin/python3 - "$MFSQL_FIXTURE/oracle.json" <<'EOF'
 import json, sys
 oracle = json.load(open(sys.argv[1], encoding="utf-8"))
-z = lambda t: "" if t is None else t[:23] + "Z"
+z = lambda t: "" if t is None else t[:23].replace("T", " ")
 rows = sorted((f["name"], r["id"], str(int(r["finished"])), str(int(r["successful"])), z(r["finished_at"]),
                json.dumps(r["user_tags"], ensure_ascii=False, separators=(",", ":")))
               for f in oracle["flows"] for r in f["runs"])

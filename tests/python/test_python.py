@@ -141,9 +141,12 @@ class PythonClientTest(unittest.TestCase):
         here = os.path.dirname(os.path.abspath(__file__))
         with open(os.path.join(here, "..", "..", "README.md"), encoding="utf-8") as f:
             readme = f.read()
-        snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
-        self.assertIn("/path/to/mfsql/build/metaflow", snippet)
-        snippet = snippet.replace("/path/to/mfsql/build/metaflow", MODULE)
+        blocks = [b.split("```", 1)[0] for b in readme.split("```python\n")[1:]]
+        plain = [b for b in blocks if "conn.load_extension(" in b]
+        self.assertEqual(len(plain), 1, "one README block loads the module into plain sqlite3")
+        snippet = plain[0]
+        self.assertIn('"/usr/lib/mfsql/metaflow"', snippet)
+        snippet = snippet.replace('"/usr/lib/mfsql/metaflow"', repr(MODULE))
         storegen = os.path.join(os.path.dirname(os.path.abspath(MODULE)), "mfsql-storegen")
         with tempfile.TemporaryDirectory() as sample:
             subprocess.run([storegen, "--sample", "--out", sample], check=True, stdout=subprocess.DEVNULL)

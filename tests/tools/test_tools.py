@@ -21,8 +21,8 @@ RUNS_SQL = ("SELECT flow, run_id, finished, successful, created_at, finished_at,
 
 
 def z(client_time):
-    """The oracle's naive UTC time with microseconds, as mfsql writes it (milliseconds and a Z)."""
-    return None if client_time is None else client_time[:23] + "Z"
+    """The oracle's naive UTC isoformat as mfsql writes it: SQLite's form, cut to milliseconds."""
+    return None if client_time is None else client_time[:23].replace("T", " ")
 
 
 def oracle_runs():
