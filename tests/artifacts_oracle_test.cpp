@@ -103,11 +103,11 @@ TEST_F(ArtifactsOracleTest, EveryArtifactMatchesTheClient) {
     const std::string tp = task["pathspec"];
     std::vector<std::string> private_names;
     for (auto& [name, _] : task["private_artifacts"].items()) private_names.push_back(name);
-    // Public ones as a scan lists them (by flow/run/step/task), private ones by name.
+    // Public ones as a scan lists them (by flow/run/step/task), private ones with private = 1.
     auto rows = db_.query("SELECT name, sha, size, python_type, value, attempt, pathspec FROM o_artifacts WHERE " +
                           where_task_parts(tp));
     auto private_rows = db_.query("SELECT name, sha, size, python_type, value, attempt, pathspec FROM o_artifacts WHERE " +
-                                  where_task_parts(tp) + " AND name IN " + sql_list(private_names));
+                                  where_task_parts(tp) + " AND private = 1 AND name IN " + sql_list(private_names));
     std::map<std::string, std::vector<Cell>> by_name;
     for (auto* set : {&rows, &private_rows})
       for (auto& r : *set) by_name[*r[0]] = r;
@@ -155,7 +155,8 @@ TEST_F(ArtifactsOracleTest, EveryRetriedAttemptMatchesTheClient) {
         shas[*r[0]] = *r[1];
         same(Cell(std::to_string(n)), r[2], at + " " + *r[0] + " attempt column");
       }
-      for (auto& r : db_.query("SELECT name, sha FROM o_artifacts WHERE " + where + " AND name IN " + sql_list(private_names)))
+      for (auto& r : db_.query("SELECT name, sha FROM o_artifacts WHERE " + where + " AND private = 1 AND name IN " +
+                               sql_list(private_names)))
         private_shas[*r[0]] = *r[1];
       same(attempt["artifact_shas"].get<std::map<std::string, std::string>>(), shas, at + " artifact shas");
       same(attempt["private_artifact_shas"].get<std::map<std::string, std::string>>(), private_shas,
@@ -163,7 +164,7 @@ TEST_F(ArtifactsOracleTest, EveryRetriedAttemptMatchesTheClient) {
       // Logs of that attempt, as Task(pathspec, attempt=N).stdout gives them.
       same(attempt["stdout"].get<std::string>(), log_text(tp, "stdout", n), at + " stdout");
       same(attempt["stderr"].get<std::string>(), log_text(tp, "stderr", n), at + " stderr");
-      auto exception = db_.scalar("SELECT value FROM o_artifacts WHERE " + where + " AND name = '_exception'");
+      auto exception = db_.scalar("SELECT value FROM o_artifacts WHERE " + where + " AND private = 1 AND name = '_exception'");
       if (attempt["exception"].is_null()) {
         same(std::string("null"), exception.value_or("NULL"), at + " exception");
       } else {
@@ -215,7 +216,7 @@ TEST_F(ArtifactsOracleTest, EveryTasksLogsMetadataExceptionAndIndexMatchTheClien
     same(task["exception"].get<std::string>(), wrapper_text(e), tp + " exception text");
     // exception_type is the wrapper's class: the _exception artifact's python_type.
     same(Cell(task["exception_type"].get<std::string>()),
-         db_.scalar("SELECT python_type FROM o_artifacts WHERE pathspec = " + quote(tp + "/_exception")),
+         db_.scalar("SELECT python_type FROM o_artifacts(1) WHERE pathspec = " + quote(tp + "/_exception")),
          tp + " exception_type");
     // The wrapped type and message are what the traceback's last line says.
     std::string last = printed_type(e["type"]) + ": " + e["message"].get<std::string>() + "\n";

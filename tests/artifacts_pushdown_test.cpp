@@ -114,11 +114,32 @@ TEST_F(ArtifactsPushdownTest, FirstValueReadOpensExactlyTheBlobAndItsSidecar) {
   EXPECT_EQ(blobs.size(), 12u) << "the 12 inner tasks hold 12 different cells";
 }
 
-TEST_F(ArtifactsPushdownTest, PrivateArtifactsOnlyByName) {
+// Private artifacts (`_task_ok`) only with private = 1, the same whatever the plan; `attempt` is
+// an argument too: = and IN select attempts, other comparisons are an error, never a silent
+// "the shown attempt only".
+TEST_F(ArtifactsPushdownTest, PrivateArtifactsAndAttemptsAreArguments) {
+  // Every task has a _task_ok, the private _parameters step's task too.
+  const int tasks = count("SELECT count(*) FROM p_tasks WHERE " + kTypesRun + " AND private = 1");
+  ASSERT_EQ(tasks, count("SELECT count(*) FROM p_tasks WHERE " + kTypesRun) + 1);
   EXPECT_EQ(count("SELECT count(*) FROM p_artifacts WHERE " + kTypesRun + " AND name LIKE '\\_%' ESCAPE '\\'"), 0);
-  EXPECT_EQ(count("SELECT count(*) FROM p_artifacts WHERE " + kTypesRun + " AND name = '_task_ok'"),
-            count("SELECT count(*) FROM p_tasks WHERE " + kTypesRun));
-  EXPECT_EQ(db_.scalar("SELECT value FROM p_artifacts WHERE pathspec = " + quote(kTypesEnd + "/_task_ok")), "true");
+  EXPECT_EQ(count("SELECT count(*) FROM p_artifacts WHERE " + kTypesRun + " AND name = '_task_ok'"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM p_artifacts WHERE " + kTypesRun + " AND name = '_task_ok' AND private = 1"), tasks);
+  for (const std::string& term : {"(name = '_task_ok' OR name LIKE 'st%')", "name IN ('_task_ok', 'str_long')",
+                                  "name GLOB '_t*'", "+name = '_task_ok'"}) {
+    SCOPED_TRACE(term);
+    EXPECT_EQ(count("SELECT count(*) FROM p_artifacts WHERE " + kTypesRun + " AND name = '_task_ok' AND " + term), 0);
+    EXPECT_EQ(count("SELECT count(*) FROM p_artifacts WHERE " + kTypesRun + " AND private = 1 AND name = '_task_ok' AND " +
+                    term),
+              tasks);
+  }
+  EXPECT_EQ(db_.scalar("SELECT value FROM p_artifacts(1) WHERE pathspec = " + quote(kTypesEnd + "/_task_ok")), "true");
+  EXPECT_EQ(db_.scalar("SELECT private FROM p_artifacts(1) WHERE pathspec = " + quote(kTypesEnd + "/_task_ok")), "1");
+  EXPECT_NE(db_.error_of("SELECT * FROM p_artifacts WHERE " + kTypesRun + " AND attempt >= 0").find("attempt is an argument"),
+            std::string::npos);
+  EXPECT_EQ(count("SELECT count(*) FROM p_artifacts WHERE " + kTypesRun + " AND attempt IN (0, 1, 2)"),
+            count("SELECT count(*) FROM p_artifacts WHERE " + kTypesRun + " AND attempt = 0") +
+                count("SELECT count(*) FROM p_artifacts WHERE " + kTypesRun + " AND attempt = 1") +
+                count("SELECT count(*) FROM p_artifacts WHERE " + kTypesRun + " AND attempt = 2"));
   std::string plan;
   for (auto& r : db_.query("EXPLAIN QUERY PLAN SELECT value FROM p_artifacts WHERE pathspec = 'a/b/c/d/e' AND attempt = 1"))
     plan += *r[3];

@@ -148,12 +148,35 @@ TEST_F(OracleTest, RunStatusFollowsTheFixturesKnownOutcomes) {
   EXPECT_EQ(checked, 15);
 }
 
-TEST_F(OracleTest, PrivateStepsAppearOnlyWhenAskedForByName) {
+// Private steps (`_parameters`) appear only with the `private = 1` argument, whatever the plan:
+// a lookup, an OR (which SQLite cannot hand to the table), IN, GLOB and a join agree.
+TEST_F(OracleTest, PrivateStepsAppearOnlyWithThePrivateArgument) {
   auto run = oracle_["flows"][0]["runs"][0];
   std::string where = "flow = 'BranchForeachFlow' AND run_id = " + quote(run["id"]);
-  EXPECT_EQ(*db_.scalar("SELECT count(*) FROM o_steps WHERE " + where + " AND step LIKE '\\_%' ESCAPE '\\'"), "0");
-  EXPECT_EQ(*db_.scalar("SELECT count(*) FROM o_steps WHERE " + where + " AND step = '_parameters'"), "1");
-  EXPECT_EQ(*db_.scalar("SELECT count(*) FROM o_tasks WHERE " + where + " AND step = '_parameters'"), "1");
+  auto count = [&](const std::string& sql) { return *db_.scalar(sql); };
+  EXPECT_EQ(count("SELECT count(*) FROM o_steps WHERE " + where + " AND step LIKE '\\_%' ESCAPE '\\'"), "0");
+  EXPECT_EQ(count("SELECT count(*) FROM o_steps WHERE " + where + " AND step = '_parameters'"), "0");
+  EXPECT_EQ(count("SELECT count(*) FROM o_steps WHERE " + where + " AND step = '_parameters' AND private = 1"), "1");
+  EXPECT_EQ(count("SELECT count(*) FROM o_steps(1) WHERE " + where + " AND step = '_parameters'"), "1");
+  EXPECT_EQ(count("SELECT count(*) FROM o_tasks WHERE " + where + " AND step = '_parameters' AND private = 1"), "1");
+  const std::string with_private = count("SELECT count(*) FROM o_steps WHERE " + where + " AND private = 1");
+  const std::string without = count("SELECT count(*) FROM o_steps WHERE " + where);
+  EXPECT_EQ(std::stoi(with_private), std::stoi(without) + 1);
+  for (const std::string& term : {"(step = '_parameters' OR step LIKE 'e%')", "step IN ('_parameters', 'end')",
+                                  "step GLOB '_*'", "+step = '_parameters'"}) {
+    SCOPED_TRACE(term);
+    const int hidden = std::stoi(count("SELECT count(*) FROM o_steps WHERE " + where + " AND " + term));
+    const int shown = std::stoi(count("SELECT count(*) FROM o_steps WHERE " + where + " AND private = 1 AND " + term));
+    EXPECT_EQ(std::stoi(count("SELECT count(*) FROM o_steps WHERE " + where + " AND " + term + " AND step = '_parameters'")), 0);
+    EXPECT_EQ(shown, hidden + 1);
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM o_runs r JOIN o_steps s ON s.flow = r.flow AND s.run_id = r.run_id AND "
+                  "s.private = 1 WHERE r." + where.substr(0, where.find(" AND")) + " AND r.run_id = " + quote(run["id"]) +
+                  " AND s.step = '_parameters'"),
+            "1");
+  EXPECT_NE(db_.error_of("SELECT * FROM o_steps WHERE " + where + " AND private > 0").find("private is an argument"),
+            std::string::npos);
+  EXPECT_NE(db_.error_of("SELECT * FROM o_steps WHERE " + where + " AND private = 2").find("0 or 1"), std::string::npos);
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ TEST(StoreErrors, ADamagedArtifactRegistrationHidesOnlyThatArtifact) {
   again.query("CREATE VIRTUAL TABLE temp.a USING artifacts(root=" + quote(store.string()) + ")");
   again.query("CREATE VIRTUAL TABLE temp.t USING tasks(root=" + quote(store.string()) + ")");
   EXPECT_EQ(again.query("SELECT name FROM a WHERE pathspec LIKE " + quote(task + "/%")).size(), all.size() - 0);
-  auto ok = again.query("SELECT name, sha FROM a WHERE pathspec = " + quote(task + "/_task_ok"));
+  auto ok = again.query("SELECT name, sha FROM a WHERE pathspec = " + quote(task + "/_task_ok") + " AND private = 1");
   ASSERT_EQ(ok.size(), 1u);
   EXPECT_EQ(ok[0][1], std::nullopt);
   EXPECT_EQ(again.scalar("SELECT finished FROM t WHERE pathspec = " + quote(task)), std::nullopt);

@@ -35,6 +35,10 @@ enum ColumnFlag : unsigned {
   kHidden = 2,  // declared HIDDEN: not in SELECT *, still selectable and filterable
   kPattern = 4,  // LIKE and GLOB patterns on it are handed to the table (which may narrow by their
                  // literal prefix); SQLite still checks every row against them
+  kArgument = 8,  // an argument, as series.c's start/stop: `=` or `IN` hands its values to the
+                  // table (like kKey), the table echoes the value in its rows, and any other
+                  // operator on it is an error: what it selects must not depend on the plan.
+                  // HIDDEN arguments can be given as table-valued-function arguments, in order.
 };
 
 struct Column {

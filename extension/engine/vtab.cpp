@@ -13,6 +13,8 @@
 //             <column><op>?        op one of == <> < <= > >=: a comparison on a column the table does
 //                           not look up by (`size<?`); never omitted, SQLite applies it; it only
 //                           tells the walk which rows will be kept (Plan::checks)
+//             bad:<column>         any other operator on a kArgument column: xFilter fails with
+//                           a sentence saying to use = or IN
 //             lazy                 a WHERE term the table cannot check: deferred columns are
 //                           computed only when SQLite asks (Plan::all_terms_checked)
 //           then `cols=0x...`: sqlite3_index_info.colUsed, so xFilter knows which expensive
@@ -171,7 +173,8 @@ int best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) {
   std::vector<int> usable;
   for (int i = 0; i < info->nConstraint; ++i) {
     const auto& c = info->aConstraint[i];
-    if (c.usable && c.op == SQLITE_INDEX_CONSTRAINT_EQ && c.iColumn >= 0 && (spec.columns[c.iColumn].flags & kKey))
+    if (c.usable && c.op == SQLITE_INDEX_CONSTRAINT_EQ && c.iColumn >= 0 &&
+        (spec.columns[c.iColumn].flags & (kKey | kArgument)))
       usable.push_back(i);
   }
   std::stable_sort(usable.begin(), usable.end(),
@@ -198,6 +201,13 @@ int best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) {
     info->aConstraintUsage[i].argvIndex = ++argv_index;
     terms += std::string(spec.columns[c.iColumn].name) + (glob ? "~glob=? " : "~like=? ");
     rows /= std::max(std::sqrt(spec.columns[c.iColumn].narrows), 1.0);
+  }
+  for (int i = 0; i < info->nConstraint; ++i) {
+    const auto& c = info->aConstraint[i];
+    if (!c.usable || c.iColumn < 0 || !(spec.columns[c.iColumn].flags & kArgument) || info->aConstraintUsage[i].argvIndex)
+      continue;
+    terms += std::string("bad:") + spec.columns[c.iColumn].name + " ";  // xFilter says what to write instead
+    info->aConstraintUsage[i].argvIndex = ++argv_index;
   }
   for (int i = 0; i < info->nConstraint; ++i) {
     const auto& c = info->aConstraint[i];
@@ -264,6 +274,10 @@ Plan decode_plan(const TableSpec& spec, const char* idx_str, int argc, sqlite3_v
       continue;
     }
     if (term == "scan") continue;
+    if (term.rfind("bad:", 0) == 0)
+      throw UserError(term.substr(4) + " is an argument of " + spec.name + ": it takes = or IN (" + term.substr(4) +
+                      " = 1, " + term.substr(4) + " IN (0, 1)), or a table-valued-function argument; other "
+                      "comparisons on it cannot select what the table reads.");
     if (term == "lazy") {
       plan.all_terms_checked = false;
       continue;

@@ -21,7 +21,7 @@ using engine::Type;
 using engine::Value;
 using enum engine::ColumnFlag;
 
-enum Col { kFlow, kRunId, kStep, kTaskId, kName, kPathspec, kAttempt, kSha, kCreatedAt, kEncoding, kSerializer,
+enum Col { kFlow, kRunId, kStep, kTaskId, kName, kPathspec, kPrivate, kAttempt, kSha, kCreatedAt, kEncoding, kSerializer,
            kPythonType, kSize, kValue, kBlob, kCount };
 
 const engine::Column kColumns[] = {
@@ -31,7 +31,10 @@ const engine::Column kColumns[] = {
     {"task_id", Type::Text, kKey, 10, "Task id (unique within its run)"},
     {"name", Type::Text, kKey, 30, "Artifact name; names starting with _ appear only when asked for by name"},
     {"pathspec", Type::Text, kKey | kPattern, 1000000, "Flow/Run/Step/Task/name"},
-    {"attempt", Type::Integer, kKey, 1, "The attempt that wrote it: the one the client shows, unless fixed by attempt = N"},
+    {"private", Type::Integer, kHidden | kArgument, 0,
+     "Argument: 1 includes the names Metaflow keeps private (_parameters, _task_ok, ...), as in FROM artifacts(1); 0 by default"},
+    {"attempt", Type::Integer, kHidden | kArgument, 0,
+     "Argument: the attempt whose artifacts are read (= N or IN (...)); by default the one the client shows"},
     {"sha", Type::Text, kPlain, 0, "SHA-1 of the serialized bytes (the content-addressed key)"},
     {"created_at", Type::Text, kPlain, 0, "When the artifact was registered (the attempt's end), UTC"},
     {"encoding", Type::Text, kPlain, 0, "Serializer encoding, e.g. pickle-v4 or gzip+pickle-v4"},
@@ -99,7 +102,7 @@ void fill(Store& store, const ArtifactRecord& a, const ArtifactInfo* index, cons
 }
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId,
-                            .pathspec = kPathspec, .name = kName};
+                            .pathspec = kPathspec, .name = kName, .private_names = kPrivate};
 
 // The data.json of each task attempt of a batch, read once for all its artifacts.
 using InfoByAttempt = std::map<std::pair<std::string, int>, ArtifactInfoIndex>;
@@ -110,6 +113,7 @@ void put_row(Store& store, const ArtifactRecord& a, const InfoByAttempt& indexes
   put_path(row, a.task, kPath);
   row[kName] = Value::of(a.name);
   row[kPathspec] = Value::of(a.task.pathspec() + "/" + a.name);
+  row[kPrivate] = private_value(plan, kPrivate);
   if (a.damaged) {  // a registration that cannot be read: the row stands, the rest is NULL
     row[kAttempt] = Value::of(int64_t{a.attempt});
     return;

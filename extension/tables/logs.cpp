@@ -15,7 +15,7 @@ using engine::Type;
 using engine::Value;
 using enum engine::ColumnFlag;
 
-enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kAttempt, kStream, kLineNo, kTs, kSource, kLine, kCount };
+enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kPrivate, kAttempt, kStream, kLineNo, kTs, kSource, kLine, kCount };
 
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
@@ -23,7 +23,10 @@ const engine::Column kColumns[] = {
     {"step", Type::Text, kKey, 5, "Step name"},
     {"task_id", Type::Text, kKey, 10, "Task id (unique within its run)"},
     {"pathspec", Type::Text, kKey | kPattern, 50000, "The task's Flow/Run/Step/Task"},
-    {"attempt", Type::Integer, kKey, 1, "The latest started attempt, unless fixed by attempt = N"},
+    {"private", Type::Integer, kHidden | kArgument, 0,
+     "Argument: 1 includes the names Metaflow keeps private (_parameters, _task_ok, ...), as in FROM logs(1); 0 by default"},
+    {"attempt", Type::Integer, kHidden | kArgument, 0,
+     "Argument: the attempt whose log is read (= N or IN (...)); by default the latest started one"},
     {"stream", Type::Text, kKey, 2, "stdout or stderr"},
     {"line_no", Type::Integer, kPlain, 0, "1-based position in the merged log of this stream"},
     {"ts", Type::Text, kPlain, 0, "When the line was written (UTC, from the mflog header, cut to milliseconds); NULL for unstructured lines"},
@@ -42,16 +45,18 @@ std::vector<std::string> requested_streams(const engine::Plan& plan) {
   return out;
 }
 
-constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec};
+constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec,
+                            .private_names = kPrivate};
 
 // The rows of one stream of one attempt: legacy (pre-mflog) logs are plain text, one row per
 // line and no timestamps; mflog lines keep their header's time and source.
-void put_lines(const TaskRecord& task, const std::string& stream, const client::TaskLog& log,
+void put_lines(const TaskRecord& task, const std::string& stream, const client::TaskLog& log, const Value& private_arg,
                std::vector<engine::Row>& out) {
   int64_t n = 0;
   auto next_row = [&]() -> engine::Row& {
     engine::Row& row = out.emplace_back(kCount);
     put_path(row, task.path, kPath);
+    row[kPrivate] = private_arg;
     row[kAttempt] = Value::of(int64_t{log.attempt});
     row[kStream] = Value::of(stream);
     row[kLineNo] = Value::of(++n);
@@ -82,7 +87,8 @@ void put_rows(Store& store, const Found& found, const engine::Plan& plan, std::v
   const client::MetadataDict dict = client::task_metadata_dict(store, found.task.path);
   for (const std::optional<int>& attempt : requested_attempts(plan, kAttempt))
     for (const std::string& stream : requested_streams(plan))
-      put_lines(found.task, stream, client::load_task_log(store, found.task.path, dict, attempt, stream), out);
+      put_lines(found.task, stream, client::load_task_log(store, found.task.path, dict, attempt, stream),
+                private_value(plan, kPrivate), out);
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {

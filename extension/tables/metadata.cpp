@@ -15,7 +15,7 @@ using engine::Value;
 using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kAttempt, kFieldName, kValue, kType, kCreatedAt, kUser, kTags,
-           kCount };
+           kPrivate, kCount };
 
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
@@ -30,9 +30,12 @@ const engine::Column kColumns[] = {
     {"created_at", Type::Text, kPlain, 0, "When it was recorded, UTC"},
     {"user", Type::Text, kPlain, 0, "Who recorded it"},
     {"tags", Type::Json, kPlain, 0, "The entry's tags, e.g. [\"attempt_id:0\"]"},
+    {"private", Type::Integer, kHidden | kArgument, 0,
+     "Argument: 1 includes the names Metaflow keeps private (_parameters, _task_ok, ...), as in FROM metadata(1); 0 by default"},
 };
 
-constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec};
+constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec,
+                            .private_names = kPrivate};
 
 void put_rows(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
   const TaskRecord& task = found.task;
@@ -46,6 +49,7 @@ void put_rows(Store& store, const Found& found, const engine::Plan& plan, std::v
     if (fields && std::find(fields->begin(), fields->end(), e.field_name) == fields->end()) continue;
     engine::Row& row = out.emplace_back(kCount);
     put_path(row, task.path, kPath);
+    row[kPrivate] = private_value(plan, kPrivate);
     auto attempt = e.attempt_tag();
     row[kAttempt] = attempt ? Value::of(int64_t{*attempt}) : Value::null();
     row[kFieldName] = Value::of(e.field_name);

@@ -12,7 +12,7 @@ using engine::Value;
 using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kStep, kPathspec, kParent, kCreatedAt, kFinishedAt, kTaskCount, kUserTags,
-           kSystemTags, kTags, kCount };
+           kSystemTags, kTags, kPrivate, kCount };
 
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
@@ -26,9 +26,11 @@ const engine::Column kColumns[] = {
     {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
     {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
     {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
+    {"private", Type::Integer, kHidden | kArgument, 0,
+     "Argument: 1 includes the names Metaflow keeps private (_parameters, _task_ok, ...), as in FROM steps(1); 0 by default"},
 };
 
-constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .pathspec = kPathspec};
+constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .pathspec = kPathspec, .private_names = kPrivate};
 
 bool uses_run(const engine::Plan& plan) { return plan.uses(kUserTags) || plan.uses(kSystemTags) || plan.uses(kTags); }
 
@@ -36,6 +38,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   const StepRecord& step = found.step;
   engine::Row& row = out.emplace_back(kCount);
   put_path(row, step.path, kPath);
+  row[kPrivate] = private_value(plan, kPrivate);
   row[kParent] = Value::of(found.run->path.pathspec());
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(step.ts_ms));
   // The step's tasks are read only for steps the query keeps.

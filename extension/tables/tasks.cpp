@@ -14,7 +14,7 @@ using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kParent, kAttempt, kCreatedAt, kFinishedAt, kFinished,
            kSuccessful, kException, kForeachIndex, kStdout, kStderr, kMetadata, kOriginPathspec, kUserTags,
-           kSystemTags, kTags, kCount };
+           kSystemTags, kTags, kPrivate, kCount };
 
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
@@ -37,6 +37,8 @@ const engine::Column kColumns[] = {
     {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
     {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
     {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
+    {"private", Type::Integer, kHidden | kArgument, 0,
+     "Argument: 1 includes the names Metaflow keeps private (_parameters, _task_ok, ...), as in FROM tasks(1); 0 by default"},
 };
 
 constexpr uint64_t bit(int c) { return uint64_t{1} << c; }
@@ -45,7 +47,8 @@ constexpr uint64_t kNeedsArtifacts =
 constexpr uint64_t kNeedsMetadata = bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec) | bit(kStdout) | bit(kStderr);
 constexpr uint64_t kNeedsRun = bit(kUserTags) | bit(kSystemTags) | bit(kTags);
 
-constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec};
+constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec,
+                            .private_names = kPrivate};
 
 void put_outcome(Store& store, const TaskRecord& task, const engine::Plan& plan, engine::Row& row) {
   std::vector<std::string> names = client::kOutcomeArtifacts;
@@ -92,6 +95,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   const TaskRecord* task = &found.task;
   engine::Row& row = out.emplace_back(kCount);
   put_path(row, task->path, kPath);
+  row[kPrivate] = private_value(plan, kPrivate);
   row[kParent] = Value::of(found.step.path.pathspec());
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(task->ts_ms));
   if (plan.columns_used & kNeedsRun) put_run_tags(row, kUserTags, *found.run);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "model/client.hpp"
+#include "util/error.hpp"
 #include "util/parallel.hpp"
 
 namespace mfsql::tables {
@@ -95,19 +96,20 @@ std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const 
 std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const PathFilter& f, const Walk& how) {
   std::vector<StepRecord> out;
   const bool need_record = how.step_records || how.level == Level::kStep;
+  auto shown = [&](const std::string& name) { return f.allows(2, name) && (f.private_names() || !is_private(name)); };
   if (f.steps() && !need_record) {
     for (auto& name : *f.steps())
-      if (f.allows(2, name)) out.push_back(StepRecord{{run.flow, run.run_id, name, {}}, kUnknownTime});
+      if (shown(name)) out.push_back(StepRecord{{run.flow, run.run_id, name, {}}, kUnknownTime});
     return out;
   }
   if (!f.steps()) {
     for (auto& s : store.meta().steps(run))
-      if (!is_private(s.path.step)) out.push_back(std::move(s));
+      if (shown(s.path.step)) out.push_back(std::move(s));
   } else {
     for (auto& name : *f.steps())
       if (auto s = store.meta().step({run.flow, run.run_id, name, {}})) out.push_back(std::move(*s));
   }
-  std::erase_if(out, [&](const StepRecord& s) { return !f.allows(2, s.path.step); });
+  std::erase_if(out, [&](const StepRecord& s) { return !shown(s.path.step); });
   client::sort_newest_first(out);
   return out;
 }
@@ -125,19 +127,21 @@ std::vector<TaskRecord> select_tasks(Store& store, const ObjectPath& step, const
   return out;
 }
 
-// The artifacts of one attempt of a task: by name when the query fixed names (private ones
-// included), else every public one. Sorted by name, so rows come out stably.
+// The artifacts of one attempt of a task: by name when the query fixed names, else all of them;
+// private names only with `private = 1`. Sorted by name, so rows come out stably.
 std::vector<ArtifactRecord> select_artifacts(Store& store, const ObjectPath& task, std::optional<int> attempt,
                                              const PathFilter& f) {
   std::vector<ArtifactRecord> out;
   if (const auto* names = f.names()) {
     for (auto& name : *names)
-      for (auto& a : store.meta().artifacts(task, attempt, name)) out.push_back(std::move(a));
+      if (f.private_names() || !is_private(name))
+        for (auto& a : store.meta().artifacts(task, attempt, name)) out.push_back(std::move(a));
   } else {
-    for (auto& a : store.meta().artifacts(task, attempt, std::nullopt))
-      if (!is_private(a.name)) out.push_back(std::move(a));
+    out = store.meta().artifacts(task, attempt, std::nullopt);
   }
-  std::erase_if(out, [&](const ArtifactRecord& a) { return !f.allows(4, a.name); });
+  std::erase_if(out, [&](const ArtifactRecord& a) {
+    return !f.allows(4, a.name) || (!f.private_names() && is_private(a.name));
+  });
   std::sort(out.begin(), out.end(), [](const ArtifactRecord& a, const ArtifactRecord& b) { return a.name < b.name; });
   return out;
 }
@@ -218,6 +222,17 @@ PathFilter::PathFilter(const engine::Plan& plan, const PathColumns& c) {
   }
   for (const auto& pattern : plan.patterns)
     if (pattern.column == c.pathspec) narrow_by_pattern(pattern, depth);
+  if (const auto* values = c.private_names >= 0 ? plan.values(c.private_names) : nullptr) {
+    if (values->size() != 1 || ((*values)[0] != "0" && (*values)[0] != "1"))
+      throw UserError("private takes one value, 0 or 1: private = 1 includes the names Metaflow keeps private "
+                      "(_parameters, _task_ok, ...).");
+    private_names_ = (*values)[0] == "1";
+  }
+}
+
+engine::Value private_value(const engine::Plan& plan, int column) {
+  const std::string* given = plan.only(column);
+  return engine::Value::of(int64_t{given && *given == "1" ? 1 : 0});
 }
 
 void PathFilter::narrow_by_pattern(const engine::Plan::Pattern& p, int depth) {

@@ -4,7 +4,8 @@
 // the plan's path constraints into direct lookups (each level is looked up by the values the query
 // fixed with `=`, `IN` or a `pathspec`, or listed when nothing fixed it), and owns:
 //   - the order: flow by flow, runs newest first, then steps and tasks newest first, as the client
-//     iterates; listings hide private names (`_parameters`, `_task_ok`), lookups return them;
+//     iterates; private names (`_parameters`, `_task_ok`) only with the `private = 1` argument,
+//     in listings and lookups alike, so the answer never depends on the plan;
 //   - batching: runs a batch at a time, batches growing from one run to kMaxRunsAtOnce, so a LIMIT
 //     or a point lookup reads no further than it must;
 //   - threading: the objects of a batch are found, and their rows made, on the thread budget
@@ -31,6 +32,9 @@ namespace mfsql::tables {
 // given is the table's level; `pathspec` names an object of that level.
 struct PathColumns {
   int flow = -1, run_id = -1, step = -1, task_id = -1, pathspec = -1, name = -1;
+  // The hidden `private` argument: 1 includes private names (`_parameters`, `_task_ok`), which
+  // are otherwise left out of every listing and lookup, as the client leaves them out.
+  int private_names = -1;
 };
 
 // Per level, the values the query allows (nullopt: any). Pathspec constraints are split into
@@ -50,6 +54,9 @@ class PathFilter {
   bool accepts(const std::string& pathspec) const;
   // Whether a name at `level` (0 flow ... 4 artifact name) passes the case-insensitive literals.
   bool allows(int level, const std::string& name) const;
+  // Whether private names are shown (the `private` argument is 1; the constructor throws
+  // UserError for a value other than 0 or 1).
+  bool private_names() const { return private_names_; }
 
  private:
   void narrow_by_pattern(const engine::Plan::Pattern& pattern, int depth);
@@ -57,7 +64,11 @@ class PathFilter {
   std::optional<std::vector<std::string>> levels_[5];
   std::optional<std::vector<std::string>> pathspecs_;
   std::vector<std::string> folded_[5];  // ASCII-lowercased names a level's name must equal, folded
+  bool private_names_ = false;
 };
+
+// The value of the `private` argument in a row: what the query gave, 0 by default.
+engine::Value private_value(const engine::Plan& plan, int column);
 
 enum class Level { kFlow, kRun, kStep, kTask, kArtifact };
 
