@@ -4,6 +4,7 @@
 // is ever read (metaflow_trace names no absolute path, no "..").
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -207,20 +208,94 @@ TEST_P(CorruptStore, QueriesSucceedDamageIsNullAndNothingOutsideIsRead) {
 INSTANTIATE_TEST_SUITE_P(OneFaultEach, CorruptStore, ::testing::ValuesIn(faults()),
                          [](const auto& info) { return info.param.name; });
 
-TEST(CorruptStoreUnreadable, UnreadableFileGivesNull) {
-  if (geteuid() == 0)
-    GTEST_SKIP() << "running as root: chmod 000 does not stop root from reading, so an unreadable "
-                    "file cannot be made here (run the tests as a normal user to cover it)";
+// Runs `body` in a child process, which calls `become_nobody` once it has loaded what it needs:
+// from then on it reads as the unprivileged user nobody, so permission bits count even when the
+// tests run as root (as CI does). Returns what `body` returned.
+std::string as_nobody(const std::function<std::string(const std::function<bool()>& become_nobody)>& body) {
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string out = body([] { return geteuid() != 0 || (::setgid(65534) == 0 && ::setuid(65534) == 0); });
+    (void)!::write(fds[1], out.data(), out.size());
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return out;
+}
+
+// A store a normal user can read, in a folder nobody can reach.
+fs::path readable_store(const TempDir& tmp) {
+  fs::path root = small_store(tmp);
+  fs::permissions(tmp.path(), fs::perms::all, fs::perm_options::add);
+  for (auto& e : fs::recursive_directory_iterator(root))
+    if (!e.is_symlink()) fs::permissions(e.path(), fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
+  fs::permissions(root, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
+  return root;
+}
+
+std::string query_as_nobody(const fs::path& root, const std::string& sql) {
+  return as_nobody([&](const std::function<bool()>& become_nobody) -> std::string {
+    TestDb db;  // the module is loaded with the test's own rights; the store is read as nobody
+    db.query("CREATE VIRTUAL TABLE temp.t USING tasks(root=" + quote(root.string()) + ")");
+    db.query("CREATE VIRTUAL TABLE temp.r USING runs(root=" + quote(root.string()) + ")");
+    if (!become_nobody()) return "could not become nobody";
+    std::string err = db.error_of(sql);
+    if (!err.empty()) return "error: " + err;
+    std::string out;
+    for (auto& row : db.query(sql)) out += text_of(row) + "\n";
+    for (auto& row : db.query("SELECT kind, target, error FROM metaflow_trace WHERE error IS NOT NULL AND error <> 'missing'"))
+      out += "trace: " + text_of(row) + "\n";
+    return out;
+  });
+}
+
+// An unreadable file is a damaged record: NULL, with the reason in the trace.
+TEST(CorruptStoreUnreadable, UnreadableFileGivesNullAndTheTraceSaysWhy) {
+  TempDir tmp;
+  fs::path root = readable_store(tmp);
+  fs::path p = task(root) / "_meta" / "_self.json";
+  ::chmod(p.c_str(), 0600);
+  std::string out = query_as_nobody(root, "SELECT step, created_at FROM t" + where() + " AND step = 'start'");
+  EXPECT_NE(out.find("start | NULL |"), std::string::npos) << out;
+  EXPECT_NE(out.find("trace: file | " + kFlow + "/" + kRun + "/start/1/_meta/_self.json | permission denied"),
+            std::string::npos) << out;
+}
+
+// A folder the query must list but cannot read is an error naming it and the reason, never an
+// empty answer.
+TEST(CorruptStoreUnreadable, UnreadableFolderIsAnErrorNamingIt) {
+  TempDir tmp;
+  fs::path root = readable_store(tmp);
+  ::chmod((root / ".metaflow").c_str(), 0700);
+  std::string out = query_as_nobody(root, "SELECT run_id FROM r WHERE flow = " + quote(kFlow));
+  EXPECT_EQ(out.rfind("error: ", 0), 0u) << out;
+  EXPECT_NE(out.find("Permission denied"), std::string::npos) << out;
+  EXPECT_NE(out.find(root.string()), std::string::npos) << out;
+  fs::permissions(root / ".metaflow", fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
+  ::chmod(run_dir(root).c_str(), 0700);
+  out = query_as_nobody(root, "SELECT step FROM t" + where());
+  EXPECT_NE(out.find("cannot be read (Permission denied)"), std::string::npos) << out;
+}
+
+// A flow folder that is a symlink is not followed (it could lead outside the store), and says so.
+TEST(CorruptStoreUnreadable, SymlinkedFlowIsNamedInTheTrace) {
   TempDir tmp;
   fs::path root = small_store(tmp);
-  fs::path p = task(root) / "_meta" / "_self.json";
-  ::chmod(p.c_str(), 0);
+  fs::rename(root / ".metaflow" / kFlow, tmp.path() / "elsewhere");
+  fs::create_directory_symlink(tmp.path() / "elsewhere", root / ".metaflow" / kFlow);
   TestDb db;
-  db.query("CREATE VIRTUAL TABLE temp.t USING tasks(root=" + quote(root.string()) + ")");
-  Rows rows;
-  ASSERT_NO_THROW(rows = db.query("SELECT step, created_at FROM t" + where() + " AND step = 'start'"));
-  ASSERT_EQ(rows.size(), 1u);
-  EXPECT_FALSE(rows[0][1].has_value());
+  db.query("CREATE VIRTUAL TABLE temp.f USING flows(root=" + quote(root.string()) + ")");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM f"), "0");
+  EXPECT_EQ(db.scalar("SELECT error FROM metaflow_trace WHERE kind = 'link' AND target = " + quote(kFlow)),
+            "symlink not followed (mfsql opens nothing a link points to)");
 }
 
 }  // namespace

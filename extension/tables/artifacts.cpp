@@ -161,6 +161,9 @@ engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& pla
   const Walk how{.level = Level::kArtifact,
                  .attempts = requested_attempts(plan, kAttempt),
                  .objects_at_once = 32,
+                 // A value is one blob read and a (usually cached) decode: less than a thread costs,
+                 // so values are decoded on the walk's thread; S3 fetches a batch's blobs at once.
+                 .min_per_thread = size_t{1} << 20,
                  .before_rows = [&store, &plan, indexes](std::span<const Found> batch) {
                    prepare(store, plan, batch, *indexes);
                  },

@@ -25,19 +25,21 @@ engine::Generator<engine::Row> config_rows(TableSource& source, const engine::Pl
 
 const engine::Column kTraceColumns[] = {
     {"seq", Type::Integer, kPlain, 0, "Order of the call in this connection"},
-    {"kind", Type::Text, kPlain, 0, "file, dir, http or s3"},
+    {"kind", Type::Text, kPlain, 0, "file, dir, link (a symlink mfsql did not follow), http or s3"},
     {"target", Type::Text, kPlain, 0, "Path within the store, or URL without secrets"},
-    {"status", Type::Integer, kPlain, 0, "0 or HTTP status; -1 when the file was missing"},
+    {"status", Type::Integer, kPlain, 0, "0 or HTTP status; -1 when the file or folder could not be read (see error)"},
     {"ms", Type::Real, kPlain, 0, "Milliseconds the call took"},
     {"bytes", Type::Integer, kPlain, 0, "Bytes read (entries, for a directory)"},
     {"cache_hit", Type::Integer, kPlain, 0, "1 when answered from a cache"},
+    {"error", Type::Text, kPlain, 0, "Why the call failed (missing, permission denied, symlink not followed, ...), else NULL"},
 };
 
 engine::Generator<engine::Row> trace_rows(TableSource& source, const engine::Plan&) {
   for (auto& e : source.session->trace().snapshot())
   {
     engine::Row row{Value::of(e.seq), Value::of(e.kind), Value::of(e.target), Value::of(int64_t{e.status}),
-                    Value::of(e.ms), Value::of(e.bytes), Value::boolean(e.cache_hit)};
+                    Value::of(e.ms), Value::of(e.bytes), Value::boolean(e.cache_hit),
+                    e.error.empty() ? Value::null() : Value::of(e.error)};
     co_yield std::move(row);
   }
 }

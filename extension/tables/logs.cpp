@@ -94,7 +94,7 @@ void put_rows(Store& store, const Found& found, const engine::Plan& plan, std::v
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
   if (requested_attempts(plan, kAttempt).empty() || requested_streams(plan).empty()) return {};
   // A few tasks at a time: a task's log can be large, and its rows are held until yielded.
-  return walk(source, plan, kPath, {.level = Level::kTask, .reads_metadata = true, .objects_at_once = 8, .min_per_thread = 2},
+  return walk(source, plan, kPath, {.level = Level::kTask, .reads_metadata = true, .objects_at_once = 8, .min_per_thread = 2, .rows_read = true},
               put_rows);
 }
 

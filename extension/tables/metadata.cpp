@@ -62,7 +62,7 @@ void put_rows(Store& store, const Found& found, const engine::Plan& plan, std::v
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  return walk(source, plan, kPath, {.level = Level::kTask, .reads_metadata = true}, put_rows);
+  return walk(source, plan, kPath, {.level = Level::kTask, .reads_metadata = true, .rows_read = true}, put_rows);
 }
 
 }  // namespace

@@ -12,6 +12,8 @@ namespace {
 // Runs are walked in batches growing 1, 2, 4, ... up to this many: the first row of a LIMIT costs
 // one run, and a store-wide question still keeps every thread of the budget busy.
 constexpr size_t kMaxRunsAtOnce = 32;
+// Tasks whose artifacts are listed together, on the thread budget.
+constexpr size_t kTasksListedAtOnce = 256;
 
 std::vector<std::string> split_pathspec(const std::string& p) {
   std::vector<std::string> parts;
@@ -146,6 +148,19 @@ std::vector<ArtifactRecord> select_artifacts(Store& store, const ObjectPath& tas
   return out;
 }
 
+// The objects found per run or per task, in order, moved into one list (a Found holds a dozen
+// strings: moves are not free, so the list is sized once).
+std::vector<Found> flatten(std::vector<std::vector<Found>>& parts) {
+  if (parts.size() == 1) return std::move(parts[0]);
+  size_t total = 0;
+  for (auto& p : parts) total += p.size();
+  std::vector<Found> out;
+  out.reserve(total);
+  for (auto& p : parts)
+    for (auto& f : p) out.push_back(std::move(f));
+  return out;
+}
+
 // The steps or tasks of one run that the table's rows are about (kStep, kTask; kArtifact: the
 // tasks whose artifacts are listed next).
 void find_in_run(Store& store, const PathFilter& f, const Walk& how, const RunRecord& run, std::vector<Found>& out) {
@@ -183,20 +198,17 @@ std::vector<Found> artifacts_of(Store& store, const PathFilter& f, const Walk& h
       } catch (const CorruptRecord&) {
         continue;  // a damaged attempt-done or registration: this attempt shows no artifacts
       }
+      const std::string task_pathspec = f.checks_pathspecs() ? tasks[i].task.path.pathspec() + "/" : "";
       for (ArtifactRecord& a : listed) {
-        if (!f.accepts(tasks[i].task.path.pathspec() + "/" + a.name)) continue;
-        Found found = tasks[i];
-        found.artifact = std::move(a);
-        per_task[i].push_back(std::move(found));
+        if (!task_pathspec.empty() && !f.accepts(task_pathspec + a.name)) continue;
+        // The artifact's record names its task; the step and task records are not copied.
+        per_task[i].push_back(Found{.run = tasks[i].run, .artifact = std::move(a)});
       }
     }
   };
-  if (threads) parallel_for(tasks.size(), list, how.min_per_thread);
+  if (threads) parallel_for(tasks.size(), list, 16);
   else for (size_t i = 0; i < tasks.size(); ++i) list(i);
-  std::vector<Found> out;
-  for (auto& found : per_task)
-    for (auto& a : found) out.push_back(std::move(a));
-  return out;
+  return flatten(per_task);
 }
 
 }  // namespace
@@ -292,7 +304,7 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
   auto rows_for = [&](std::span<const Found> objects) {
     if (how.before_rows) how.before_rows(objects);
     std::vector<std::vector<engine::Row>> per(objects.size());
-    for_each(objects.size(), how.min_per_thread, [&](size_t i) {
+    for_each(objects.size(), how.rows_read ? how.min_per_thread : objects.size() + 1, [&](size_t i) {
       try {
         rows_of(objects[i], per[i]);
       } catch (const CorruptRecord&) {
@@ -301,6 +313,9 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
     });
     compute_kept_rows(objects, per);
     std::vector<engine::Row> out;
+    size_t total = 0;
+    for (auto& rows : per) total += rows.size();
+    out.reserve(total);
     for (auto& rows : per)
       for (auto& row : rows) out.push_back(std::move(row));
     return out;
@@ -329,11 +344,13 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
       } else {
         std::vector<std::vector<Found>> per_run(n);
         for_each(n, 1, [&](size_t i) { find_in_run(store, filter, how, runs[first + i], per_run[i]); });
-        for (auto& in_run : per_run)
-          for (auto& f : in_run) found.push_back(std::move(f));
+        found = flatten(per_run);
       }
-      for (size_t at = 0; at < found.size(); at += how.objects_at_once) {
-        auto chunk = std::span<const Found>(found).subspan(at, std::min(how.objects_at_once, found.size() - at));
+      // Artifacts are listed for many tasks at once (each listing is a few small reads), then
+      // their rows made objects_at_once at a time.
+      const size_t step = how.level == Level::kArtifact ? kTasksListedAtOnce : how.objects_at_once;
+      for (size_t at = 0; at < found.size(); at += step) {
+        auto chunk = std::span<const Found>(found).subspan(at, std::min(step, found.size() - at));
         if (how.level != Level::kArtifact) {
           for (engine::Row& row : rows_for(chunk)) co_yield std::move(row);
           continue;

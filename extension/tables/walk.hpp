@@ -52,6 +52,8 @@ class PathFilter {
   const std::vector<std::string>* tasks() const { return level(3); }
   const std::vector<std::string>* names() const { return level(4); }
   bool accepts(const std::string& pathspec) const;
+  // Whether accepts() checks anything (a pathspec = or IN was given).
+  bool checks_pathspecs() const { return pathspecs_.has_value(); }
   // Whether a name at `level` (0 flow ... 4 artifact name) passes the case-insensitive literals.
   bool allows(int level, const std::string& name) const;
   // Whether private names are shown (the `private` argument is 1; the constructor throws
@@ -73,7 +75,8 @@ engine::Value private_value(const engine::Plan& plan, int column);
 enum class Level { kFlow, kRun, kStep, kTask, kArtifact };
 
 // One object the walk found, with what it knows of its ancestors. Below kFlow, `flow` has the
-// name only; `run` is the run's record when Walk::run_records, else its path alone.
+// name only; `run` is the run's record when Walk::run_records, else its path alone. At kArtifact
+// only `run` and `artifact` are set (the artifact's record names its task).
 struct Found {
   FlowRecord flow;
   const RunRecord* run = nullptr;  // valid while the rows of its batch are made
@@ -96,9 +99,13 @@ struct Walk {
   std::vector<std::optional<int>> attempts = {std::nullopt};
   // kRun: only the runs that carry at least one of these tags (the service filters on its side).
   const std::vector<std::string>* runs_with_any_tag = nullptr;
-  // Rows are made this many objects at a time; on several threads from min_per_thread each.
+  // Rows are made this many objects at a time. Deferred columns of rows sure to be kept are
+  // computed on several threads from min_per_thread rows each; making the rows themselves is
+  // cheap (no reads: they come from the records found) unless the table says its rows read
+  // (rows_read: logs and metadata read a task's files to make its rows), then that is threaded.
   size_t objects_at_once = 64;
   size_t min_per_thread = 4;
+  bool rows_read = false;
   // Called with each batch of objects before their rows are made; may be empty.
   std::function<void(std::span<const Found>)> before_rows;
   // The statement's plan: rows it is sure to keep (Plan::keeps) have their deferred columns

@@ -102,11 +102,37 @@ int LocalFiles::open_beneath(const std::string& relative, bool directory) const 
   return fd;
 }
 
+namespace {
+
+// What a failed open means, for the trace.
+std::string why_not(int error) {
+  switch (error) {
+    case ENOENT:
+    case ENOTDIR: return "missing";
+    case ELOOP: return "symlink not followed (mfsql opens nothing a link points to)";
+    case EINVAL: return "not a path inside the store";
+    case EACCES:
+    case EPERM: return "permission denied";
+  }
+  return std::strerror(error);
+}
+
+}  // namespace
+
+// A symlink in a listing is left out (it could lead outside the store); the trace says so, so
+// that a flow or run behind a link is never silently absent.
+void LocalFiles::note_link(const std::string& folder, const char* name) const {
+  TraceTimer timer(trace_, "link", folder.empty() ? std::string(name) : folder + "/" + name);
+  timer.entry().status = -1;
+  timer.entry().error = why_not(ELOOP);
+}
+
 std::optional<std::string> LocalFiles::read(const std::string& relative, size_t max_bytes) const {
   TraceTimer timer(trace_, "file", relative);
   int fd = open_beneath(relative, false);
   if (fd < 0) {
     timer.entry().status = -1;
+    timer.entry().error = why_not(errno);
     if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EINVAL) return std::nullopt;
     throw CorruptRecord("The file " + relative + " in the store " + root_ + " cannot be opened (" +
                         std::strerror(errno) + ").");
@@ -115,10 +141,13 @@ std::optional<std::string> LocalFiles::read(const std::string& relative, size_t 
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     timer.entry().status = -1;
+    timer.entry().error = "not a regular file";
     return std::nullopt;
   }
   if (static_cast<size_t>(st.st_size) > max_bytes) {
     ::close(fd);
+    timer.entry().status = -1;
+    timer.entry().error = "larger than the limit of " + std::to_string(max_bytes) + " bytes";
     throw CorruptRecord("The file " + relative + " is " + std::to_string(st.st_size) +
                         " bytes, more than the limit of " + std::to_string(max_bytes) + ".");
   }
@@ -182,6 +211,13 @@ DirListing LocalFiles::read_dir(const std::string& relative) const {
   int fd = open_beneath(relative, true);
   if (fd < 0) {
     timer.entry().status = -1;
+    timer.entry().error = why_not(errno);
+    // A folder that is not there has nothing in it; one that is there but cannot be read would
+    // silently hide what the query asks for, so it is an error.
+    if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP && errno != EINVAL)
+      throw UserError("The folder " + (relative.empty() ? std::string(".") : relative) + " of the store " + root_ +
+                      " cannot be read (" + std::strerror(errno) + "); mfsql must list it to answer this query. "
+                      "Give the user running mfsql read and search access to it.");
     return std::make_shared<const Listing>();
   }
   alignas(8) char buf[16384];
@@ -199,6 +235,7 @@ DirListing LocalFiles::read_dir(const std::string& relative) const {
         if (::fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
         type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
       }
+      if (type == DT_LNK) note_link(relative, e->d_name);
       if (type != DT_DIR && type != DT_REG) continue;
       kept.emplace_back(names.size(), type == DT_DIR);
       names.append(e->d_name);

@@ -31,8 +31,9 @@ class LocalFiles {
   bool exists(const std::string& relative) const;
 
   using Entry = DirEntry;
-  // The entries of a folder (no symlinks, no dot files), in directory order; empty when it does
-  // not exist. Never null. Answered from the statement memo when this statement listed it already.
+  // The entries of a folder (no symlinks: each one is a trace entry of kind "link"; no dot
+  // files), in directory order; empty when it does not exist. Never null. Throws UserError when
+  // it exists but cannot be read (permission denied). Answered from the statement memo when this statement listed it already.
   DirListing list(const std::string& relative) const;
 
   static constexpr size_t kDefaultMaxBytes = size_t{2} << 30;
@@ -40,6 +41,7 @@ class LocalFiles {
  private:
   int open_beneath(const std::string& relative, bool directory) const;
   DirListing read_dir(const std::string& relative) const;
+  void note_link(const std::string& folder, const char* name) const;
 
   std::string root_;
   int root_fd_ = -1;  // kept open: every path is resolved beneath it

@@ -25,6 +25,7 @@ struct TraceEntry {
   double ms = 0;
   int64_t bytes = 0;
   bool cache_hit = false;
+  std::string error;   // why a read failed ("missing", "permission denied", "symlink not followed", ...)
 };
 
 // Progress for the mfsql shell: with MFSQL_PROGRESS=1 and stderr a terminal, a long read prints

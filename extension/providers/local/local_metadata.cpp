@@ -54,7 +54,11 @@ ArtifactRecord artifact_of(const std::string& text, const ObjectPath& task, int 
 std::string LocalMetadata::describe() const { return "the local store at " + files_->root(); }
 
 std::optional<std::string> LocalMetadata::read_self(const std::string& dir) {
-  return files_->read_memoized(dir + "/_meta/_self.json", kMaxJsonFile);
+  try {
+    return files_->read_memoized(dir + "/_meta/_self.json", kMaxJsonFile);
+  } catch (const CorruptRecord&) {
+    return std::string();  // there but unreadable (the trace says why): a damaged record, not a missing one
+  }
 }
 
 std::vector<std::string> LocalMetadata::child_dirs(const std::string& dir) {
