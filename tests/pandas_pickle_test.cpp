@@ -95,20 +95,35 @@ TEST(PandasPickles, EnumClassCarriesItsModule) {
   EXPECT_EQ(mfsql::pickled_class_name(std::string("garbage")), std::nullopt);
 }
 
-TEST(PandasPickles, TruncatedFilesAreRefusedNotCrashed) {
-  // Every prefix of a few of the larger pickles, in each protocol family.
-  size_t refused = 0;
+TEST(PandasPickles, TruncatedAndMutatedFilesAreRefusedNotCrashed) {
+  // Every prefix, and many byte flips, of a few of the larger pickles in each protocol family:
+  // decoded (maybe to a generic $object) or refused, nothing else.
+  uint32_t seed = 2024;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u; };
+  size_t refused = 0, decoded = 0;
+  mfsql::UnpickleLimits limits;
+  limits.max_rendered = 1 << 16;  // mutated memo references can make exponential trees
   for (const char* name : {"df_nullable.p0", "df_mixed.p1", "df_datetime_utc.p2", "series_category.p4",
-                           "np_structured.p5", "index_multi.p5"}) {
+                           "np_structured.p5", "index_multi.p5", "df_category.p5", "np_datetime_scalars.p4"}) {
     std::string pickle = mfsql::testing::read_file(pickles_dir() / (std::string(name) + ".pkl"));
-    for (size_t n = 0; n < pickle.size(); ++n) {
+    std::vector<std::string> variants;
+    for (size_t n = 0; n < pickle.size(); ++n) variants.push_back(pickle.substr(0, n));
+    for (int m = 0; m < 300; ++m) {
+      std::string mutated = pickle;
+      for (int k = 0; k < 3; ++k) mutated[next() % mutated.size()] = static_cast<char>(next() >> 16);
+      variants.push_back(std::move(mutated));
+    }
+    for (const std::string& v : variants) {
       try {
-        mfsql::unpickle_to_json(std::string_view(pickle).substr(0, n));
-      } catch (const mfsql::UnpickleError&) {
+        mfsql::unpickle_to_json(v, limits);
+        mfsql::pickled_class_name(v, limits);
+        ++decoded;
+      } catch (const mfsql::CorruptRecord&) {
         ++refused;
       }
     }
   }
+  std::cout << "[pandas pickles hostile] " << decoded << " variants decoded, " << refused << " refused" << std::endl;
   EXPECT_GT(refused, 1000u);
 }
 

@@ -184,7 +184,9 @@ TEST(PickleOracle, EveryArtifactValueMatches) {
 // ---- values the fixture does not have ----
 // Each pickle was written by CPython 3.11 (numpy 1.24, pandas 1.5), and its expectation computed
 // by an independent Python implementation of the oracle's rendering rules; the last few cases
-// follow this decoder's documented choices (cycles, enums) instead.
+// follow this decoder's documented choices (cycles, enums) instead. (numpy rebuilds a big-endian
+// array from a protocol < 5 pickle in native order: pickle.loads shows it as int32, not >i4.)
+// tests/pickles/ (pandas_pickle_test) has the pandas and numpy corpus in every protocol.
 namespace {
 struct Case {
   const char* name;

@@ -95,7 +95,10 @@ Json with_unknown_zone(Renderer& renderer, const std::string& local, Node* tz, s
 
 // Floor division and its remainder, as Python's // and % (the remainder has the divisor's sign).
 int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
-int64_t floor_mod(int64_t a, int64_t b) { return a - floor_div(a, b) * b; }
+int64_t floor_mod(int64_t a, int64_t b) {
+  int64_t r = a % b;  // computed without floor_div(a, b) * b, which can pass INT64_MIN
+  return r != 0 && ((r < 0) != (b < 0)) ? r + b : r;
+}
 
 struct Civil {
   int64_t year;
@@ -155,7 +158,10 @@ int64_t unit_microseconds(const std::string& unit) {
 
 std::optional<int64_t> tz_offset_seconds(const Node* tz, std::string* name) {
   auto offset = fixed_offset(tz);
-  if (!offset || offset->microseconds) return std::nullopt;
+  // Python keeps a timezone's offset strictly within a day; anything else is not a real one.
+  if (!offset || offset->microseconds || offset->days < -1 || offset->days > 0 || offset->seconds < 0 ||
+      offset->seconds >= 86400)
+    return std::nullopt;
   int64_t seconds = offset->days * 86400 + offset->seconds;
   if (name) {
     // str(timezone): its name if it was given one, else "UTC" and the offset when not zero.
@@ -176,7 +182,7 @@ std::string timestamp_iso(int64_t ns, bool with_offset, int64_t offset_seconds) 
                     format_time(static_cast<unsigned>(in_day / 3600), static_cast<unsigned>(in_day / 60 % 60),
                                 static_cast<unsigned>(in_day % 60), 0);
   if (fraction) {
-    char buf[16];
+    char buf[32];
     if (fraction % 1000) std::snprintf(buf, sizeof buf, ".%09lld", static_cast<long long>(fraction));
     else std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(fraction / 1000));
     out += buf;
@@ -198,6 +204,7 @@ Json numpy_time_value(const NumpyDtype& dtype, int64_t value) {
   __int128 count = static_cast<__int128>(value) * dtype.unit_count;
   if (dtype.kind == 'm') {
     int64_t per = unit_microseconds(unit);
+    if (count > (__int128{1} << 80) || count < -(__int128{1} << 80)) return render_int(value);
     __int128 us = count * per;
     // Python's timedelta holds at most 999999999 days.
     if (!per || us > __int128{999999999} * 86400 * 1000000 || us < -__int128{999999999} * 86400 * 1000000)

@@ -250,7 +250,7 @@ std::optional<Json> render_numpy_call(Renderer& renderer, Node* node, size_t dep
   const std::string name = callable_name(node);
   if (!name.starts_with("numpy.")) return std::nullopt;
   if (auto array = numpy_array(node)) {
-    renderer.charge(array->size() * std::max<size_t>(1, array->dtype.fields.size()), node);
+    renderer.charge(array->size() * array->dtype.leaves, node);
     Json shape = Json::array();
     for (size_t d : array->shape) shape.push_back(d);
     size_t next = 0;

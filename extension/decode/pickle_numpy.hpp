@@ -17,6 +17,7 @@ struct NumpyDtype {
   std::string unit;        // M and m: "ns", "D", ... ("generic" when it has none)
   int64_t unit_count = 1;  // M and m: the 10 of datetime64[10ms]
   std::vector<NumpyField> fields;  // V with names: the structured dtype's fields in order
+  size_t leaves = 1;               // scalar values in one element (fields of fields counted)
 };
 
 struct NumpyField {

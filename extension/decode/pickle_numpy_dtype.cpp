@@ -2,6 +2,8 @@
 //   (version, byteorder, subarray, names, fields, itemsize, alignment, flags[, metadata])
 // where a datetime's metadata is (dict, (unit, count, 1, 1)) and a structured dtype's fields map
 // each name to (dtype, offset[, title]). Names follow numpy's str(dtype) (numpy/core/_dtype.py).
+#include <algorithm>
+
 #include "decode/pickle_numpy.hpp"
 
 namespace mfsql::pickle {
@@ -9,6 +11,10 @@ namespace mfsql::pickle {
 namespace {
 
 constexpr int64_t kAlignedStruct = 0x80;  // NPY_ALIGNED_STRUCT in the flags
+// Fields (of fields, ...) one structured dtype may hold: the memo lets a small pickle name the
+// same dtype many times over, and every use is a copy here.
+constexpr size_t kMaxFields = 4096;
+constexpr size_t kMaxFieldNesting = 8;
 
 const Node* dict_lookup(const Node* dict, std::string_view key) {
   if (!dict || dict->kind != Kind::Dict) return nullptr;
@@ -123,15 +129,19 @@ bool read_time_unit(const Node* metadata, NumpyDtype& d) {
 
 bool read_fields(const Node* names, const Node* fields, NumpyDtype& d, size_t depth) {
   const std::vector<Node*>* order = sequence_items(names);
-  if (!order || depth > 8) return false;
+  if (!order || depth > kMaxFieldNesting || order->size() > kMaxFields) return false;
+  d.leaves = 0;
   for (const Node* name : *order) {
     const std::vector<Node*>* entry = str_value(name) ? sequence_items(dict_lookup(fields, name->text)) : nullptr;
     if (!entry || entry->size() < 2) return false;
     auto offset = int_value((*entry)[1]);
     auto dtype = numpy_dtype((*entry)[0]);
     if (!offset || *offset < 0 || !dtype || static_cast<size_t>(*offset) + dtype->itemsize > d.itemsize) return false;
+    d.leaves += dtype->leaves;
+    if (d.leaves > kMaxFields) return false;
     d.fields.push_back(NumpyField{name->text, std::move(*dtype), static_cast<size_t>(*offset)});
   }
+  d.leaves = std::max<size_t>(d.leaves, 1);
   return true;
 }
 

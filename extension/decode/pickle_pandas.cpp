@@ -25,9 +25,10 @@ std::optional<std::vector<int64_t>> placement(const Node* locs, size_t limit) {
     auto stop = int_value((*args)[1]);
     auto step = (*args)[2]->kind == Kind::None ? std::optional<int64_t>(1) : int_value((*args)[2]);
     if (!start || !stop || !step || *step == 0) return std::nullopt;
-    for (int64_t v = *start; *step > 0 ? v < *stop : v > *stop; v += *step) {
+    for (int64_t v = *start; *step > 0 ? v < *stop : v > *stop;) {
       if (out.size() >= limit) return std::nullopt;
       out.push_back(v);
+      if (__builtin_add_overflow(v, *step, &v)) break;
     }
     return out;
   }

@@ -36,7 +36,7 @@ std::optional<PandasValues> from_array(Renderer& renderer, const NumpyArray& arr
   return out;
 }
 
-std::optional<PandasValues> datetimes(const NumpyArray& data, const Node* dtype, TimeStyle style) {
+std::optional<PandasValues> datetimes(Renderer& renderer, const NumpyArray& data, const Node* dtype, TimeStyle style) {
   if (data.dtype.kind != 'M' || data.dtype.unit != "ns" || data.shape.empty() || data.shape.size() > 2) return std::nullopt;
   PandasValues out;
   std::optional<int64_t> offset = 0;
@@ -51,6 +51,7 @@ std::optional<PandasValues> datetimes(const NumpyArray& data, const Node* dtype,
   }
   out.columns = data.shape.size() == 2 ? data.shape[0] : 1;
   out.rows = data.shape.back();
+  renderer.charge(data.size(), dtype);
   for (size_t i = 0; i < data.size(); ++i) {
     int64_t ns = numpy_int64(data, i);
     out.cells.push_back(ns == kNaT ? missing(style, "NaT") : Json(timestamp_iso(ns, aware, *offset)));
@@ -92,7 +93,7 @@ std::optional<PandasValues> ndarray_backed(Renderer& renderer, const Node* node,
     dtype = (*state)[1];
   }
   if (!data) return std::nullopt;
-  if (cls == "pandas.core.arrays.datetimes.DatetimeArray") return datetimes(*data, dtype, style);
+  if (cls == "pandas.core.arrays.datetimes.DatetimeArray") return datetimes(renderer, *data, dtype, style);
   if (cls == "pandas.core.arrays.categorical.Categorical") return categorical(renderer, *data, dtype, depth, style);
   if (cls == "pandas.core.arrays.timedeltas.TimedeltaArray") {
     if (data->dtype.kind != 'm') return std::nullopt;
@@ -135,9 +136,10 @@ std::optional<std::vector<Json>> expand_range(const Node* fields, size_t limit) 
   auto step = int_value(dict_get(fields, "step"));
   if (!start || !stop || !step || *step == 0) return std::nullopt;
   std::vector<Json> out;
-  for (int64_t v = *start; *step > 0 ? v < *stop : v > *stop; v += *step) {
+  for (int64_t v = *start; *step > 0 ? v < *stop : v > *stop;) {
     if (out.size() >= limit) return std::nullopt;
     out.push_back(render_int(v));
+    if (__builtin_add_overflow(v, *step, &v)) break;
   }
   return out;
 }
