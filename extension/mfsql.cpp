@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -26,18 +27,35 @@ void version_function(sqlite3_context* ctx, int, sqlite3_value**) {
   sqlite3_result_text(ctx, v.c_str(), -1, SQLITE_TRANSIENT);
 }
 
+// The decoded JSON of `argv[0]`, or nullopt with the reason in `*why` when it does not decode.
+std::optional<std::string> unpickle_argument(sqlite3_value* arg, std::string* why) {
+  const void* data = sqlite3_value_blob(arg);
+  std::string_view bytes(static_cast<const char*>(data), static_cast<size_t>(sqlite3_value_bytes(arg)));
+  try {
+    return unpickle_to_json(bytes).dump();
+  } catch (const std::exception& e) {
+    *why = e.what();
+    return std::nullopt;
+  }
+}
+
+// metaflow_unpickle(blob): the JSON of any pickle (protocols 0 to 5), or NULL when the bytes do
+// not decode, as the artifacts' `value` column does, so one bad blob does not stop a scan.
 void unpickle_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
   if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return sqlite3_result_null(ctx);
-  const void* data = sqlite3_value_blob(argv[0]);
-  std::string_view bytes(static_cast<const char*>(data), sqlite3_value_bytes(argv[0]));
-  try {
-    std::string json = unpickle_to_json(bytes).dump();
-    sqlite3_result_text64(ctx, json.data(), json.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
-    sqlite3_result_subtype(ctx, 'J');
-  } catch (const std::exception& e) {
-    std::string msg = std::string("metaflow_unpickle: ") + e.what();
-    sqlite3_result_error(ctx, msg.c_str(), -1);
-  }
+  std::string why;
+  std::optional<std::string> json = unpickle_argument(argv[0], &why);
+  if (!json) return sqlite3_result_null(ctx);
+  sqlite3_result_text64(ctx, json->data(), json->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  sqlite3_result_subtype(ctx, 'J');
+}
+
+// metaflow_unpickle_error(blob): why metaflow_unpickle(blob) is NULL; NULL when it decodes.
+void unpickle_error_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return sqlite3_result_null(ctx);
+  std::string why;
+  if (unpickle_argument(argv[0], &why)) return sqlite3_result_null(ctx);
+  sqlite3_result_text64(ctx, why.data(), why.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
 }
 
 void trace_clear_function(sqlite3_context* ctx, int, sqlite3_value**) {
@@ -124,6 +142,9 @@ extern "C" int sqlite3_metaflow_init(sqlite3* db, char** err, const sqlite3_api_
   if (rc == SQLITE_OK)
     rc = sqlite3_create_function(db, "metaflow_column_types", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, nullptr,
                                  column_types_function, nullptr, nullptr);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function(db, "metaflow_unpickle_error", 1, flags | SQLITE_DETERMINISTIC, nullptr,
+                                 unpickle_error_function, nullptr, nullptr);
   if (rc == SQLITE_OK) {
     auto* holder = new std::shared_ptr<Session>(session);
     rc = sqlite3_create_function_v2(db, "metaflow_trace_clear", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, holder,

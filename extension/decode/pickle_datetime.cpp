@@ -2,7 +2,7 @@
 // datetime, (days, seconds, microseconds) for timedelta, (offset[, name]) for timezone.
 #include <cstdio>
 
-#include "decode/pickle_render.hpp"
+#include "decode/pickle_pandas.hpp"
 
 namespace mfsql::pickle {
 
@@ -93,7 +93,140 @@ Json with_unknown_zone(Renderer& renderer, const std::string& local, Node* tz, s
   return Json{{"$datetime", local}, {"tzinfo", renderer.render(tz, depth)}};
 }
 
+// Floor division and its remainder, as Python's // and % (the remainder has the divisor's sign).
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+int64_t floor_mod(int64_t a, int64_t b) {
+  int64_t r = a % b;  // computed without floor_div(a, b) * b, which can pass INT64_MIN
+  return r != 0 && ((r < 0) != (b < 0)) ? r + b : r;
+}
+
+struct Civil {
+  int64_t year;
+  unsigned month, day;
+};
+
+// Days since 1970-01-01 to the proleptic Gregorian date (H. Hinnant's civil_from_days).
+Civil civil_from_days(int64_t z) {
+  z += 719468;
+  int64_t era = floor_div(z, 146097);
+  auto doe = static_cast<unsigned>(z - era * 146097);
+  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  unsigned mp = (5 * doy + 2) / 153;
+  unsigned day = doy - (153 * mp + 2) / 5 + 1;
+  unsigned month = mp < 10 ? mp + 3 : mp - 9;
+  return Civil{static_cast<int64_t>(yoe) + era * 400 + (month <= 2), month, day};
+}
+
+// The date and time of `us` microseconds since the epoch, or nullopt outside years 1 to 9999
+// (where Python's datetime ends and numpy's tolist gives the plain number instead).
+std::optional<std::string> iso_from_microseconds(__int128 us, bool date_only) {
+  constexpr int64_t kDay = 86400 * int64_t{1000000};
+  if (us < -(__int128{62135596800} * 1000000) || us >= __int128{253402300800} * 1000000) return std::nullopt;
+  auto v = static_cast<int64_t>(us);
+  Civil c = civil_from_days(floor_div(v, kDay));
+  std::string date = format_date(static_cast<unsigned>(c.year), c.month, c.day);
+  if (date_only) return date;
+  int64_t in_day = floor_mod(v, kDay);
+  int64_t seconds = in_day / 1000000;
+  return date + "T" + format_time(static_cast<unsigned>(seconds / 3600), static_cast<unsigned>(seconds / 60 % 60),
+                                  static_cast<unsigned>(seconds % 60), static_cast<unsigned>(in_day % 1000000));
+}
+
+// {"$timedelta_seconds": total_seconds()} of a datetime.timedelta of `us` microseconds: Python
+// divides the int by 10**6, one correctly rounded division while the value is exact.
+Json timedelta_seconds_json(__int128 us) {
+  double seconds = (us > -(__int128{1} << 53) && us < (__int128{1} << 53))
+                       ? static_cast<double>(static_cast<int64_t>(us)) / 1e6
+                       : static_cast<double>(static_cast<long double>(us) / 1e6L);
+  return Json{{"$timedelta_seconds", seconds}};
+}
+
+// Microseconds in one `unit`, or 0 for units numpy's tolist does not turn into datetime objects.
+int64_t unit_microseconds(const std::string& unit) {
+  if (unit == "W") return 7 * 86400 * int64_t{1000000};
+  if (unit == "D") return 86400 * int64_t{1000000};
+  if (unit == "h") return 3600 * int64_t{1000000};
+  if (unit == "m") return 60 * int64_t{1000000};
+  if (unit == "s") return 1000000;
+  if (unit == "ms") return 1000;
+  if (unit == "us") return 1;
+  return 0;
+}
+
 }  // namespace
+
+std::optional<int64_t> tz_offset_seconds(const Node* tz, std::string* name) {
+  auto offset = fixed_offset(tz);
+  // Python keeps a timezone's offset strictly within a day; anything else is not a real one.
+  if (!offset || offset->microseconds || offset->days < -1 || offset->days > 0 || offset->seconds < 0 ||
+      offset->seconds >= 86400)
+    return std::nullopt;
+  int64_t seconds = offset->days * 86400 + offset->seconds;
+  if (name) {
+    // str(timezone): its name if it was given one, else "UTC" and the offset when not zero.
+    const std::vector<Node*>* args = callable_name(tz) == "datetime.timezone" ? sequence_items(tz->call->args) : nullptr;
+    if (args && args->size() == 2 && str_value((*args)[1])) *name = (*args)[1]->text;
+    else *name = seconds ? "UTC" + format_offset(*offset) : "UTC";
+  }
+  return seconds;
+}
+
+std::string timestamp_iso(int64_t ns, bool with_offset, int64_t offset_seconds) {
+  constexpr int64_t kBillion = 1000000000;
+  int64_t local_seconds = floor_div(ns, kBillion) + offset_seconds;
+  int64_t fraction = floor_mod(ns, kBillion);
+  Civil c = civil_from_days(floor_div(local_seconds, 86400));
+  int64_t in_day = floor_mod(local_seconds, 86400);
+  std::string out = format_date(static_cast<unsigned>(c.year), c.month, c.day) + "T" +
+                    format_time(static_cast<unsigned>(in_day / 3600), static_cast<unsigned>(in_day / 60 % 60),
+                                static_cast<unsigned>(in_day % 60), 0);
+  if (fraction) {
+    char buf[32];
+    if (fraction % 1000) std::snprintf(buf, sizeof buf, ".%09lld", static_cast<long long>(fraction));
+    else std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(fraction / 1000));
+    out += buf;
+  }
+  if (with_offset) out += format_offset(Delta{0, offset_seconds, 0});
+  return out;
+}
+
+double pandas_total_seconds(int64_t ns) {
+  int64_t us = floor_div(ns, 1000);
+  int64_t days = floor_div(us, 86400 * int64_t{1000000});
+  int64_t rest = us - days * 86400 * int64_t{1000000};
+  return static_cast<double>(days * 86400 + rest / 1000000) + static_cast<double>(rest % 1000000) / 1e6;
+}
+
+Json numpy_time_value(const NumpyDtype& dtype, int64_t value) {
+  if (value == kNaT) return nullptr;
+  const std::string& unit = dtype.unit;
+  __int128 count = static_cast<__int128>(value) * dtype.unit_count;
+  if (dtype.kind == 'm') {
+    int64_t per = unit_microseconds(unit);
+    if (count > (__int128{1} << 80) || count < -(__int128{1} << 80)) return render_int(value);
+    __int128 us = count * per;
+    // Python's timedelta holds at most 999999999 days.
+    if (!per || us > __int128{999999999} * 86400 * 1000000 || us < -__int128{999999999} * 86400 * 1000000)
+      return render_int(value);
+    return timedelta_seconds_json(us);
+  }
+  std::optional<std::string> iso;
+  if (unit == "Y" || unit == "M") {
+    __int128 months = unit == "Y" ? count * 12 : count;
+    if (months > -24000 * 12 && months < 24000 * 12) {
+      auto m = static_cast<int64_t>(months);
+      int64_t year = 1970 + floor_div(m, 12);
+      if (year >= 1 && year <= 9999)
+        iso = format_date(static_cast<unsigned>(year), static_cast<unsigned>(floor_mod(m, 12) + 1), 1);
+    }
+  } else if (int64_t per = unit_microseconds(unit)) {
+    if (count > -(__int128{1} << 80) && count < (__int128{1} << 80))
+      iso = iso_from_microseconds(count * per, unit == "W" || unit == "D");
+  }
+  if (!iso) return render_int(value);  // ns and finer, generic, or beyond datetime's years
+  return *iso;
+}
 
 std::optional<Json> render_datetime_call(Renderer& renderer, Node* node, size_t depth) {
   const std::string name = callable_name(node);
@@ -104,12 +237,7 @@ std::optional<Json> render_datetime_call(Renderer& renderer, Node* node, size_t 
   if (name == "datetime.timedelta") {
     auto d = timedelta_value(node);
     if (!d) return std::nullopt;
-    // total_seconds() is int / 10**6 in Python: one correctly rounded division while exact.
-    __int128 us = d->total_microseconds();
-    double seconds = (us > -(__int128{1} << 53) && us < (__int128{1} << 53))
-                         ? static_cast<double>(static_cast<int64_t>(us)) / 1e6
-                         : static_cast<double>(static_cast<long double>(us) / 1e6L);
-    return Json{{"$timedelta_seconds", seconds}};
+    return timedelta_seconds_json(d->total_microseconds());
   }
   if (name == "datetime.timezone") {
     auto offset = fixed_offset(node);

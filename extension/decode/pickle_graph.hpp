@@ -39,7 +39,8 @@ struct Node {
   Kind kind = Kind::None;
   bool being_rendered = false;  // set while the renderer is inside it, to spot cycles
   uint64_t offset = 0;          // where in the pickle it was made, for error messages
-  int64_t integer = 0;          // Bool, Int; for Global the length of the module part of `text`
+  int64_t integer = 0;          // Bool, Int; for Global the length of the module part of `text`;
+                                // for Bytes 1 when it is a bytearray
   double real = 0;              // Float
   std::string text;             // Str (UTF-8 as pickled), Bytes, BigInt (LE two's complement),
                                 // Global ("module.name")
@@ -74,6 +75,18 @@ std::unique_ptr<Graph> decode_pickle(std::string_view pickle, const UnpickleLimi
 std::string twos_complement_to_decimal(std::string_view little_endian);
 // The same integer's magnitude as lowercase hex without prefix, and its sign.
 std::string twos_complement_to_hex(std::string_view little_endian, bool* negative);
+
+// The arguments of protocol 0/1 text opcodes (pickle_textops.cpp). An int is `small` when it
+// fits in int64, else `big` holds it as LONG1 would (little-endian two's complement).
+struct TextInt {
+  bool fits = true;
+  int64_t small = 0;
+  std::string big;
+};
+bool parse_text_int(std::string_view text, TextInt* out);
+bool parse_text_float(std::string_view text, double* out);
+std::string escape_decode(std::string_view text, uint64_t at);               // STRING
+std::string raw_unicode_escape_decode(std::string_view text, uint64_t at);  // UNICODE
 
 std::string base64_encode(std::string_view bytes);
 // `text` with every byte sequence that is not valid UTF-8 (including the surrogates Python writes

@@ -1,5 +1,6 @@
 #include "decode/pickle_numpy.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -99,6 +100,39 @@ std::optional<NumpyArray> scalar_of(const Node* node) {
   return scalar;
 }
 
+bool is_numpy_numeric_global(const std::string& name, std::string_view function) {
+  return name == "numpy.core.numeric." + std::string(function) || name == "numpy._core.numeric." + std::string(function);
+}
+
+bool read_shape(const std::vector<Node*>& extents, NumpyArray& array) {
+  size_t count = 1;
+  for (Node* extent : extents) {
+    auto n = int_value(extent);
+    if (!n || *n < 0 || (*n > 0 && count > (size_t{1} << 40) / static_cast<size_t>(*n))) return false;
+    array.shape.push_back(static_cast<size_t>(*n));
+    count *= static_cast<size_t>(*n);
+  }
+  return true;
+}
+
+// Protocol 5: _frombuffer(PickleBuffer in band, dtype, shape, 'C' | 'F'); for 'F' the buffer
+// holds the transpose, i.e. the data in column-major order. Object arrays never take this form.
+std::optional<NumpyArray> from_buffer(const Node* node) {
+  const std::vector<Node*>* args = sequence_items(node->call->args);
+  if (!args || args->size() != 4) return std::nullopt;
+  auto dtype = numpy_dtype((*args)[1]);
+  const std::vector<Node*>* shape = sequence_items((*args)[2]);
+  const std::string* order = str_value((*args)[3]);
+  auto raw = bytes_value((*args)[0]);
+  if (!dtype || dtype->kind == 'O' || !shape || !order || (*order != "C" && *order != "F") || !raw) return std::nullopt;
+  NumpyArray array;
+  array.dtype = *dtype;
+  array.fortran = *order == "F";
+  if (!read_shape(*shape, array) || raw->size() != array.size() * dtype->itemsize) return std::nullopt;
+  array.raw = std::move(*raw);
+  return array;
+}
+
 }  // namespace
 
 size_t NumpyArray::size() const {
@@ -107,44 +141,8 @@ size_t NumpyArray::size() const {
   return n;
 }
 
-std::optional<NumpyDtype> numpy_dtype(const Node* node) {
-  if (callable_name(node) != "numpy.dtype") return std::nullopt;
-  const std::vector<Node*>* args = sequence_items(node->call->args);
-  const std::vector<Node*>* state = sequence_items(node->call->state);
-  if (!args || args->empty() || !str_value((*args)[0]) || !state || state->size() < 6) return std::nullopt;
-  const std::string& descr = (*args)[0]->text;
-  const std::string* endian = str_value((*state)[1]);
-  if (descr.size() < 2 || !endian) return std::nullopt;
-  NumpyDtype dtype;
-  dtype.kind = descr[0];
-  dtype.big_endian = *endian == ">";
-  size_t number = 0;
-  for (char c : descr.substr(1)) {
-    if (c < '0' || c > '9' || number > 1000000) return std::nullopt;
-    number = number * 10 + static_cast<size_t>(c - '0');
-  }
-  std::string bits = std::to_string(number * 8);
-  std::string prefix = dtype.big_endian ? ">" : "";
-  switch (dtype.kind) {
-    case 'b': dtype.itemsize = 1; dtype.name = "bool"; break;
-    case 'i': dtype.itemsize = number; dtype.name = prefix.empty() ? "int" + bits : ">" + descr; break;
-    case 'u': dtype.itemsize = number; dtype.name = prefix.empty() ? "uint" + bits : ">" + descr; break;
-    case 'f': dtype.itemsize = number; dtype.name = prefix.empty() ? "float" + bits : ">" + descr; break;
-    case 'c': dtype.itemsize = number; dtype.name = prefix.empty() ? "complex" + bits : ">" + descr; break;
-    case 'O': dtype.itemsize = number; dtype.name = "object"; break;
-    case 'U': dtype.itemsize = number * 4; dtype.name = (dtype.big_endian ? ">U" : "<U") + std::to_string(number); break;
-    case 'S': dtype.itemsize = number; dtype.name = "|S" + std::to_string(number); break;
-    default: return std::nullopt;  // datetimes, records, voids: left to the generic rendering
-  }
-  bool known_size = (dtype.kind == 'i' || dtype.kind == 'u')   ? (number == 1 || number == 2 || number == 4 || number == 8)
-                    : dtype.kind == 'f'                        ? (number == 2 || number == 4 || number == 8)
-                    : dtype.kind == 'c'                        ? (number == 8 || number == 16)
-                                                               : true;
-  if (!known_size) return std::nullopt;
-  return dtype;
-}
-
 std::optional<NumpyArray> numpy_array(const Node* node) {
+  if (is_numpy_numeric_global(callable_name(node), "_frombuffer")) return from_buffer(node);
   if (!is_numpy_global(callable_name(node), "_reconstruct")) return std::nullopt;
   const std::vector<Node*>* args = sequence_items(node->call->args);
   if (!args || args->empty() || !(*args)[0]->is_global("numpy", "ndarray")) return std::nullopt;
@@ -157,15 +155,10 @@ std::optional<NumpyArray> numpy_array(const Node* node) {
   Node* data = (*state)[first + 3];
   if (!shape || !dtype || !fortran) return std::nullopt;
   NumpyArray array;
-  array.dtype = *dtype;
+  array.dtype = native_order(*dtype);
   array.fortran = *fortran != 0;
-  size_t count = 1;
-  for (Node* extent : *shape) {
-    auto n = int_value(extent);
-    if (!n || *n < 0 || (*n > 0 && count > (size_t{1} << 40) / static_cast<size_t>(*n))) return std::nullopt;
-    array.shape.push_back(static_cast<size_t>(*n));
-    count *= static_cast<size_t>(*n);
-  }
+  if (!read_shape(*shape, array)) return std::nullopt;
+  size_t count = array.size();
   if (dtype->kind == 'O') {
     array.objects = sequence_items(data);
     if (!array.objects || array.objects->size() != count) return std::nullopt;
@@ -178,18 +171,26 @@ std::optional<NumpyArray> numpy_array(const Node* node) {
   return array;
 }
 
-Json numpy_element(Renderer& renderer, const NumpyArray& array, size_t index, size_t depth) {
-  const NumpyDtype& dtype = array.dtype;
-  if (dtype.kind == 'O') return renderer.render((*array.objects)[index], depth);
-  size_t at = array.fortran ? fortran_offset(array.shape, index) : index;
-  std::string_view item = std::string_view(array.raw).substr(at * dtype.itemsize, dtype.itemsize);
+namespace {
+
+int64_t signed_value(std::string_view item, bool big_endian) {
+  uint64_t v = read_unsigned(item, big_endian);
+  if (item.size() < 8 && (v >> (8 * item.size() - 1)) & 1) v |= ~uint64_t{0} << (8 * item.size());
+  return static_cast<int64_t>(v);
+}
+
+Json time_value(const NumpyDtype& dtype, int64_t v, TimeStyle style) {
+  if (style == TimeStyle::Numpy || dtype.unit != "ns" || dtype.unit_count != 1) return numpy_time_value(dtype, v);
+  if (v == kNaT) return style == TimeStyle::PandasCell ? Json("NaT") : Json(nullptr);
+  if (dtype.kind == 'M') return timestamp_iso(v);
+  return Json{{"$timedelta_seconds", pandas_total_seconds(v)}};
+}
+
+// One element of a non-object dtype from its bytes, as .item() gives it.
+Json render_item(const NumpyDtype& dtype, std::string_view item, TimeStyle style) {
   switch (dtype.kind) {
     case 'b': return item[0] != 0;
-    case 'i': {
-      uint64_t v = read_unsigned(item, dtype.big_endian);
-      if (dtype.itemsize < 8 && (v >> (8 * dtype.itemsize - 1)) & 1) v |= ~uint64_t{0} << (8 * dtype.itemsize);
-      return render_int(static_cast<int64_t>(v));
-    }
+    case 'i': return render_int(signed_value(item, dtype.big_endian));
     case 'u': {
       uint64_t v = read_unsigned(item, dtype.big_endian);
       if (v <= (uint64_t{1} << 53)) return v;
@@ -217,15 +218,39 @@ Json numpy_element(Renderer& renderer, const NumpyArray& array, size_t index, si
       while (!item.empty() && item.back() == '\0') item.remove_suffix(1);
       return bytes_json(item);
     }
+    case 'M': case 'm': return time_value(dtype, signed_value(item, dtype.big_endian), style);
+    case 'V': {
+      if (dtype.fields.empty()) return bytes_json(item);  // void: the bytes as they are
+      Json out = Json::array();  // a record: the tuple of its fields
+      for (const NumpyField& f : dtype.fields)
+        out.push_back(render_item(f.dtype, item.substr(f.offset, f.dtype.itemsize), style));
+      return out;
+    }
     default: return nullptr;
   }
+}
+
+}  // namespace
+
+Json numpy_element(Renderer& renderer, const NumpyArray& array, size_t index, size_t depth, TimeStyle style) {
+  const NumpyDtype& dtype = array.dtype;
+  if (dtype.kind == 'O') return renderer.render((*array.objects)[index], depth);
+  size_t at = array.fortran ? fortran_offset(array.shape, index) : index;
+  return render_item(dtype, std::string_view(array.raw).substr(at * dtype.itemsize, dtype.itemsize), style);
+}
+
+int64_t numpy_int64(const NumpyArray& array, size_t index) {
+  size_t at = array.fortran ? fortran_offset(array.shape, index) : index;
+  std::string_view item = std::string_view(array.raw).substr(at * array.dtype.itemsize, array.dtype.itemsize);
+  if (array.dtype.kind == 'u') return static_cast<int64_t>(read_unsigned(item, array.dtype.big_endian));
+  return signed_value(item, array.dtype.big_endian);
 }
 
 std::optional<Json> render_numpy_call(Renderer& renderer, Node* node, size_t depth) {
   const std::string name = callable_name(node);
   if (!name.starts_with("numpy.")) return std::nullopt;
   if (auto array = numpy_array(node)) {
-    renderer.charge(array->size(), node);
+    renderer.charge(array->size() * array->dtype.leaves, node);
     Json shape = Json::array();
     for (size_t d : array->shape) shape.push_back(d);
     size_t next = 0;

@@ -46,7 +46,7 @@ Json bytes_json(std::string_view bytes) { return Json{{"$bytes", base64_encode(b
 void Renderer::charge(size_t n, const Node* at) {
   rendered_ += n;
   if (rendered_ > limits_.max_rendered)
-    fail(at->offset, "its rendering grows past " + std::to_string(limits_.max_rendered) +
+    fail(at ? at->offset : 0, "its rendering grows past " + std::to_string(limits_.max_rendered) +
                          " JSON values (shared references are repeated at each use)");
 }
 
@@ -65,7 +65,10 @@ Json Renderer::render(Node* node, size_t depth) {
     case Kind::Float: return render_float(node->real);
     case Kind::Str: return node->text;
     case Kind::Bytes: return bytes_json(node->text);
-    case Kind::Global: return Json{{"$global", node->qualified_name()}};
+    case Kind::Global:
+      // pd.NA pickles as a reference to the singleton; tables.md renders it as null.
+      if (node->is_global("pandas._libs.missing", "NA")) return nullptr;
+      return Json{{"$global", node->qualified_name()}};
     default: break;
   }
   if (node->being_rendered) return Json{{"$recursion", true}};
@@ -136,8 +139,9 @@ Json Renderer::render_generic_call(Node* node, size_t depth) {
   bool via_newobj = call.via_newobj;
   // copyreg._reconstructor(cls, base, state) is object.__reduce_ex__ below protocol 2: an
   // instance of cls made without arguments.
-  if (name == "copyreg._reconstructor" && args && !args->empty() && (*args)[0]->kind == Kind::Global) {
-    name = (*args)[0]->qualified_name();
+  if (call.callable->is_global("copyreg", "_reconstructor") && args && !args->empty() &&
+      !class_reference_name((*args)[0]).empty()) {
+    name = class_reference_name((*args)[0]);
     args = nullptr;
     via_newobj = true;
   }
@@ -182,9 +186,30 @@ Json Renderer::render_generic_call(Node* node, size_t depth) {
 
 // ---- readers ----
 
+std::string class_reference_name(const Node* node, size_t depth) {
+  if (!node || depth > 16) return "";
+  if (node->kind == Kind::Global) return node->qualified_name();
+  // Protocols < 4 name a nested class Outer.Inner as getattr(module.Outer, 'Inner').
+  if (node->kind != Kind::Call || !node->call->callable->is_global("builtins", "getattr")) return "";
+  const std::vector<Node*>* args = sequence_items(node->call->args);
+  if (!args || args->size() != 2 || !str_value((*args)[1])) return "";
+  std::string parent = class_reference_name((*args)[0], depth + 1);
+  return parent.empty() ? "" : parent + "." + (*args)[1]->text;
+}
+
 std::string callable_name(const Node* call) {
-  if (!call || call->kind != Kind::Call || call->call->callable->kind != Kind::Global) return "";
-  return call->call->callable->qualified_name();
+  if (!call || call->kind != Kind::Call) return "";
+  std::string name = class_reference_name(call->call->callable);
+  // copyreg._reconstructor(cls, object, None) is how protocols 0 and 1 make an instance of cls
+  // without calling it (what NEWOBJ does from protocol 2 on): name the class.
+  if (name == "copyreg._reconstructor") {
+    const std::vector<Node*>* args = sequence_items(call->call->args);
+    if (args && args->size() == 3 && (*args)[2]->kind == Kind::None) {
+      std::string cls = class_reference_name((*args)[0]);
+      if (!cls.empty()) return cls;
+    }
+  }
+  return name;
 }
 
 const std::vector<Node*>* sequence_items(const Node* node) {

@@ -49,7 +49,9 @@ class RenderGuard {
 };
 
 // ---- small readers used by the recognisers ----
-// The name "module.name" of a call's callable, or "" when it is not a plain global.
+// "module.Qualname" of a reference to a class or function: a global, or getattr(reference, 'name').
+std::string class_reference_name(const Node* node, size_t depth = 0);
+// The name "module.name" of a call's callable, or "" when it is not such a reference.
 std::string callable_name(const Node* call);
 // The items of a tuple (or list), or nullptr for anything else.
 const std::vector<Node*>* sequence_items(const Node* node);

@@ -91,8 +91,8 @@ std::optional<Json> render_stdlib_call(Renderer& renderer, Node* node, size_t de
   if (name == "builtins.slice" && argc == 3)
     return Json{{"$repr", "slice(" + slice_part(arg(0)) + ", " + slice_part(arg(1)) + ", " + slice_part(arg(2)) + ")"}};
   // Python >= 3.11 pickles an enum member as getattr(Class, 'NAME'): the value is not there.
-  if (name == "builtins.getattr" && argc == 2 && arg(0)->kind == Kind::Global && str_value(arg(1)))
-    return Json{{"$enum", arg(0)->qualified_name() + "." + arg(1)->text}};
+  if (name == "builtins.getattr" && argc == 2 && !class_reference_name(arg(0)).empty() && str_value(arg(1)))
+    return Json{{"$enum", class_reference_name(arg(0)) + "." + arg(1)->text}};
   if (name == "decimal.Decimal" && argc == 1 && str_value(arg(0))) return arg(0)->text;
   if (name == "fractions.Fraction") {
     if (argc == 1 && str_value(arg(0))) return arg(0)->text;  // older Pythons pickled str(self)
