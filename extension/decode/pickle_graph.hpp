@@ -89,6 +89,8 @@ std::string escape_decode(std::string_view text, uint64_t at);               // 
 std::string raw_unicode_escape_decode(std::string_view text, uint64_t at);  // UNICODE
 
 std::string base64_encode(std::string_view bytes);
+// Appends the UTF-8 of one code point; a lone surrogate (which UTF-8 cannot hold) becomes U+FFFD.
+void append_utf8(std::string& out, uint32_t code_point);
 // `text` with every byte sequence that is not valid UTF-8 (including the surrogates Python writes
 // with 'surrogatepass') replaced by U+FFFD, so the JSON can always be serialised.
 std::string valid_utf8(std::string_view text);

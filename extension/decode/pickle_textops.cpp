@@ -25,7 +25,10 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-void append_code_point(std::string& out, uint32_t cp) {
+
+}  // namespace
+
+void append_utf8(std::string& out, uint32_t cp) {
   if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;  // a lone surrogate cannot be UTF-8
   if (cp < 0x80) {
     out += static_cast<char>(cp);
@@ -43,8 +46,6 @@ void append_code_point(std::string& out, uint32_t cp) {
     out += static_cast<char>(0x80 | (cp & 0x3f));
   }
 }
-
-}  // namespace
 
 bool parse_text_int(std::string_view text, TextInt* out) {
   text = trim(text);
@@ -150,7 +151,7 @@ std::string raw_unicode_escape_decode(std::string_view text, uint64_t at) {
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
     if (text[i] != '\\') {
-      append_code_point(out, static_cast<uint8_t>(text[i++]));
+      append_utf8(out, static_cast<uint8_t>(text[i++]));
       continue;
     }
     size_t run = 0;
@@ -170,7 +171,7 @@ std::string raw_unicode_escape_decode(std::string_view text, uint64_t at) {
       cp = cp * 16 + static_cast<uint32_t>(d);
     }
     if (cp > 0x10ffff) fail(at, "a UNICODE argument has a \\U escape beyond U+10FFFF");
-    append_code_point(out, cp);
+    append_utf8(out, cp);
   }
   return out;
 }
