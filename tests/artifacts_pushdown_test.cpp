@@ -86,6 +86,28 @@ TEST_F(ArtifactsPushdownTest, LogsAreReadOnlyForKeptTasks) {
             2 * kept);  // the runtime's and the task's log of each kept task
 }
 
+// data.json records str(type(v)), which has no module for an Enum member (`<enum 'Color'>`):
+// python_type then comes from the pickle's own class, read only when the column is asked for.
+TEST_F(ArtifactsPushdownTest, PythonTypeOfAnEnumNamesItsModule) {
+  TempDir tmp;
+  fs::path store = copy_store(local_fixture(), tmp);
+  const fs::path task = store / ".metaflow" / "TypesFlow" / "1795738050376863" / "end" / "4";
+  auto index = json::parse(read_file(task / "0.data.json"));
+  const std::string sha = index["objects"]["ratio"];
+  index["info"]["ratio"]["type"] = "<enum 'Color'>";
+  std::ofstream(task / "0.data.json", std::ios::trunc) << index.dump();
+  const fs::path blob = store / ".metaflow" / "TypesFlow" / "data" / sha.substr(0, 2) / sha;
+  std::ofstream(blob, std::ios::binary | std::ios::trunc)
+      << read_file(fs::path(MFSQL_SOURCE_DIR) / "tests" / "pickles" / "enum_member.p4.pkl");
+  std::ofstream(blob.string() + "_meta", std::ios::trunc) << R"({"cas_raw": true, "cas_version": 1})";
+  attach(store);
+  const std::string where = "pathspec = 'TypesFlow/1795738050376863/end/4/ratio'";
+  EXPECT_EQ(db_.files_opened_by("SELECT name, size FROM p_artifacts WHERE " + where, "%/data/%"), 0);
+  EXPECT_EQ(db_.scalar("SELECT python_type FROM p_artifacts WHERE " + where), "shop.models.Color");
+  EXPECT_EQ(db_.scalar("SELECT python_type FROM p_artifacts WHERE pathspec = 'TypesFlow/1795738050376863/end/4/name'"),
+            "builtins.str");
+}
+
 TEST_F(ArtifactsPushdownTest, ValueOfOneNameOpensOneBlobPerTask) {
   const std::string where = kForeachRun + " AND step = 'compute' AND name = 'square'";
   const int tasks = count("SELECT count(*) FROM p_artifacts WHERE " + where);

@@ -94,6 +94,16 @@ void fill(Store& store, const ArtifactRecord& a, const ArtifactInfo* index, cons
     row[kSerializer] = Value::maybe(index->serializer);
     if (index->type_repr) row[kPythonType] = Value::of(python_type_from_repr(*index->type_repr));
   }
+  // data.json records str(type(v)), which names no module for some classes (`<enum 'Color'>`):
+  // the class is then read from the pickle itself, for rows the query keeps.
+  if (plan.uses(kPythonType) && index && index->type_repr && index->type_repr->rfind("<class ", 0) != 0 &&
+      Store::is_pickle_encoding(encoding))
+    row.defer(engine::column_bits({kPythonType}), [&store, a = &a](engine::Row& r) {
+      r[kPythonType] = guarded([&] {
+        auto name = pickled_class_name(store.blob(a->task.flow, a->sha, kMaxBlobBytes));
+        return name ? Value::of(*name) : r[kPythonType];
+      });
+    });
   row[kSize] = Value::maybe(size);
   if (!plan.uses(kBlob) && !plan.uses(kValue)) return;
   uint64_t deferred = engine::column_bits({kBlob, kValue});
