@@ -4,7 +4,8 @@
 // kMaxThreads (past that, the reads contend on the same folders and gain nothing). Whoever calls
 // parallel_for first (the walk, over runs or rows) spends the budget: a parallel_for inside it
 // (the local provider reading a step's tasks) runs on the calling thread, so nested calls never
-// multiply threads.
+// multiply threads. (Nor do two at once from different connections: the second runs on its own
+// thread while the first holds the budget.)
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -23,24 +24,26 @@ inline size_t thread_budget() {
 }
 
 namespace detail {
-inline thread_local bool in_parallel_region = false;
+// How many parallel_for calls are spending the budget now. A counter, not a thread_local flag:
+// thread-local storage in a module that SQLite loads and unloads (dlopen/dlclose per connection)
+// trips LeakSanitizer, and one query already using every core leaves none for a second anyway.
+inline std::atomic<int> active_regions{0};
 }
 
 // Runs f(i) for i in [0, n), on up to thread_budget() threads when there are at least
 // `min_per_thread` items per thread; on the calling thread otherwise, or inside another parallel_for.
 template <typename F>
 void parallel_for(size_t n, F&& f, size_t min_per_thread = 32) {
-  size_t workers = detail::in_parallel_region ? 1 : std::min(thread_budget(), n / std::max<size_t>(min_per_thread, 1));
+  size_t workers = detail::active_regions.load() > 0 ? 1 : std::min(thread_budget(), n / std::max<size_t>(min_per_thread, 1));
   if (workers <= 1) {
     for (size_t i = 0; i < n; ++i) f(i);
     return;
   }
+  ++detail::active_regions;
   std::atomic<size_t> next{0};
   std::exception_ptr error;
   std::mutex error_mu;
   auto work = [&] {
-    const bool outer = detail::in_parallel_region;
-    detail::in_parallel_region = true;
     for (size_t i; (i = next.fetch_add(1)) < n;) {
       try {
         f(i);
@@ -49,12 +52,15 @@ void parallel_for(size_t n, F&& f, size_t min_per_thread = 32) {
         if (!error) error = std::current_exception();
       }
     }
-    detail::in_parallel_region = outer;
   };
   std::vector<std::thread> threads;
-  for (size_t t = 1; t < workers; ++t) threads.emplace_back(work);
+  try {
+    for (size_t t = 1; t < workers; ++t) threads.emplace_back(work);
+  } catch (...) {  // no thread to be had: the calling thread does the rest
+  }
   work();
   for (auto& t : threads) t.join();
+  --detail::active_regions;
   if (error) std::rethrow_exception(error);
 }
 
