@@ -70,10 +70,7 @@ class ExampleTest : public ::testing::TestWithParam<std::string> {
  protected:
   // The examples use the eponymous tables, which read the store Metaflow's configuration names.
   static void SetUpTestSuite() {
-    setenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", local_fixture().c_str(), 1);
-    setenv("METAFLOW_DEFAULT_METADATA", "local", 1);
-    setenv("METAFLOW_DEFAULT_DATASTORE", "local", 1);
-    unsetenv("METAFLOW_PROFILE");
+    use_local_store(local_fixture());
   }
 };
 

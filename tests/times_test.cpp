@@ -40,10 +40,7 @@ int64_t oracle_ms(const std::string& t) {
 class TimesTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    setenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", local_fixture().c_str(), 1);
-    setenv("METAFLOW_DEFAULT_METADATA", "local", 1);
-    setenv("METAFLOW_DEFAULT_DATASTORE", "local", 1);
-    unsetenv("METAFLOW_PROFILE");
+    use_local_store(local_fixture());
   }
   void SetUp() override { oracle_ = json::parse(read_file(local_fixture() / "oracle.json")); }
 

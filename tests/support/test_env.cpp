@@ -15,6 +15,13 @@ fs::path shared_dir() {
   return MFSQL_SHARED_DIR;
 }
 fs::path local_fixture() { return shared_dir() / "fixtures" / "metaflow-local"; }
+
+void use_local_store(const fs::path& root) {
+  setenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", root.c_str(), 1);
+  setenv("METAFLOW_DEFAULT_METADATA", "local", 1);
+  setenv("METAFLOW_DEFAULT_DATASTORE", "local", 1);
+  unsetenv("METAFLOW_PROFILE");
+}
 fs::path service_fixture() { return shared_dir() / "fixtures" / "metaflow-service"; }
 fs::path build_dir() { return MFSQL_BUILD_DIR; }
 fs::path source_dir() { return MFSQL_SOURCE_DIR; }

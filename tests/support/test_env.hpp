@@ -7,6 +7,9 @@ namespace mfsql::testing {
 
 std::filesystem::path shared_dir();              // ../shared
 std::filesystem::path local_fixture();           // ../shared/fixtures/metaflow-local (contains .metaflow)
+// Points Metaflow's own settings (the environment) at the local store `root`, for tests that use
+// the eponymous tables: local metadata and datastore, no profile.
+void use_local_store(const std::filesystem::path& root);
 std::filesystem::path service_fixture();         // ../shared/fixtures/metaflow-service
 std::filesystem::path build_dir();               // where the `metaflow` module was built
 std::filesystem::path source_dir();
