@@ -262,7 +262,7 @@ TEST(CorruptStoreUnreadable, UnreadableFileGivesNullAndTheTraceSaysWhy) {
   TempDir tmp;
   fs::path root = readable_store(tmp);
   fs::path p = task(root) / "_meta" / "_self.json";
-  ::chmod(p.c_str(), 0600);
+  ::chmod(p.c_str(), 0);  // unreadable for nobody, and for a test run as a normal user
   std::string out = query_as_nobody(root, "SELECT step, created_at FROM t" + where() + " AND step = 'start'");
   EXPECT_NE(out.find("start | NULL |"), std::string::npos) << out;
   EXPECT_NE(out.find("trace: file | " + kFlow + "/" + kRun + "/start/1/_meta/_self.json | permission denied"),
@@ -274,15 +274,16 @@ TEST(CorruptStoreUnreadable, UnreadableFileGivesNullAndTheTraceSaysWhy) {
 TEST(CorruptStoreUnreadable, UnreadableFolderIsAnErrorNamingIt) {
   TempDir tmp;
   fs::path root = readable_store(tmp);
-  ::chmod((root / ".metaflow").c_str(), 0700);
+  ::chmod((root / ".metaflow").c_str(), 0);
   std::string out = query_as_nobody(root, "SELECT run_id FROM r WHERE flow = " + quote(kFlow));
   EXPECT_EQ(out.rfind("error: ", 0), 0u) << out;
   EXPECT_NE(out.find("Permission denied"), std::string::npos) << out;
   EXPECT_NE(out.find(root.string()), std::string::npos) << out;
-  fs::permissions(root / ".metaflow", fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
-  ::chmod(run_dir(root).c_str(), 0700);
+  ::chmod((root / ".metaflow").c_str(), 0755);
+  ::chmod(run_dir(root).c_str(), 0);
   out = query_as_nobody(root, "SELECT step FROM t" + where());
   EXPECT_NE(out.find("cannot be read (Permission denied)"), std::string::npos) << out;
+  ::chmod(run_dir(root).c_str(), 0755);  // so that the temporary folder can be removed
 }
 
 // A flow folder that is a symlink is not followed (it could lead outside the store), and says so.
