@@ -6,6 +6,7 @@
 #include <map>
 
 #include "support/test_db.hpp"
+#include "storegen/storegen.hpp"
 #include "support/test_env.hpp"
 
 namespace mfsql::testing {
@@ -159,6 +160,38 @@ TEST_F(PushdownTest, PathspecPatternsBecomeLookupsWithTheSameAnswers) {
   }
   EXPECT_NE(plan_of("SELECT * FROM p_tasks WHERE pathspec LIKE 'a/%'").find("pathspec~like=?"), std::string::npos);
   EXPECT_NE(plan_of("SELECT * FROM p_runs WHERE pathspec GLOB 'a/*'").find("pathspec~glob=?"), std::string::npos);
+}
+
+// The cost of a pathspec pattern, and of run status for the runs a comparison keeps, follows the
+// answer, not the history: the same files on a store of 10 runs and one of 40.
+TEST(PushdownAtTwoSizes, PatternsAndKeptRowsCostTheSameOnABiggerStore) {
+  struct Cost {
+    int pattern_files, status_end_files;
+  };
+  auto cost_on = [](int runs) {
+    TempDir dir;
+    storegen::GenerateOptions options;
+    options.out_dir = dir.path();
+    options.runs = runs;
+    storegen::generate_store(options);
+    TestDb db;
+    for (auto t : {"runs", "tasks", "artifacts"})
+      db.query(std::string("CREATE VIRTUAL TABLE temp.g_") + t + " USING " + t + "(root=" + quote(dir.path().string()) + ")");
+    const std::string newest = *db.scalar("SELECT run_id FROM g_runs WHERE flow = 'BenchFlow' LIMIT 1");
+    const std::string created = *db.scalar("SELECT created_at FROM g_runs WHERE flow = 'BenchFlow' LIMIT 1");
+    Cost c{};
+    c.pattern_files = db.files_opened_by("SELECT pathspec, successful FROM g_tasks WHERE pathspec LIKE 'BenchFlow/" +
+                                         newest + "/%'");
+    c.status_end_files = db.files_opened_by("SELECT run_id, status FROM g_runs WHERE flow = 'BenchFlow' AND created_at >= " +
+                                            quote(created), "%/end/%");
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM g_runs WHERE flow = 'BenchFlow' AND created_at >= " + quote(created)), "1");
+    return c;
+  };
+  const Cost small = cost_on(10), big = cost_on(40);
+  EXPECT_GT(small.pattern_files, 0);
+  EXPECT_GT(small.status_end_files, 0);
+  EXPECT_EQ(small.pattern_files, big.pattern_files);
+  EXPECT_EQ(small.status_end_files, big.status_end_files);
 }
 
 }  // namespace
