@@ -89,7 +89,8 @@ const engine::TableSpec kColumnsTable = {
 std::span<const engine::TableSpec* const> all_tables() {
   static const engine::TableSpec* const kAll[] = {
       &kFlowsTable,     &kRunsTable,     &kStepsTable, &kTasksTable,  &kTagsTable,   &kArtifactsTable,
-      &kMetadataTable,  &kLogsTable,     &kConfigTable, &kTraceTable, &kTablesTable, &kColumnsTable,
+      &kMetadataTable,  &kLogsTable,     &kTaskEdgesTable,
+      &kConfigTable, &kTraceTable, &kTablesTable, &kColumnsTable,
   };
   return kAll;
 }

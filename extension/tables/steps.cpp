@@ -1,5 +1,6 @@
 // steps: one row per step of a run (the hidden `_parameters` step only when asked for by name).
 #include "model/client.hpp"
+#include "tables/lineage_columns.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 #include "util/time.hpp"
@@ -12,7 +13,9 @@ using engine::Value;
 using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kStep, kPathspec, kParent, kCreatedAt, kFinishedAt, kTaskCount, kUserTags,
-           kSystemTags, kTags, kPrivate, kCount };
+           kSystemTags, kTags,
+           kType, kParentSteps, kChildSteps, kControlTask,  // the DAG (tables/lineage_columns.cpp)
+           kPrivate, kCount };
 
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
@@ -26,6 +29,14 @@ const engine::Column kColumns[] = {
     {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
     {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
     {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
+    {"type", Type::Text, kPlain, 0,
+     "The step's node type in _graph_info: start, linear, split-static, split-foreach, split-switch, join, end, ..."},
+    {"parent_steps", Type::Json, kPlain, 0,
+     "Sorted JSON array of the steps leading here (the client's parent_steps); NULL where the client raises (no _graph_info, or one of them never ran)"},
+    {"child_steps", Type::Json, kPlain, 0,
+     "Sorted JSON array of the steps this one leads to (the client's child_steps); NULL where the client raises"},
+    {"control_task", Type::Text, kPlain, 0,
+     "Pathspec of the step's control task (@parallel: internal_task_type control_task), else NULL"},
     {"private", Type::Integer, kHidden | kArgument, 0,
      "Argument: 1 includes the names Metaflow keeps private (_parameters, _task_ok, ...), as in FROM steps(1); 0 by default"},
 };
@@ -53,6 +64,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
         });
     });
   if (uses_run(plan)) put_run_tags(row, kUserTags, *found.run);
+  defer_step_dag(store, step, plan, row, kType);
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {

@@ -1,6 +1,7 @@
 // tasks: one row per task, with the attempt the client shows and its outcome.
 #include "model/client.hpp"
 #include "model/task_history.hpp"
+#include "tables/lineage_columns.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 #include "util/time.hpp"
@@ -14,7 +15,9 @@ using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kParent, kAttempt, kCreatedAt, kFinishedAt, kFinished,
            kSuccessful, kException, kForeachIndex, kStdout, kStderr, kMetadata, kOriginPathspec, kUserTags,
-           kSystemTags, kTags, kPrivate, kCount };
+           kSystemTags, kTags,
+           kParentTaskPathspecs, kChildTaskPathspecs,  // lineage (tables/lineage_columns.cpp)
+           kPrivate, kCount };
 
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
@@ -37,6 +40,10 @@ const engine::Column kColumns[] = {
     {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
     {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
     {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
+    {"parent_task_pathspecs", Type::Json, kPlain, 0,
+     "Sorted JSON array of the tasks that fed this one (the client's parent_task_pathspecs); NULL where the client raises (no _graph_info)"},
+    {"child_task_pathspecs", Type::Json, kPlain, 0,
+     "Sorted JSON array of the tasks this one fed (the client's child_task_pathspecs); NULL where the client raises"},
     {"private", Type::Integer, kHidden | kArgument, 0,
      "Argument: 1 includes the names Metaflow keeps private (_parameters, _task_ok, ...), as in FROM tasks(1); 0 by default"},
 };
@@ -46,6 +53,7 @@ constexpr uint64_t kNeedsArtifacts =
     bit(kFinishedAt) | bit(kFinished) | bit(kSuccessful) | bit(kException) | bit(kForeachIndex);
 constexpr uint64_t kNeedsMetadata = bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec) | bit(kStdout) | bit(kStderr);
 constexpr uint64_t kNeedsRun = bit(kUserTags) | bit(kSystemTags) | bit(kTags);
+constexpr uint64_t kNeedsLineage = bit(kParentTaskPathspecs) | bit(kChildTaskPathspecs);
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec,
                             .private_names = kPrivate};
@@ -113,13 +121,15 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
     row.defer(kNeedsLogs, [&store, &plan, task, dict](engine::Row& r) {
       put_logs(store, *task, plan, dict_of(store, *task, dict), r);
     });
+  if (plan.columns_used & kNeedsLineage) defer_task_lineage(store, *task, row, kParentTaskPathspecs);
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  const Walk how{.level = Level::kTask,
-                 .run_records = (plan.columns_used & kNeedsRun) != 0,
-                 .reads_artifacts = (plan.columns_used & kNeedsArtifacts) != 0,
-                 .reads_metadata = (plan.columns_used & kNeedsMetadata) != 0};
+  Walk how{.level = Level::kTask,
+           .run_records = (plan.columns_used & kNeedsRun) != 0,
+           .reads_artifacts = (plan.columns_used & kNeedsArtifacts) != 0,
+           .reads_metadata = (plan.columns_used & kNeedsMetadata) != 0};
+  if (plan.columns_used & kNeedsLineage) how.before_rows = lineage_ahead(source.store());
   return walk(source, plan, kPath, how, put_row);
 }
 
