@@ -1,11 +1,10 @@
 -- Question: Which tasks fed a failed task — every task upstream of it, with its step and how long it ran?
 -- task_edges has one row per parent -> child task edge of a run (what Metaflow's client gives as
 -- parent_task_pathspecs / child_task_pathspecs); the recursive CTE walks it from each failed task
--- of the run back to its start task. A lookup on child_pathspec reads that run only.
+-- back to its run's start task. Each lookup on child_pathspec reads that task's run only.
 WITH RECURSIVE
   failed AS (
-    SELECT pathspec FROM tasks
-    WHERE flow = 'BranchForeachFlow' AND run_id = '1795738124311863' AND successful = 0
+    SELECT pathspec FROM tasks WHERE successful = 0
   ),
   upstream(failed_task, pathspec, depth) AS (
     SELECT f.pathspec, e.parent_pathspec, 1 FROM failed f JOIN task_edges e ON e.child_pathspec = f.pathspec

@@ -70,6 +70,7 @@ TEST_F(ServiceTest, LineageEqualsTheServicesFilteredTasks) {
   std::set<std::pair<std::string, std::string>> edges;
   for (auto& r : db.query("SELECT parent_pathspec, child_pathspec FROM s_task_edges")) edges.emplace(*r[0], *r[1]);
   EXPECT_EQ(edges, from_lists);
+  expect_all_recorded();
 }
 
 TEST_F(ServiceTest, ARunsLineageIsAFewRunWideRequests) {
@@ -80,6 +81,7 @@ TEST_F(ServiceTest, ARunsLineageIsAFewRunWideRequests) {
   Cost cold = run(db, sql);
   auto targets = server_->targets();
   for (const auto& t : targets) {
+    std::cout << "    " << t << "\n";
     EXPECT_EQ(t.find("filtered_tasks"), std::string::npos) << t;
     EXPECT_FALSE(t.find("/tasks/") != std::string::npos && t.find("/metadata") != std::string::npos) << t;
   }
