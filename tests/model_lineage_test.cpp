@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "storegen/storegen.hpp"
 #include "support/test_db.hpp"
 #include "support/test_env.hpp"
 
@@ -127,6 +128,60 @@ TEST_P(ModelLineageTest, StepTypeIsTheGraphsNodeType) {
     ASSERT_TRUE(r[2]) << *r[0];
     EXPECT_EQ(r[1], r[2]) << *r[0];
   }
+}
+
+// A step that loops back to itself through a switch (no fixture of Metaflow's has one; storegen
+// writes it as the runtime would). What the client gives, read from core.py (Metaflow cannot run
+// here): `loop` has two previous steps (start and itself) and two next ones (itself and end), so
+// its tasks take the "static join/split" rule: pattern = path or ".*", and outside any foreach
+// that is ".*": every start and loop task (itself included) are its parents, every loop and end
+// task its children; start's only child step is loop (".*": all loop tasks), end's only parent
+// step is loop (all loop tasks).
+TEST(ModelLineageRecursive, ALoopingStepFollowsTheClientsRules) {
+  TempDir dir;
+  storegen::GenerateOptions options;
+  options.out_dir = dir.path();
+  options.recursive_iterations = 4;
+  storegen::generate_store(options);
+  TestDb db;
+  for (auto t : {"steps", "tasks", "task_edges"})
+    db.query(std::string("CREATE VIRTUAL TABLE temp.r_") + t + " USING " + t + "(root=" + quote(dir.path().string()) + ")");
+  auto tasks_of = [&](const std::string& step) {
+    std::vector<std::string> out;
+    for (auto& r : db.query("SELECT pathspec FROM r_tasks WHERE flow = 'BenchRecursiveFlow' AND step = " + quote(step)))
+      out.push_back(*r[0]);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto joined = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    std::sort(a.begin(), a.end());
+    return a;
+  };
+  const auto start = tasks_of("start"), loop = tasks_of("loop"), end = tasks_of("end");
+  ASSERT_EQ(loop.size(), 4u);
+  auto dag = db.query("SELECT type, parent_steps, child_steps FROM r_steps WHERE flow = 'BenchRecursiveFlow' AND step = 'loop'");
+  ASSERT_EQ(dag.size(), 1u);
+  EXPECT_EQ(dag[0][0], "split-switch");
+  EXPECT_EQ(cell_json(dag[0][1]), json({"loop", "start"}));
+  EXPECT_EQ(cell_json(dag[0][2]), json({"end", "loop"}));
+  std::map<std::string, std::pair<json, json>> expected;
+  for (const auto& t : start) expected[t] = {json::array(), json(loop)};
+  for (const auto& t : loop) expected[t] = {json(joined(start, loop)), json(joined(loop, end))};
+  for (const auto& t : end) expected[t] = {json(loop), json::array()};
+  auto rows = db.query("SELECT pathspec, parent_task_pathspecs, child_task_pathspecs FROM r_tasks WHERE flow = 'BenchRecursiveFlow'");
+  ASSERT_EQ(rows.size(), expected.size());
+  for (auto& r : rows) {
+    EXPECT_EQ(cell_json(r[1]), expected.at(*r[0]).first) << *r[0];
+    EXPECT_EQ(cell_json(r[2]), expected.at(*r[0]).second) << *r[0];
+  }
+  // The walk up from the end task ends although the graph has a cycle (UNION drops repeats).
+  auto up = db.query("WITH RECURSIVE up(p) AS (SELECT parent_pathspec FROM r_task_edges WHERE child_pathspec = " +
+                     quote(end.at(0)) + " UNION SELECT e.parent_pathspec FROM r_task_edges e JOIN up ON e.child_pathspec = up.p) "
+                     "SELECT p FROM up ORDER BY p");
+  std::vector<std::string> ancestors;
+  for (auto& r : up) ancestors.push_back(*r[0]);
+  EXPECT_EQ(ancestors, joined(start, loop));
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelLineageTest, ::testing::Values("metaflow-local", "metaflow-code"));

@@ -47,9 +47,11 @@ class RunSimulation {
       } else {
         now_ += 2000 + rng_.between(0, 3000);
         store_.write_step_self(run_, step.name, ms(now_));
-        auto result = run_task(step, carried, {}, 1, now_ + rng_.between(300, 1200));
-        carried = result.carried;
-        now_ = result.exit_us;
+        for (int k = 0; k < std::max(1, step.iterations) && record_.succeeded; ++k) {
+          auto result = run_task(step, carried, {}, 1, now_ + rng_.between(300, 1200));
+          carried = result.carried;
+          now_ = result.exit_us;
+        }
       }
     }
     record_.end_us = now_;
