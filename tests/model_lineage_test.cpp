@@ -182,6 +182,54 @@ TEST(ModelLineageRecursive, ALoopingStepFollowsTheClientsRules) {
   std::vector<std::string> ancestors;
   for (auto& r : up) ancestors.push_back(*r[0]);
   EXPECT_EQ(ancestors, joined(start, loop));
+
+  // Inside a 12-way foreach, `process` loops back to itself (four tasks per item). Its previous
+  // steps are fan_out and itself, so its parents are the tasks whose foreach-execution-path
+  // matches its own path with re.match (a prefix: "process:1" also takes "process:10" and
+  // "process:11"), and fan_out, having no path, is none of them; its children likewise (process
+  // and combine, which has no path). combine (a foreach join outside the foreach) takes ".*":
+  // every process task; fan_out's only next step is process, with no path of its own: ".*".
+  db.query("CREATE VIRTUAL TABLE temp.r_metadata USING metadata(root=" + quote(dir.path().string()) + ")");
+  const std::string flow = "BenchRecursiveForeachFlow";
+  std::map<std::string, std::string> path_of;  // process task -> its foreach-execution-path
+  for (auto& r : db.query("SELECT pathspec, value FROM r_metadata WHERE flow = " + quote(flow) +
+                          " AND step = 'process' AND field_name = 'foreach-execution-path'"))
+    path_of[*r[0]] = *r[1];
+  auto tasks_in = [&](const std::string& step) {
+    std::vector<std::string> out;
+    for (auto& r : db.query("SELECT pathspec FROM r_tasks WHERE flow = " + quote(flow) + " AND step = " + quote(step)))
+      out.push_back(*r[0]);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const auto process = tasks_in("process");
+  ASSERT_EQ(process.size(), 12u * 4);
+  ASSERT_EQ(path_of.size(), process.size()) << "every process task records its path";
+  int prefix_matches = 0;
+  for (auto& r : db.query("SELECT pathspec, step, parent_task_pathspecs, child_task_pathspecs FROM r_tasks WHERE flow = " +
+                          quote(flow))) {
+    json parents = json::array(), children = json::array();
+    if (*r[1] == "process") {
+      std::vector<std::string> same;
+      for (const auto& t : process)
+        if (path_of.at(t).rfind(path_of.at(*r[0]), 0) == 0) same.push_back(t);
+      prefix_matches += same.size() > 4;  // more than the item's own four
+      parents = children = same;
+    } else if (*r[1] == "combine") {
+      parents = process;
+      children = tasks_in("end");
+    } else if (*r[1] == "fan_out") {
+      parents = tasks_in("start");
+      children = process;
+    } else if (*r[1] == "start") {
+      children = tasks_in("fan_out");
+    } else {
+      parents = tasks_in("combine");
+    }
+    EXPECT_EQ(cell_json(r[2]), parents) << *r[0];
+    EXPECT_EQ(cell_json(r[3]), children) << *r[0];
+  }
+  EXPECT_EQ(prefix_matches, 4) << "the four tasks of item 1 take those of items 10 and 11 too (re.match is a prefix match)";
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelLineageTest, ::testing::Values("metaflow-local", "metaflow-code"));

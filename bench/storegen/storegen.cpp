@@ -34,7 +34,8 @@ class Generator {
     summary.flows = flows_;
     summary.runs = runs_;
     summary.tasks = tasks_;
-    for (const auto& flow : {"HelloFlow", "TrainingFlow", "FanOutFlow", "BenchFlow", "BenchForeachFlow", "BenchRecursiveFlow"})
+    for (const auto& flow : {"HelloFlow", "TrainingFlow", "FanOutFlow", "BenchFlow", "BenchForeachFlow", "BenchRecursiveFlow",
+                              "BenchRecursiveForeachFlow"})
       if (blob_stores_.count(flow)) summary.blobs += blob_stores_.at(flow)->blob_count();
     return summary;
   }
@@ -181,6 +182,18 @@ class Generator {
     };
     auto record = play(flow, plan(t, "alice", {"loop"}, {}, std::move(script)));
     write_flow("BenchRecursiveFlow", t, record.run_id);
+
+    FlowSpec in_foreach = fan_out_flow("BenchRecursiveForeachFlow", "bench_recursive_foreach_flow.py");
+    StepSpec& body = in_foreach.steps[2];
+    body.type = "split-switch";
+    body.next = {body.name, in_foreach.steps[3].name};
+    body.iterations = options_.recursive_iterations;
+    std::vector<std::string> items;
+    for (int i = 0; i < 12; ++i) items.push_back(std::to_string(i));  // 12: "process:1" is a prefix of "process:10"
+    t += 30 * kMinute;
+    auto looped = play(in_foreach, plan(t, "alice", {"loop"}, {{"batch_date", py_str("2025-06-02")}},
+                                        fan_out_script(in_foreach, items, {}, rng.next())));
+    write_flow("BenchRecursiveForeachFlow", t, looped.run_id);
   }
 
   void run_jobs(std::vector<std::function<void()>>& jobs) {
