@@ -91,6 +91,18 @@ TEST_F(ServiceTest, ARunsLineageIsAFewRunWideRequests) {
   EXPECT_EQ(cold.rows.size(), 13u);
   EXPECT_EQ(warm.rows, cold.rows);
   EXPECT_LE(cold.requests, 10);
+
+  TestDb steps_db;
+  create_tables(steps_db);
+  const std::string dag_sql = "SELECT step, type, parent_steps, child_steps, control_task FROM s_steps "
+                              "WHERE flow = 'ForeachFlow' AND run_id = '4'";
+  Cost dag = run(steps_db, dag_sql);
+  for (const auto& t : server_->targets())
+    EXPECT_FALSE(t.find("/tasks/") != std::string::npos) << "no request per task: " << t;
+  Cost dag_warm = run(steps_db, dag_sql);
+  print("the step DAG of the foreach run", dag, dag_warm);
+  EXPECT_EQ(dag.rows.size(), 4u);
+  EXPECT_LE(dag.requests, 10);
 }
 
 }  // namespace

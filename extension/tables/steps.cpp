@@ -68,8 +68,9 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  const Walk how{.level = Level::kStep, .run_records = uses_run(plan), .reads_artifacts = plan.uses(kFinishedAt),
-                 .objects_at_once = 256, .min_per_thread = 1};
+  const bool dag = plan.uses(kType) || plan.uses(kParentSteps) || plan.uses(kChildSteps);  // a task's _graph_info
+  const Walk how{.level = Level::kStep, .run_records = uses_run(plan), .reads_artifacts = plan.uses(kFinishedAt) || dag,
+                 .reads_metadata = plan.uses(kControlTask), .objects_at_once = 256, .min_per_thread = 1};
   return walk(source, plan, kPath, how, put_row);
 }
 
