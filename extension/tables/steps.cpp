@@ -1,5 +1,6 @@
 // steps: one row per step of a run (the hidden `_parameters` step only when asked for by name).
 #include "model/client.hpp"
+#include "tables/object_columns.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 #include "util/time.hpp"
@@ -12,7 +13,7 @@ using engine::Value;
 using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kStep, kPathspec, kParent, kCreatedAt, kFinishedAt, kTaskCount, kUserTags,
-           kSystemTags, kTags, kPrivate, kCount };
+           kSystemTags, kTags, kPathComponents, kPrivate, kCount };
 
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
@@ -26,6 +27,7 @@ const engine::Column kColumns[] = {
     {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
     {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
     {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
+    {"path_components", Type::Json, kPlain, 0, "The client's path_components: [flow, run_id, step]"},
     {"private", Type::Integer, kHidden | kArgument, 0,
      "Argument: 1 includes the names Metaflow keeps private (_parameters, _task_ok, ...), as in FROM steps(1); 0 by default"},
 };
@@ -41,6 +43,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   row[kPrivate] = private_value(plan, kPrivate);
   row[kParent] = Value::of(found.run->path.pathspec());
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(step.ts_ms));
+  if (plan.uses(kPathComponents)) row[kPathComponents] = Value::json(path_components_json(step.path));
   // The step's tasks are read only for steps the query keeps.
   if (plan.uses(kFinishedAt) || plan.uses(kTaskCount))
     row.defer(engine::column_bits({kFinishedAt, kTaskCount}), [&store, &plan, path = &step.path](engine::Row& r) {
