@@ -88,9 +88,9 @@ const engine::TableSpec kColumnsTable = {
 
 std::span<const engine::TableSpec* const> all_tables() {
   static const engine::TableSpec* const kAll[] = {
-      &kFlowsTable,     &kRunsTable,     &kStepsTable, &kTasksTable,  &kTagsTable,   &kArtifactsTable,
-      &kMetadataTable,  &kLogsTable,     &kTaskEdgesTable,
-      &kConfigTable, &kTraceTable, &kTablesTable, &kColumnsTable,
+      &kFlowsTable,     &kRunsTable,     &kStepsTable, &kTasksTable,  &kTaskAttemptsTable, &kTagsTable,
+      &kArtifactsTable, &kMetadataTable, &kLogsTable,  &kTaskEdgesTable,
+      &kConfigTable, &kTraceTable,        &kTablesTable, &kColumnsTable,
   };
   return kAll;
 }

@@ -1,5 +1,7 @@
 // runs: one row per run, newest first, with the client's finished/successful and mfsql's status.
 #include "model/client.hpp"
+#include "model/parameters.hpp"
+#include "tables/object_columns.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 #include "util/time.hpp"
@@ -12,7 +14,8 @@ using engine::Value;
 using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kPathspec, kParent, kCreatedAt, kUser, kUserTags, kSystemTags, kTags, kFinished,
-           kSuccessful, kFinishedAt, kStatus, kEndTask, kOriginRunId, kTrigger, kCode, kCount };
+           kSuccessful, kFinishedAt, kStatus, kEndTask, kOriginRunId, kTrigger, kCode,
+           kPathComponents, kParameters, kCount };
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .pathspec = kPathspec};
 
@@ -34,6 +37,9 @@ const engine::Column kColumns[] = {
     {"origin_run_id", Type::Text, kPlain, 0, "The run this one resumed, NULL otherwise"},
     {"trigger", Type::Json, kPlain, 0, "The events that triggered the run, or NULL"},
     {"code", Type::Json, kPlain, 0, "The code package, or NULL for purely local runs"},
+    {"path_components", Type::Json, kPlain, 0, "The client's path_components: [flow, run_id]"},
+    {"parameters", Type::Json, kPlain, 0,
+     "The run's Parameters, {name: value} (values as artifacts.value renders them; the names _graph_info lists)"},
 };
 
 std::optional<std::string> user_of(const RunRecord& r) {
@@ -62,6 +68,11 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(run->ts_ms));
   row[kUser] = Value::maybe(user_of(*run));
   put_run_tags(row, kUserTags, *run);
+  if (plan.uses(kPathComponents)) row[kPathComponents] = Value::json(path_components_json(run->path));
+  if (plan.uses(kParameters))  // the _parameters task's artifacts: read only for runs the query keeps
+    row.defer(engine::column_bits({kParameters}), [&store, run](engine::Row& r) {
+      r[kParameters] = guarded([&] { return Value::json_maybe(client::run_parameters_json(store, run->path)); });
+    });
   // The rest reads the run's tasks: computed only for runs the query keeps.
   if (plan.columns_used & kOutcome)
     row.defer(kOutcome, [&store, &plan, run](engine::Row& r) {

@@ -2,6 +2,7 @@
 #include "model/client.hpp"
 #include "model/task_history.hpp"
 #include "tables/lineage_columns.hpp"
+#include "tables/object_columns.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 #include "util/time.hpp"
@@ -15,7 +16,7 @@ using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kParent, kAttempt, kCreatedAt, kFinishedAt, kFinished,
            kSuccessful, kException, kForeachIndex, kStdout, kStderr, kMetadata, kOriginPathspec, kUserTags,
-           kSystemTags, kTags,
+           kSystemTags, kTags, kPathComponents, kStdoutSize, kStderrSize, kRuntimeName,
            kParentTaskPathspecs, kChildTaskPathspecs,  // lineage (tables/lineage_columns.cpp)
            kPrivate, kCount };
 
@@ -40,6 +41,11 @@ const engine::Column kColumns[] = {
     {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
     {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
     {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
+    {"path_components", Type::Json, kPlain, 0, "The client's path_components: [flow, run_id, step, task_id]"},
+    {"stdout_size", Type::Integer, kPlain, 0,
+     "The client's stdout_size: bytes of the latest started attempt's stdout files as stored (not length(stdout)); sized, not read"},
+    {"stderr_size", Type::Integer, kPlain, 0, "The client's stderr_size, as stdout_size"},
+    {"runtime_name", Type::Text, kPlain, 0, "The client's runtime_name: from the runtime: tag (e.g. dev), NULL without one"},
     {"parent_task_pathspecs", Type::Json, kPlain, 0,
      "Sorted JSON array of the tasks that fed this one (the client's parent_task_pathspecs); NULL where the client raises (no _graph_info)"},
     {"child_task_pathspecs", Type::Json, kPlain, 0,
@@ -51,8 +57,10 @@ const engine::Column kColumns[] = {
 constexpr uint64_t bit(int c) { return uint64_t{1} << c; }
 constexpr uint64_t kNeedsArtifacts =
     bit(kFinishedAt) | bit(kFinished) | bit(kSuccessful) | bit(kException) | bit(kForeachIndex);
-constexpr uint64_t kNeedsMetadata = bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec) | bit(kStdout) | bit(kStderr);
-constexpr uint64_t kNeedsRun = bit(kUserTags) | bit(kSystemTags) | bit(kTags);
+constexpr uint64_t kLogSizes = bit(kStdoutSize) | bit(kStderrSize);
+constexpr uint64_t kNeedsMetadata =
+    bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec) | bit(kStdout) | bit(kStderr) | kLogSizes;
+constexpr uint64_t kNeedsRun = bit(kUserTags) | bit(kSystemTags) | bit(kTags) | bit(kRuntimeName);
 constexpr uint64_t kNeedsLineage = bit(kParentTaskPathspecs) | bit(kChildTaskPathspecs);
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec,
@@ -99,6 +107,11 @@ void put_logs(Store& store, const TaskRecord& task, const engine::Plan& plan, co
       });
 }
 
+void put_log_sizes(Store& store, const TaskRecord& task, const client::MetadataDict& dict, engine::Row& row) {
+  row[kStdoutSize] = guarded([&] { return Value::maybe(client::log_size(store, task.path, dict, std::nullopt, "stdout")); });
+  row[kStderrSize] = guarded([&] { return Value::maybe(client::log_size(store, task.path, dict, std::nullopt, "stderr")); });
+}
+
 void put_row(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
   const TaskRecord* task = &found.task;
   engine::Row& row = out.emplace_back(kCount);
@@ -107,20 +120,24 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   row[kParent] = Value::of(found.step.path.pathspec());
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(task->ts_ms));
   if (plan.columns_used & kNeedsRun) put_run_tags(row, kUserTags, *found.run);
+  if (plan.uses(kPathComponents)) row[kPathComponents] = Value::json(path_components_json(task->path));
+  if (plan.uses(kRuntimeName)) row[kRuntimeName] = Value::maybe(client::runtime_name(*found.run));
   // The rest reads the task's records: computed only for tasks the query keeps.
   if (plan.columns_used & kNeedsArtifacts)
     row.defer(kNeedsArtifacts, [&store, &plan, task](engine::Row& r) {
       guarded_fill([&] { put_outcome(store, *task, plan, r); });  // a damaged artifact index: NULL outcome
     });
   auto dict = std::make_shared<std::optional<client::MetadataDict>>();
-  if (plan.columns_used & (kNeedsMetadata & ~kNeedsLogs))
-    row.defer(kNeedsMetadata & ~kNeedsLogs, [&store, &plan, task, dict](engine::Row& r) {
+  if (plan.columns_used & (kNeedsMetadata & ~kNeedsLogs & ~kLogSizes))
+    row.defer(kNeedsMetadata & ~kNeedsLogs & ~kLogSizes, [&store, &plan, task, dict](engine::Row& r) {
       put_metadata(store, *task, plan, dict_of(store, *task, dict), r);
     });
   if (plan.columns_used & kNeedsLogs)
     row.defer(kNeedsLogs, [&store, &plan, task, dict](engine::Row& r) {
       put_logs(store, *task, plan, dict_of(store, *task, dict), r);
     });
+  if (plan.columns_used & kLogSizes)
+    row.defer(kLogSizes, [&store, task, dict](engine::Row& r) { put_log_sizes(store, *task, dict_of(store, *task, dict), r); });
   if (plan.columns_used & kNeedsLineage) defer_task_lineage(store, *task, row, kParentTaskPathspecs);
 }
 
