@@ -93,7 +93,7 @@ fs::path LiveService::datastore_as_registered(const fs::path& root, const fs::pa
       if (!it->is_regular_file()) continue;
       const fs::path target = to / fs::relative(it->path(), from);
       fs::create_directories(target.parent_path());
-      fs::create_symlink(fs::absolute(it->path()), target);
+      fs::copy_file(it->path(), target);
     }
   };
   for (const auto& flow_dir : fs::directory_iterator(root)) {

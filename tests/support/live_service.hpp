@@ -43,7 +43,7 @@ class LiveService {
 
   // A tree under `into` that holds the datastore files of the local store `root` (a .metaflow
   // folder) as the service's ids name them — <Flow>/<run number>/<step>/<task id>/... and
-  // <Flow>/data/... — as symlinks to the originals, without the local metadata (_meta). Uploaded
+  // <Flow>/data/... — copies of the originals, without the local metadata (_meta). Uploaded
   // to S3 it is the datastore the service's runs point at. Returns the new .metaflow folder.
   std::filesystem::path datastore_as_registered(const std::filesystem::path& root,
                                                 const std::filesystem::path& into) const;

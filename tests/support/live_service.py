@@ -198,6 +198,19 @@ def s3_artifact(d, s3_root):
     return dict(d, ds_type="s3", location=":root:" + s3_root)
 
 
+def origin_in_service_ids(d, flow, step, runs, tasks, body):
+    """A resumed task's origin-run-id / origin-task-id name a local run and task: the service's
+    copy names the ids the service gave them, as a resume against the service would have."""
+    if d["field_name"] == "origin-run-id" and "%s/%s" % (flow, d["value"]) in runs:
+        return dict(d, value=runs["%s/%s" % (flow, d["value"])])
+    if d["field_name"] == "origin-task-id":
+        origin_run = next((x["value"] for x in body if x["field_name"] == "origin-run-id"), None)
+        key = "%s/%s/%s/%s" % (flow, origin_run, step, d["value"])
+        if key in tasks:
+            return dict(d, value=tasks[key])
+    return d
+
+
 # ---- writing ------------------------------------------------------------------------------------
 def replay(svc, events, mapping, threads=1):
     """Writes `events` in time order. With threads > 1 the flows and runs are created in order
@@ -211,8 +224,21 @@ def replay(svc, events, mapping, threads=1):
         for e in events:
             if e[1] not in ("flow", "run"):
                 per_run.setdefault(e[2][:2], []).append(e)
+        # A resumed run names its origin's ids (origin-run-id, origin-task-id): it waits for the
+        # origin run to be written. Runs go in time order, so an origin is always submitted first.
+        futures = {}
+
+        def write_run(key, run_events, origin):
+            if origin in futures:
+                futures[origin].result()
+            replay(svc, run_events, mapping)
+
         with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-            for f in [pool.submit(replay, svc, run_events, mapping) for run_events in per_run.values()]:
+            for key, run_events in sorted(per_run.items(), key=lambda kv: min(e[0] for e in kv[1])):
+                origin = next(((key[0], d["value"]) for e in run_events if e[1] == "metadata" for d in e[3]
+                               if d["field_name"] == "origin-run-id" and d["value"] != "None"), None)
+                futures[key] = pool.submit(write_run, key, run_events, origin)
+            for f in futures.values():
                 f.result()
         return
     runs, tasks = mapping.setdefault("runs", {}), mapping.setdefault("tasks", {})
@@ -251,6 +277,8 @@ def replay(svc, events, mapping, threads=1):
             f, r, s, t = key[:4]
             n, tid = runs["%s/%s" % (f, r)], tasks["%s/%s/%s/%s" % (f, r, s, t)]
             rows = [dict(d, flow_id=f, run_number=n, step_name=s, task_id=tid) for d in body]
+            if kind == "metadata" and len(key) == 4:
+                rows = [origin_in_service_ids(d, f, s, runs, tasks, body) for d in rows]
             svc.call("POST", "/flows/%s/runs/%s/steps/%s/tasks/%s/%s" % (f, n, s, tid, kind), rows)
         elif kind == "tag":
             f, r = key
