@@ -73,7 +73,7 @@ class LiveRecordedTest : public ::testing::Test {
  protected:
   void SetUp() override {
     live_ = LiveService::find();
-    if (!live_) GTEST_SKIP() << "run through ctest (ctest -L live): its fixture starts the real service";
+    if (!live_) GTEST_SKIP() << LiveService::skip_reason();
   }
   const LiveService* live_ = nullptr;
 };

@@ -59,12 +59,9 @@ class LiveS3Test : public ::testing::Test {
     tmp_ = nullptr;
   }
   void SetUp() override {
-    if (!live_)
-      GTEST_SKIP() << "run through ctest (ctest -L live): its fixture starts "
-                      "the real service";
+    if (!live_) GTEST_SKIP() << LiveService::skip_reason();
     if (!moto_)
-      GTEST_SKIP() << "moto_server is not on PATH; the S3 datastore tests need "
-                      "it (pip install 'moto[server]').";
+      GTEST_SKIP() << "moto_server is not on PATH; the S3 datastore tests need it (pip install 'moto[server]').";
     for (const char* name :
          {"METAFLOW_DEFAULT_METADATA", "METAFLOW_SERVICE_URL", "METAFLOW_DATASTORE_SYSROOT_LOCAL",
           "METAFLOW_DATASTORE_SYSROOT_S3", "METAFLOW_PROFILE", "METAFLOW_SERVICE_AUTH_KEY", "METAFLOW_SERVICE_HEADERS",
@@ -82,9 +79,8 @@ class LiveS3Test : public ::testing::Test {
   // Every column but the server's times (and the hidden arguments), blobs as hex.
   static std::vector<std::string> columns(TestDb& db, const std::string& table) {
     std::vector<std::string> out;
-    for (auto& r : db.query("SELECT column_name, hidden FROM metaflow_columns "
-                            "WHERE table_name = " +
-                            quote(table) + " ORDER BY position")) {
+    for (auto& r : db.query("SELECT column_name, hidden FROM metaflow_columns WHERE table_name = " + quote(table) +
+                            " ORDER BY position")) {
       const std::string name = *r[0];
       if (std::find(std::begin(kServerTimes), std::end(kServerTimes), name) != std::end(kServerTimes)) continue;
       if (name == "blob")
@@ -236,10 +232,8 @@ class LiveS3Test : public ::testing::Test {
     for (size_t i = 0; i < std::min<size_t>(extra.size(), 3); ++i)
       ADD_FAILURE() << table << ": service+S3 row not over the local store:\n  " << extra[i].substr(0, 1500);
     const size_t matched_rows = expected.size() - missing.size();
-    std::printf(
-        "[live+s3] %-9s %5zu rows, %6zu fields compared, %5zu rows "
-        "equal (%zu columns: %s)\n",
-        table.c_str(), expected.size(), fields, matched_rows, cols.size(), select.c_str());
+    std::printf("[live+s3] %-9s %5zu rows, %6zu fields compared, %5zu rows equal (%zu columns: %s)\n", table.c_str(),
+                expected.size(), fields, matched_rows, cols.size(), select.c_str());
     RecordProperty(table + "_fields", static_cast<int>(fields));
     return fields;
   }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <memory>
 #include <stdexcept>
+#include <utility>
 
 namespace mfsql::testing {
 namespace fs = std::filesystem;
@@ -54,12 +55,22 @@ const LiveService* LiveService::find() {
     if (!in)
       throw std::runtime_error(std::string("no ") + state +
                                "/live.json: the live_service_up fixture did not start the service (see its output)");
+    auto written = nlohmann::json::parse(in);
+    if (written.contains("skip")) return nullptr;
     auto* live = new LiveService;
-    live->state_ = nlohmann::json::parse(in);
+    live->state_ = std::move(written);
     live->url_ = live->state_.at("url").get<std::string>();
     return live;
   }();
   return found;
+}
+
+std::string LiveService::skip_reason() {
+  const char* state = std::getenv("MFSQL_LIVE_STATE");
+  if (!state || !*state) return "run through ctest (ctest -L live): its fixture live_service starts the real service";
+  std::ifstream in(fs::path(state) / "live.json");
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  return j.is_object() && j.contains("skip") ? j["skip"].get<std::string>() : "no live service";
 }
 
 bool LiveService::has_run(const std::string& flow, const std::string& local_run) const {

@@ -25,6 +25,8 @@ class LiveService {
   // runs outside ctest (no MFSQL_LIVE_STATE); throws when ctest named a state the fixture did not
   // write (the set-up failed: its output says why).
   static const LiveService* find();
+  // Why find() returned nullptr: the reason to skip a live test.
+  static std::string skip_reason();
 
   const std::string& url() const { return url_; }  // http://127.0.0.1:PORT, no trailing slash
   int pg_port() const { return state_.at("pg_port").get<int>(); }
