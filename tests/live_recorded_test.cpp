@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@
 #include <stdexcept>
 
 #include "support/live_service.hpp"
+#include "support/replay_server.hpp"
+#include "support/test_db.hpp"
 #include "support/test_env.hpp"
 
 namespace mfsql::testing {
@@ -135,6 +138,48 @@ TEST_F(LiveRecordedTest, EveryRecordedAnswerMatchesExceptTimes) {
   EXPECT_GT(compared, 900u) << "the recording has ~985 requests";
   EXPECT_EQ(matched, compared);
   EXPECT_LT(skipped_times + skipped_flow_pages, 10u);
+}
+
+// mfsql over the live service answers every table as over the replayed recording (what the
+// service tests use), for the recorded flows, except the times the server stamped.
+TEST_F(LiveRecordedTest, EveryTableOverTheLiveServiceEqualsOverTheReplay) {
+  ReplayServer replay(service_fixture() / "recorded");
+  TestDb db;
+  const std::string datastore = quote((service_fixture() / "datastore").string());
+  const std::string flows = "('LinearFlow', 'BranchFlow', 'ForeachFlow', 'FailFlow', 'RetryFlow')";
+  size_t fields = 0;
+  for (const std::string table : {"flows", "runs", "steps", "tasks", "tags", "artifacts", "metadata", "logs"}) {
+    db.query("CREATE VIRTUAL TABLE temp.r_" + table + " USING " + table + "(service=" + quote(replay.url()) +
+             ", datastore=" + datastore + ")");
+    db.query("CREATE VIRTUAL TABLE temp.v_" + table + " USING " + table + "(service=" + quote(live_->url()) +
+             ", datastore=" + datastore + ")");
+    std::string select;
+    bool has_private = false;
+    for (auto& r : db.query("SELECT column_name, hidden FROM metaflow_columns WHERE table_name = " + quote(table) +
+                            " ORDER BY position")) {
+      has_private |= *r[0] == "private";
+      if (*r[0] == "created_at" || *r[0] == "finished_at" || (*r[1] != "0" && *r[0] != "blob")) continue;
+      select += (select.empty() ? "" : ", ") + (*r[0] == "blob" ? std::string("hex(blob)") : *r[0]);
+    }
+    const std::string where = " WHERE flow IN " + flows + (has_private ? " AND private = 1" : "");
+    auto rows = [&](const std::string& t) {
+      std::multiset<std::string> out;
+      for (auto& r : db.query("SELECT " + select + " FROM " + t + where)) {
+        std::string line;
+        for (auto& c : r) line += c.value_or("NULL") + "\x1f";
+        out.insert(line);
+      }
+      return out;
+    };
+    const auto replayed = rows("r_" + table), live = rows("v_" + table);
+    EXPECT_FALSE(replayed.empty()) << table;
+    EXPECT_EQ(replayed, live) << table;
+    fields += replayed.size() * (std::count(select.begin(), select.end(), ',') + 1);
+    std::printf("[live] %-9s %5zu rows over the replay, %5zu live (%s)\n", table.c_str(), replayed.size(), live.size(),
+                select.c_str());
+  }
+  RecordProperty("table_fields_compared", static_cast<int>(fields));
+  std::printf("[live] %zu fields compared\n", fields);
 }
 
 }  // namespace
