@@ -262,14 +262,21 @@ std::optional<int64_t> step_finished_at(Store& store, const std::vector<TaskReco
 }
 
 LatestRuns latest_runs(Store& store, const std::string& flow, bool successful_too) {
-  auto runs = store.meta().runs(flow);
-  sort_newest_first(runs);
+  // Newest first, a page at a time: the newest run is the first of a one-run page (the service:
+  // `?_limit=1`), and the successful one is looked for only as far back as it takes.
+  auto pages = store.meta().runs_where(flow, RunQuery{.wanted = 1});
   LatestRuns out;
-  if (!runs.empty()) out.any = runs.front().path.run_id;
-  for (size_t i = 0; successful_too && i < runs.size() && !out.successful; ++i) {
-    try {
-      if (run_outcome(store, runs[i].path).end.successful.value_or(false)) out.successful = runs[i].path.run_id;
-    } catch (const CorruptRecord&) {  // an undecodable outcome is not a success
+  while (auto page = pages->next()) {
+    for (const RunRecord& run : *page) {
+      if (!out.any) out.any = run.path.run_id;
+      if (!successful_too) return out;
+      try {
+        if (run_outcome(store, run.path).end.successful.value_or(false)) {
+          out.successful = run.path.run_id;
+          return out;
+        }
+      } catch (const CorruptRecord&) {  // an undecodable outcome is not a success
+      }
     }
   }
   return out;

@@ -36,11 +36,6 @@ const engine::Column kColumns[] = {
     {"code", Type::Json, kPlain, 0, "The code package, or NULL for purely local runs"},
 };
 
-std::optional<std::string> user_of(const RunRecord& r) {
-  for (auto& t : r.system_tags)
-    if (t.rfind("user:", 0) == 0) return t.substr(5);
-  return std::nullopt;
-}
 
 void put_outcome(Store& store, const RunRecord& run, const engine::Plan& plan, engine::Row& row) {
   auto outcome = client::run_outcome(store, run.path);
@@ -60,7 +55,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   put_path(row, run->path, kPath);
   row[kParent] = Value::of(run->path.flow);
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(run->ts_ms));
-  row[kUser] = Value::maybe(user_of(*run));
+  row[kUser] = Value::maybe(run_user(*run));
   put_run_tags(row, kUserTags, *run);
   // The rest reads the run's tasks: computed only for runs the query keeps.
   if (plan.columns_used & kOutcome)
@@ -80,7 +75,11 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  return walk(source, plan, kPath, {.level = Level::kRun, .objects_at_once = 32, .min_per_thread = 1}, put_row);
+  // created_at bounds, user and LIMIT go to the provider (the service: its filters and page size).
+  return walk(source, plan, kPath,
+              {.level = Level::kRun, .run_query = runs_query(plan, kCreatedAt, kUser, /*rows_are_runs=*/true),
+               .objects_at_once = 32, .min_per_thread = 1},
+              put_row);
 }
 
 }  // namespace
@@ -92,6 +91,9 @@ const engine::TableSpec kRunsTable = {
     .scan_rows = 1000,
     .rows = rows,
     .example = "SELECT run_id, status, created_at, finished_at FROM runs WHERE flow = 'TrainingFlow' LIMIT 10;",
+    // The walk goes flow by flow, runs newest first: with one flow fixed, that is created_at DESC.
+    .order_column = kCreatedAt,
+    .order_fixed_by = kFlow,
 };
 
 }  // namespace mfsql::tables

@@ -1,10 +1,12 @@
 #include "tables/walk.hpp"
 
 #include <algorithm>
+#include <deque>
 
 #include "model/client.hpp"
 #include "util/error.hpp"
 #include "util/parallel.hpp"
+#include "util/time.hpp"
 
 namespace mfsql::tables {
 namespace {
@@ -69,31 +71,57 @@ std::vector<FlowRecord> select_flows(Store& store, const PathFilter& f) {
   return out;
 }
 
-std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const PathFilter& f, const Walk& how) {
-  std::vector<RunRecord> out;
-  const bool need_record = how.run_records || how.level == Level::kRun;
-  if (f.runs() && !need_record) {
-    for (auto& id : *f.runs()) {
-      if (!f.allows(1, id)) continue;
-      RunRecord r;
-      r.path = {flow, id, {}, {}};
-      r.ts_ms = kUnknownTime;
-      out.push_back(std::move(r));
+// The runs of one flow the walk goes through, newest first, read from the provider a page at a
+// time as the walk needs them (a deque: a batch's Found::run pointers stay valid as it grows).
+class RunFeed {
+ public:
+  RunFeed(Store& store, const std::string& flow, const PathFilter& f, const Walk& how) : filter_(f), how_(how) {
+    const bool need_record = how.run_records || how.level == Level::kRun;
+    if (f.runs() && !need_record) {
+      for (auto& id : *f.runs()) {
+        if (!f.allows(1, id)) continue;
+        RunRecord r;
+        r.path = {flow, id, {}, {}};
+        r.ts_ms = kUnknownTime;
+        runs_.push_back(std::move(r));
+      }
+      return;
     }
-    return out;
+    if (f.runs()) {
+      std::vector<RunRecord> out;
+      for (auto& id : *f.runs())
+        if (auto r = store.meta().run({flow, id, {}, {}})) out.push_back(std::move(*r));
+      add(std::move(out));
+      return;
+    }
+    pages_ = store.meta().runs_where(flow, how.run_query.value_or(RunQuery{}));
   }
-  if (f.runs()) {
-    for (auto& id : *f.runs())
-      if (auto r = store.meta().run({flow, id, {}, {}})) out.push_back(std::move(*r));
-  } else if (how.runs_with_any_tag) {
-    out = store.meta().runs_with_tags(flow, *how.runs_with_any_tag, TagMatch::kAny);
-  } else {
-    out = store.meta().runs(flow);
+
+  // Whether there is a run at `i`, reading pages until there is or none are left.
+  bool has(size_t i) {
+    while (i >= runs_.size() && pages_) {
+      auto page = pages_->next();
+      if (!page) pages_.reset();
+      else add(std::move(*page));
+    }
+    return i < runs_.size();
   }
-  std::erase_if(out, [&](const RunRecord& r) { return !f.allows(1, r.path.run_id); });
-  client::sort_newest_first(out);
-  return out;
-}
+  size_t available() const { return runs_.size(); }
+  RunRecord& operator[](size_t i) { return runs_[i]; }
+
+ private:
+  void add(std::vector<RunRecord> runs) {
+    std::erase_if(runs, [&](const RunRecord& r) {
+      return !filter_.allows(1, r.path.run_id) || (how_.level == Level::kRun && !filter_.accepts(r.path.pathspec()));
+    });
+    client::sort_newest_first(runs);  // within a page; pages come newest first
+    for (auto& r : runs) runs_.push_back(std::move(r));
+  }
+  const PathFilter& filter_;
+  const Walk& how_;
+  std::deque<RunRecord> runs_;
+  std::unique_ptr<RunPages> pages_;
+};
 
 std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const PathFilter& f, const Walk& how) {
   std::vector<StepRecord> out;
@@ -332,12 +360,10 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
   }
 
   for (const std::string& flow : flow_names(store, filter)) {
-    std::vector<RunRecord> runs = select_runs(store, flow, filter, how);
-    if (how.level == Level::kRun)
-      std::erase_if(runs, [&](const RunRecord& r) { return !filter.accepts(r.path.pathspec()); });
-    for (size_t first = 0, batch = 1; first < runs.size();
-         first += batch, batch = std::min(batch * 2, kMaxRunsAtOnce)) {
-      const size_t n = std::min(batch, runs.size() - first);
+    RunFeed runs(store, flow, filter, how);
+    for (size_t first = 0, batch = 1; runs.has(first); first += batch, batch = std::min(batch * 2, kMaxRunsAtOnce)) {
+      // A batch takes the runs at hand: a LIMIT met within this page never reads the next one.
+      const size_t n = std::min(batch, runs.available() - first);
       std::vector<Found> found;
       if (how.level == Level::kRun) {
         for (size_t i = 0; i < n; ++i) found.push_back(Found{.flow = {flow, kUnknownTime}, .run = &runs[first + i]});
@@ -373,6 +399,50 @@ engine::Generator<engine::Row> walk(TableSource& source, const engine::Plan& pla
               [&store, &plan, put_rows](const Found& found, std::vector<engine::Row>& out) {
                 put_rows(store, found, plan, out);
               });
+}
+
+namespace {
+
+// The first time (epoch ms, within years 0000..9999) whose created_at text compares with `text`
+// as `passes` says, bisecting: the text of a time grows with the time.
+constexpr int64_t kLastTime = 253402300799999;  // 9999-12-31 23:59:59.999
+template <typename Passes>
+int64_t first_time(Passes passes) {
+  int64_t lo = 0, hi = kLastTime + 1;  // passes(hi) is taken as true
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (passes(iso_utc_ms(mid))) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+}  // namespace
+
+RunQuery runs_query(const engine::Plan& plan, int created_at, int user, bool rows_are_runs) {
+  RunQuery q;
+  auto raise_from = [&](int64_t t) { q.created_from_ms = std::max(q.created_from_ms.value_or(t), t); };
+  auto lower_to = [&](int64_t t) { q.created_to_ms = std::min(q.created_to_ms.value_or(t), t); };
+  for (const engine::Plan::Check& c : plan.checks) {
+    if (c.value.kind != engine::Value::Kind::Text) continue;  // NULL matches nothing; a BLOB, SQLite alone
+    const std::string& s = c.value.text;
+    if (c.column == user && c.op == engine::Plan::Check::kEq) q.user = s;
+    if (c.column != created_at) continue;
+    switch (c.op) {
+      case engine::Plan::Check::kEq:
+        raise_from(first_time([&](const std::string& t) { return t >= s; }));
+        lower_to(first_time([&](const std::string& t) { return t > s; }) - 1);
+        break;
+      case engine::Plan::Check::kGe: raise_from(first_time([&](const std::string& t) { return t >= s; })); break;
+      case engine::Plan::Check::kGt: raise_from(first_time([&](const std::string& t) { return t > s; })); break;
+      case engine::Plan::Check::kLe: lower_to(first_time([&](const std::string& t) { return t > s; }) - 1); break;
+      case engine::Plan::Check::kLt: lower_to(first_time([&](const std::string& t) { return t >= s; }) - 1); break;
+    }
+  }
+  if (q.created_from_ms == 0) q.created_from_ms.reset();  // every time passes: nothing to send
+  if (q.created_to_ms == kLastTime) q.created_to_ms.reset();
+  if (rows_are_runs) q.wanted = plan.rows_wanted();
+  return q;
 }
 
 void put_path(engine::Row& row, const ObjectPath& path, const PathColumns& c) {
