@@ -165,10 +165,10 @@ struct Plan {
   bool offset_skipped = false;
   // The rows come in the order of TableSpec::newest_first, which SQLite then need not sort.
   bool ordered = false;
-  // Rows the statement can need at most, counting an OFFSET SQLite skips itself; nullopt: all.
+  // Rows the table can be asked for at most: the LIMIT and the OFFSET before it; nullopt: all.
   std::optional<int64_t> rows_wanted() const {
     if (!limit || *limit < 0) return std::nullopt;
-    return *limit + (offset && !offset_skipped ? std::max<int64_t>(*offset, 0) : 0);
+    return *limit + std::max<int64_t>(offset.value_or(0), 0);
   }
 
   const std::vector<std::string>* values(int column) const {

@@ -361,9 +361,9 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
 
   for (const std::string& flow : flow_names(store, filter)) {
     RunFeed runs(store, flow, filter, how);
-    for (size_t first = 0, batch = 1; runs.has(first); first += batch, batch = std::min(batch * 2, kMaxRunsAtOnce)) {
+    for (size_t first = 0, batch = 1, n = 0; runs.has(first); first += n, batch = std::min(batch * 2, kMaxRunsAtOnce)) {
       // A batch takes the runs at hand: a LIMIT met within this page never reads the next one.
-      const size_t n = std::min(batch, runs.available() - first);
+      n = std::min(batch, runs.available() - first);
       std::vector<Found> found;
       if (how.level == Level::kRun) {
         for (size_t i = 0; i < n; ++i) found.push_back(Found{.flow = {flow, kUnknownTime}, .run = &runs[first + i]});

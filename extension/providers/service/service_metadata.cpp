@@ -1,6 +1,7 @@
 #include "providers/service/service_metadata.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "datastore/datastore.hpp"
 #include "model/json_fields.hpp"
@@ -193,7 +194,15 @@ std::optional<FlowRecord> ServiceMetadata::flow(const std::string& name) {
 
 std::vector<RunRecord> ServiceMetadata::runs(const std::string& flow) {
   if (!safe_component(flow)) return {};
-  return parse_runs(fetch(service::runs_path(flow)), flow);
+  // The plain listing comes in no defined order; put it in the order the server pages runs in
+  // (newest first, ties by run number), so that a LIMIT answered by a page and the same question
+  // answered by the whole listing agree on runs created in the same millisecond.
+  auto runs = parse_runs(fetch(service::runs_path(flow)), flow);
+  auto number = [](const RunRecord& r) { return std::strtoll(r.path.run_id.c_str(), nullptr, 10); };
+  std::stable_sort(runs.begin(), runs.end(), [&](const RunRecord& a, const RunRecord& b) {
+    return a.ts_ms != b.ts_ms ? a.ts_ms > b.ts_ms : number(a) > number(b);
+  });
+  return runs;
 }
 
 std::optional<RunRecord> ServiceMetadata::run(const ObjectPath& path) {
