@@ -180,6 +180,55 @@ TEST_F(LivePushdown, LatestRunOfEveryFlowIsOneRequestPerFlow) {
   for (size_t i = 1; i < c.targets.size(); ++i) EXPECT_NE(c.targets[i].find("/runs?_limit=1"), std::string::npos) << c.targets[i];
 }
 
+// The recorded fixture flows, loaded with their own ids, read with the recording's datastore.
+class LiveStatus : public LivePushdown {
+ protected:
+  void SetUp() override {
+    if (!live_) GTEST_SKIP() << "run through ctest (ctest -L live): its fixture starts the real service";
+    db_ = std::make_unique<TestDb>();
+    for (const char* t : {"runs", "flows"})
+      db_->query(std::string("CREATE VIRTUAL TABLE temp.l_") + t + " USING " + t + "(service=" + quote(live_->url()) +
+                 ", datastore=" + quote((service_fixture() / "datastore").string()) + ")");
+  }
+};
+
+// Flows whose graph ends in `end` without @catch: the server's completed is mfsql's successful
+// (client::server_status_stands), so the status page answers `successful`; asking `finished` too
+// makes mfsql check every run by its own rule, and the answers agree.
+TEST_F(LiveStatus, TheServersCompletedStandsWhereTheGraphAgrees) {
+  for (const char* flow : {"LinearFlow", "FailFlow", "RetryFlow", "ForeachFlow", "BranchFlow"}) {
+    const std::string f = quote(flow);
+    Cost pushed = run("SELECT run_id, successful FROM l_runs WHERE flow = " + f + " LIMIT 10");
+    Cost checked = run("SELECT run_id, successful, finished FROM l_runs WHERE flow = " + f + " LIMIT 10");
+    ASSERT_EQ(pushed.rows.size(), checked.rows.size()) << flow;
+    for (size_t i = 0; i < pushed.rows.size(); ++i) {
+      EXPECT_EQ(pushed.rows[i][0], checked.rows[i][0]) << flow;
+      EXPECT_EQ(pushed.rows[i][1], checked.rows[i][1]) << flow << "/" << *pushed.rows[i][0];
+    }
+    std::printf("[cost] successful of the latest 10 runs of %-12s %d requests (each run checked: %d more)\n", flow,
+                pushed.requests, checked.requests);
+    // The status page; once per flow, the newest run (a one-run page) and its graph: the _parameters
+    // task list, its metadata (end_step) and its _graph_info artifact. None per run.
+    EXPECT_LE(pushed.requests, 1 + 1 + 3) << ::testing::PrintToString(pushed.targets);
+    EXPECT_NE(pushed.targets.front().find("status:eq=completed,failed,running&_limit=10"), std::string::npos);
+  }
+}
+
+TEST_F(LiveStatus, LatestSuccessfulRunIsTwoPagesWhereTheGraphAgrees) {
+  for (const char* flow : {"LinearFlow", "FailFlow", "RetryFlow", "ForeachFlow"}) {
+    const std::string f = quote(flow);
+    Cost c = run("SELECT latest_run, latest_successful_run FROM l_flows WHERE flow = " + f);
+    ASSERT_EQ(c.rows.size(), 1u);
+    Rows checked = db_->query("SELECT run_id FROM l_runs WHERE flow = " + f + " AND successful = 1 AND finished IS NOT "
+                              "NULL ORDER BY created_at DESC, CAST(run_id AS INT) DESC LIMIT 1");
+    EXPECT_EQ(c.rows[0][1], checked.empty() ? Cell() : checked[0][0]) << flow;
+    std::printf("[cost] latest successful run of %-12s %d requests\n", flow, c.requests);
+    // The flow, the newest run (one-run page), its graph (3), the newest completed run (one-run page).
+    EXPECT_LE(c.requests, 1 + 1 + 3 + 1) << ::testing::PrintToString(c.targets);
+    EXPECT_NE(::testing::PrintToString(c.targets).find("status:eq=completed&_limit=1"), std::string::npos);
+  }
+}
+
 TEST_F(LivePushdown, ExplainAndTraceShowWhatWasSent) {
   auto plan = db_->query("EXPLAIN QUERY PLAN SELECT run_id FROM l_runs WHERE flow = 'PushBigFlow' AND created_at >= '2020' "
                         "ORDER BY created_at DESC LIMIT 3");

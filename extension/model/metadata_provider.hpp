@@ -40,6 +40,11 @@ struct RunQuery {
   // How many runs the statement may stop after (a LIMIT): the first page asks for about this
   // many; later pages are read only when the statement goes on. nullopt: it reads them all.
   std::optional<int64_t> wanted;
+  // Ask for the server's own status of each run (RunRecord::server_status), where it has one.
+  bool with_server_status = false;
+  // Only runs whose server status is `completed` (narrows only where client::server_status_stands
+  // says the server's completed covers mfsql's successful; others ignore it).
+  bool server_completed = false;
 
   bool filters() const { return !tags_any.empty() || user || created_from_ms || created_to_ms; }
   bool admits(const RunRecord& r) const {
@@ -113,6 +118,9 @@ class MetadataProvider {
       if (carries_tags(r, tags, match)) out.push_back(std::move(r));
     return out;
   }
+
+  // Whether runs_where may carry the server's own run status (RunRecord::server_status).
+  virtual bool may_know_server_status() const { return false; }
 
   // The runs of `flow` that `query` admits, newest first, a page at a time. The default lists the
   // runs (or asks runs_with_tags) and filters them; the service sends the query to the server.

@@ -47,6 +47,19 @@ void put_outcome(Store& store, const RunRecord& run, const engine::Plan& plan, e
 }
 
 constexpr uint64_t kOutcome = engine::column_bits({kFinished, kSuccessful, kFinishedAt, kStatus, kEndTask});
+constexpr uint64_t kFromServer = engine::column_bits({kSuccessful, kStatus});
+
+// successful = 1 and status = completed from the server's own status, without reading the run's
+// tasks, where the flow's graph makes the two rules agree (client::server_status_stands) and the
+// statement reads no other outcome column. Other runs are checked by mfsql's rule.
+bool completed_on_server(Store& store, const RunRecord& run, const engine::Plan& plan, engine::Row& row) {
+  if (run.server_status != "completed" || (plan.columns_used & kOutcome & ~kFromServer) ||
+      !client::server_status_stands(store, run.path.flow))
+    return false;
+  row[kSuccessful] = Value::boolean(true);
+  row[kStatus] = Value::of(std::string("completed"));
+  return true;
+}
 constexpr uint64_t kStartTask = engine::column_bits({kTrigger, kCode});
 
 void put_row(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
@@ -60,6 +73,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   // The rest reads the run's tasks: computed only for runs the query keeps.
   if (plan.columns_used & kOutcome)
     row.defer(kOutcome, [&store, &plan, run](engine::Row& r) {
+      if (completed_on_server(store, *run, plan, r)) return;
       guarded_fill([&] { put_outcome(store, *run, plan, r); });  // a damaged end task: NULL status columns
     });
   if (plan.uses(kOriginRunId))
@@ -75,9 +89,12 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  // created_at bounds, user and LIMIT go to the provider (the service: its filters and page size).
+  // created_at bounds, user and LIMIT go to the provider (the service: its filters and page size),
+  // which sends the server's status along when the statement reads successful or status.
+  RunQuery query = runs_query(plan, kCreatedAt, kUser, /*rows_are_runs=*/true);
+  query.with_server_status = (plan.columns_used & kFromServer) && !(plan.columns_used & kOutcome & ~kFromServer);
   return walk(source, plan, kPath,
-              {.level = Level::kRun, .run_query = runs_query(plan, kCreatedAt, kUser, /*rows_are_runs=*/true),
+              {.level = Level::kRun, .run_query = std::move(query),
                .objects_at_once = 32, .min_per_thread = 1},
               put_row);
 }

@@ -74,6 +74,7 @@ RunRecord ServiceMetadata::parse_run(const json& j, const ObjectPath& path) {
     r.system_tags = sorted_tags(j.value("system_tags", json()));
     r.last_heartbeat_s = heartbeat(j);
   }
+  if (auto it = j.find("status"); it != j.end() && it->is_string()) r.server_status = it->get<std::string>();
   note_run(r);
   return r;
 }
@@ -197,7 +198,11 @@ std::vector<RunRecord> ServiceMetadata::runs(const std::string& flow) {
   // The plain listing comes in no defined order; put it in the order the server pages runs in
   // (newest first, ties by run number), so that a LIMIT answered by a page and the same question
   // answered by the whole listing agree on runs created in the same millisecond.
-  auto runs = parse_runs(fetch(service::runs_path(flow)), flow);
+  return runs_in_page_order(fetch(service::runs_path(flow)), flow);
+}
+
+std::vector<RunRecord> ServiceMetadata::runs_in_page_order(const DocPtr& listing, const std::string& flow) {
+  auto runs = parse_runs(listing, flow);
   auto number = [](const RunRecord& r) { return std::strtoll(r.path.run_id.c_str(), nullptr, 10); };
   std::stable_sort(runs.begin(), runs.end(), [&](const RunRecord& a, const RunRecord& b) {
     return a.ts_ms != b.ts_ms ? a.ts_ms > b.ts_ms : number(a) > number(b);

@@ -64,6 +64,7 @@ class ServiceMetadata final : public MetadataProvider {
                                         TagMatch match) override;
   void read_ahead(const ReadAhead& ahead) override;
   std::unique_ptr<RunPages> runs_where(const std::string& flow, const RunQuery& query) override;
+  bool may_know_server_status() const override { return server_filters() != false; }
 
   // Whether the server takes filters and pagination: nullopt until a filtered request told.
   std::optional<bool> server_filters() const;
@@ -88,6 +89,7 @@ class ServiceMetadata final : public MetadataProvider {
   // service_metadata.cpp
   RunRecord parse_run(const nlohmann::json& j, const ObjectPath& path);
   std::vector<RunRecord> parse_runs(const service::DocPtr& doc, const std::string& flow);
+  std::vector<RunRecord> runs_in_page_order(const service::DocPtr& listing, const std::string& flow);
   std::vector<StepRecord> parse_steps(const service::DocPtr& doc, const ObjectPath& run);
   std::vector<TaskRecord> parse_tasks(const service::DocPtr& doc, const ObjectPath& step);
   std::vector<ArtifactRecord> parse_artifacts(const service::DocPtr& doc, const ObjectPath& task);

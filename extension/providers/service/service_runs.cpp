@@ -44,6 +44,10 @@ std::string filter_query(const RunQuery& q) {
   if (q.user && expressible(*q.user)) terms.push_back("_tags:all=" + tag_list({"user:" + *q.user}));
   if (q.created_from_ms) terms.push_back("ts_epoch:ge=" + std::to_string(*q.created_from_ms));
   if (q.created_to_ms) terms.push_back("ts_epoch:le=" + std::to_string(*q.created_to_ms));
+  // Every run has one of the three (the server's CASE always yields one), so asking for all three
+  // drops none and makes the server send each run's status.
+  if (q.server_completed) terms.push_back("status:eq=completed");
+  else if (q.with_server_status) terms.push_back("status:eq=completed,failed,running");
   std::string out;
   for (auto& t : terms) out += t + "&";
   return out;
@@ -59,7 +63,6 @@ class ServiceRunPages final : public RunPages {
   }
 
   std::optional<std::vector<RunRecord>> next() override {
-    if (fallback_) return without_handed_out(fallback_->next());
     if (done_) return std::nullopt;
     std::string path = service::runs_path(flow_) + "?" + filters_ + "_limit=" + std::to_string(page_size_);
     if (!cursor_.empty()) path += "&_cursor=" + net::url_escape(cursor_, "=");
@@ -89,12 +92,14 @@ class ServiceRunPages final : public RunPages {
       return std::vector<RunRecord>{};
     }
     service_.set_server_filters(false);
-    fallback_ = service_.MetadataProvider::runs_where(flow_, query_);
-    return without_handed_out(fallback_->next());
+    done_ = true;
+    return without_handed_out(admitted(service_.runs_in_page_order(plain, flow_)));
   }
 
   std::vector<RunRecord> admitted(std::vector<RunRecord> runs) const {
-    std::erase_if(runs, [&](const RunRecord& r) { return !query_.admits(r); });
+    std::erase_if(runs, [&](const RunRecord& r) {
+      return !query_.admits(r) || (query_.server_completed && r.server_status.value_or("completed") != "completed");
+    });
     std::stable_sort(runs.begin(), runs.end(), [](const RunRecord& a, const RunRecord& b) { return a.ts_ms > b.ts_ms; });
     return runs;
   }
@@ -113,7 +118,6 @@ class ServiceRunPages final : public RunPages {
   std::string cursor_;
   bool done_ = false;
   std::set<std::string> handed_out_;
-  std::unique_ptr<RunPages> fallback_;
 };
 
 void ServiceMetadata::set_server_filters(bool supported) {
@@ -125,8 +129,9 @@ std::unique_ptr<RunPages> ServiceMetadata::runs_where(const std::string& flow, c
   // Without a filter or a LIMIT the plain listing answers (one request, cached for the run lookups
   // of the rest of the statement); a server known to lack filters is asked the same way.
   const bool only_tags = !query.tags_any.empty() && !query.user && !query.created_from_ms && !query.created_to_ms &&
-                         !query.wanted;
-  if (!safe_component(flow) || (!query.filters() && !query.wanted) || only_tags || server_filters() == false)
+                         !query.wanted && !query.with_server_status && !query.server_completed;
+  if (!safe_component(flow) || (!query.filters() && !query.wanted && !query.with_server_status && !query.server_completed) ||
+      only_tags || server_filters() == false)
     return MetadataProvider::runs_where(flow, query);  // (only tags: runs_with_tags, with its own paging)
   return std::make_unique<ServiceRunPages>(*this, flow, query);
 }
