@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "support/live_service.hpp"
+#include "support/moto.hpp"
+#include "support/scoped_env.hpp"
 #include "support/test_db.hpp"
 #include "support/test_env.hpp"
 
@@ -227,6 +230,55 @@ TEST_F(LiveStatus, LatestSuccessfulRunIsTwoPagesWhereTheGraphAgrees) {
     EXPECT_LE(c.requests, 1 + 1 + 3 + 1) << ::testing::PrintToString(c.targets);
     EXPECT_NE(::testing::PrintToString(c.targets).find("status:eq=completed&_limit=1"), std::string::npos);
   }
+}
+
+// The other side of the rule: EndpointsFlow ends in a custom step (`finish`), so the server calls
+// every run of it failed (no `end` step has attempt_ok) while two of them succeeded. Its graph says
+// so, and mfsql answers by its own rule: the local store's oracle, under the service's ids.
+TEST_F(LiveStatus, ACustomEndStepIsCheckedByMfsqlsRule) {
+  // Its blobs where the service's records say they are: S3 (moto), under the service's ids.
+  if (!MotoServer::available()) GTEST_SKIP() << "moto_server is not on PATH";
+  TempDir tmp;
+  MotoServer moto;
+  const auto linked = live_->datastore_as_registered(local_fixture() / ".metaflow", tmp.path() / "linked");
+  const auto copied = tmp.path() / "copied" / ".metaflow";  // files, not links, for the upload
+  std::filesystem::create_directories(copied);
+  std::filesystem::copy(linked, copied, std::filesystem::copy_options::recursive);
+  ASSERT_GT(moto.upload_store(copied, LiveService::kBucket, LiveService::kPrefix), 0);
+  ScopedEnv env;
+  env.set("METAFLOW_S3_ENDPOINT_URL", moto.endpoint());
+  env.set("AWS_ACCESS_KEY_ID", MotoServer::kAccessKey);
+  env.set("AWS_SECRET_ACCESS_KEY", MotoServer::kSecretKey);
+  db_ = std::make_unique<TestDb>();
+  for (const char* t : {"runs", "flows"})
+    db_->query(std::string("CREATE VIRTUAL TABLE temp.l_") + t + " USING " + t + "(service=" + quote(live_->url()) +
+               ", datastore=" + quote(live_->s3_root()) + ")");
+  const json oracle = json::parse(read_file(local_fixture() / "oracle.json"));
+  const json* flow = nullptr;
+  for (auto& f : oracle.at("flows"))
+    if (f.at("name") == "EndpointsFlow") flow = &f;
+  ASSERT_NE(flow, nullptr);
+  const std::string f = "'EndpointsFlow'";
+  // The server's own status disagrees with the client's for the successful runs.
+  HttpAnswer listing = http_get(live_->url() + "/flows/EndpointsFlow/runs?status:eq=completed&_limit=10");
+  ASSERT_EQ(listing.status, 200);
+  EXPECT_EQ(json::parse(listing.body).size(), 0u);
+  Rows successful = run("SELECT run_id, successful FROM l_runs WHERE flow = " + f + " LIMIT 10").rows;
+  ASSERT_EQ(successful.size(), flow->at("runs").size());
+  for (auto& r : flow->at("runs")) {
+    const std::string id = live_->run("EndpointsFlow", r.at("id").get<std::string>());
+    bool found = false;
+    for (auto& row : successful)
+      if (row[0] == id) {
+        found = true;
+        EXPECT_EQ(row[1], r.at("successful").get<bool>() ? "1" : "0") << id;
+      }
+    EXPECT_TRUE(found) << id;
+  }
+  Cost latest = run("SELECT latest_successful_run FROM l_flows WHERE flow = " + f);
+  ASSERT_EQ(latest.rows.size(), 1u);
+  EXPECT_EQ(latest.rows[0][0], live_->run("EndpointsFlow", flow->at("latest_successful_run").get<std::string>()));
+  EXPECT_EQ(::testing::PrintToString(latest.targets).find("status:eq=completed"), std::string::npos);
 }
 
 TEST_F(LivePushdown, ExplainAndTraceShowWhatWasSent) {

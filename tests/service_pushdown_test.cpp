@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "model/client.hpp"
 #include "support/service_fixture.hpp"
 
 namespace mfsql::testing {
@@ -98,6 +99,29 @@ TEST_F(ServicePushdown, ExplainShowsTheLimitOffsetAndOrder) {
     EXPECT_EQ(detail(sql).find("limit"), std::string::npos) << sql;
     EXPECT_EQ(detail(sql).find("order=desc"), std::string::npos) << sql;
   }
+}
+
+}  // namespace
+}  // namespace mfsql::testing
+
+namespace mfsql::testing {
+namespace {
+
+// The rule for when the server's `completed` is mfsql's successful, both sides of it: the graph's
+// end step is `end` and has no @catch. (A custom end step against the real service:
+// live_pushdown_test.cpp, LiveStatus.ACustomEndStepIsCheckedByMfsqlsRule.)
+TEST(ServerStatusRule, AgreesOnlyForAnEndStepNamedEndWithoutCatch) {
+  using nlohmann::ordered_json;
+  auto graph = [](const char* end_decorators) {
+    return ordered_json::parse(std::string(R"({"steps": {"start": {"decorators": [{"name": "catch"}]},
+                                                          "end": {"decorators": )") + end_decorators + "}}}");
+  };
+  EXPECT_TRUE(client::server_completed_is_successful(graph("[]"), "end"));
+  EXPECT_TRUE(client::server_completed_is_successful(graph(R"([{"name": "retry", "attributes": {"times": 2}}])"), "end"));
+  EXPECT_FALSE(client::server_completed_is_successful(graph(R"([{"name": "catch", "attributes": {}}])"), "end"));
+  EXPECT_FALSE(client::server_completed_is_successful(graph("[]"), "finish"));  // a custom end step
+  EXPECT_FALSE(client::server_completed_is_successful(std::nullopt, "end"));    // no graph recorded
+  EXPECT_FALSE(client::server_completed_is_successful(ordered_json::parse(R"({"steps": {"finish": {}}})"), "end"));
 }
 
 }  // namespace
