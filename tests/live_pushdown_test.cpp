@@ -91,6 +91,7 @@ class LivePushdown : public ::testing::Test {
     Rows rows;
     int requests;
     std::vector<std::string> targets;
+    std::vector<std::string> asked;  // every answer used, cached or not
   };
   Cost run(const std::string& sql) {
     db_->query("SELECT metaflow_trace_clear()");
@@ -100,6 +101,7 @@ class LivePushdown : public ::testing::Test {
       c.targets.push_back(r[0].value_or(""));
       ++c.requests;
     }
+    for (auto& r : db_->query("SELECT target FROM metaflow_trace WHERE kind = 'http'")) c.asked.push_back(r[0].value_or(""));
     return c;
   }
   // The same question on the small and the big flow: equal cost, and each answer equal to `oracle`'s
@@ -214,6 +216,18 @@ TEST_F(LiveStatus, TheServersCompletedStandsWhereTheGraphAgrees) {
     // task list, its metadata (end_step) and its _graph_info artifact. None per run.
     EXPECT_LE(pushed.requests, 1 + 1 + 3) << ::testing::PrintToString(pushed.targets);
     EXPECT_NE(pushed.targets.front().find("status:eq=completed,failed,running&_limit=10"), std::string::npos);
+    // Only the successful runs: only the completed ones are asked for.
+    for (const char* column : {"successful = 1", "status = 'completed'"}) {
+      const std::string where = std::string(" AND ") + column;
+      Cost only = run("SELECT run_id FROM l_runs WHERE flow = " + f + where);
+      // Checked: an expression (no filter sent) and another outcome column (each run by mfsql's rule).
+      EXPECT_EQ(only.rows, db_->query("SELECT run_id FROM l_runs WHERE flow = " + f + " AND +" + column +
+                                      " AND finished IS NOT NULL"))
+          << flow << where;
+      EXPECT_NE(::testing::PrintToString(only.asked).find("status:eq=completed&"), std::string::npos)
+          << flow << ::testing::PrintToString(only.asked);  // (the second question: from the cache)
+      EXPECT_LE(only.requests, 1 + 1 + 3) << ::testing::PrintToString(only.targets);
+    }
   }
 }
 

@@ -45,6 +45,9 @@ struct RunQuery {
   // Only runs whose server status is `completed` (narrows only where client::server_status_stands
   // says the server's completed covers mfsql's successful; others ignore it).
   bool server_completed = false;
+  // The statement keeps only successful runs (`successful = 1`, `status = 'completed'`): the walk
+  // sets server_completed for each flow where client::server_status_stands.
+  bool only_successful = false;
 
   bool filters() const { return !tags_any.empty() || user || created_from_ms || created_to_ms; }
   bool admits(const RunRecord& r) const {

@@ -93,6 +93,11 @@ engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& pla
   // which sends the server's status along when the statement reads successful or status.
   RunQuery query = runs_query(plan, kCreatedAt, kUser, /*rows_are_runs=*/true);
   query.with_server_status = (plan.columns_used & kFromServer) && !(plan.columns_used & kOutcome & ~kFromServer);
+  for (const engine::Plan::Check& c : plan.checks)
+    if (c.op == engine::Plan::Check::kEq &&
+        ((c.column == kStatus && c.value.kind == Value::Kind::Text && c.value.text == "completed") ||
+         (c.column == kSuccessful && c.value.kind == Value::Kind::Integer && c.value.integer == 1)))
+      query.only_successful = true;
   return walk(source, plan, kPath,
               {.level = Level::kRun, .run_query = std::move(query),
                .objects_at_once = 32, .min_per_thread = 1},

@@ -6,7 +6,6 @@
 #include "model/client.hpp"
 #include "util/error.hpp"
 #include "util/parallel.hpp"
-#include "util/time.hpp"
 
 namespace mfsql::tables {
 namespace {
@@ -94,7 +93,11 @@ class RunFeed {
       add(std::move(out));
       return;
     }
-    pages_ = store.meta().runs_where(flow, how.run_query.value_or(RunQuery{}));
+    RunQuery query = how.run_query.value_or(RunQuery{});
+    // Where the server's completed is mfsql's successful, a statement about successful runs asks
+    // for completed ones only (exact: see client::server_status_stands).
+    if (query.only_successful && client::server_status_stands(store, flow)) query.server_completed = true;
+    pages_ = store.meta().runs_where(flow, query);
   }
 
   // Whether there is a run at `i`, reading pages until there is or none are left.
@@ -311,14 +314,19 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
   };
   // Rows the query is sure to keep have their deferred columns computed now, together: what
   // SQLite would otherwise ask for one row at a time.
+  // Rows handed out so far, and how many the statement can take at all (its LIMIT and OFFSET):
+  // rows past that are never read, so their columns are not computed ahead.
+  size_t made = 0;
+  const size_t can_take = how.plan && how.plan->rows_wanted() ? static_cast<size_t>(*how.plan->rows_wanted()) : SIZE_MAX;
   auto compute_kept_rows = [&](std::span<const Found> objects, std::vector<std::vector<engine::Row>>& per) {
     if (!how.plan) return;
+    size_t position = made;
     std::vector<const Found*> kept_objects;
     std::vector<engine::Row*> kept_rows;
     for (size_t i = 0; i < objects.size(); ++i) {
       bool any = false;
       for (engine::Row& row : per[i])
-        if (row.deferred_columns() && how.plan->keeps(row)) {
+        if (position++ < can_take && row.deferred_columns() && how.plan->keeps(row)) {
           kept_rows.push_back(&row);
           any = true;
         }
@@ -354,8 +362,10 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
     for (FlowRecord& flow : select_flows(store, filter))
       if (filter.accepts(flow.flow)) flows.push_back(Found{.flow = std::move(flow)});
     for (size_t at = 0; at < flows.size(); at += how.objects_at_once)
-      for (engine::Row& row : rows_for(std::span(flows).subspan(at, std::min(how.objects_at_once, flows.size() - at))))
+      for (engine::Row& row : rows_for(std::span(flows).subspan(at, std::min(how.objects_at_once, flows.size() - at)))) {
+        ++made;
         co_yield std::move(row);
+      }
     co_return;
   }
 
@@ -378,13 +388,19 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
       for (size_t at = 0; at < found.size(); at += step) {
         auto chunk = std::span<const Found>(found).subspan(at, std::min(step, found.size() - at));
         if (how.level != Level::kArtifact) {
-          for (engine::Row& row : rows_for(chunk)) co_yield std::move(row);
+          for (engine::Row& row : rows_for(chunk)) {
+            ++made;
+            co_yield std::move(row);
+          }
           continue;
         }
         std::vector<Found> artifacts = artifacts_of(store, filter, how, chunk, threads);
         for (size_t a = 0; a < artifacts.size(); a += how.objects_at_once) {
           auto part = std::span<const Found>(artifacts).subspan(a, std::min(how.objects_at_once, artifacts.size() - a));
-          for (engine::Row& row : rows_for(part)) co_yield std::move(row);
+          for (engine::Row& row : rows_for(part)) {
+            ++made;
+            co_yield std::move(row);
+          }
         }
       }
     }
@@ -399,50 +415,6 @@ engine::Generator<engine::Row> walk(TableSource& source, const engine::Plan& pla
               [&store, &plan, put_rows](const Found& found, std::vector<engine::Row>& out) {
                 put_rows(store, found, plan, out);
               });
-}
-
-namespace {
-
-// The first time (epoch ms, within years 0000..9999) whose created_at text compares with `text`
-// as `passes` says, bisecting: the text of a time grows with the time.
-constexpr int64_t kLastTime = 253402300799999;  // 9999-12-31 23:59:59.999
-template <typename Passes>
-int64_t first_time(Passes passes) {
-  int64_t lo = 0, hi = kLastTime + 1;  // passes(hi) is taken as true
-  while (lo < hi) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    if (passes(iso_utc_ms(mid))) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
-
-}  // namespace
-
-RunQuery runs_query(const engine::Plan& plan, int created_at, int user, bool rows_are_runs) {
-  RunQuery q;
-  auto raise_from = [&](int64_t t) { q.created_from_ms = std::max(q.created_from_ms.value_or(t), t); };
-  auto lower_to = [&](int64_t t) { q.created_to_ms = std::min(q.created_to_ms.value_or(t), t); };
-  for (const engine::Plan::Check& c : plan.checks) {
-    if (c.value.kind != engine::Value::Kind::Text) continue;  // NULL matches nothing; a BLOB, SQLite alone
-    const std::string& s = c.value.text;
-    if (c.column == user && c.op == engine::Plan::Check::kEq) q.user = s;
-    if (c.column != created_at) continue;
-    switch (c.op) {
-      case engine::Plan::Check::kEq:
-        raise_from(first_time([&](const std::string& t) { return t >= s; }));
-        lower_to(first_time([&](const std::string& t) { return t > s; }) - 1);
-        break;
-      case engine::Plan::Check::kGe: raise_from(first_time([&](const std::string& t) { return t >= s; })); break;
-      case engine::Plan::Check::kGt: raise_from(first_time([&](const std::string& t) { return t > s; })); break;
-      case engine::Plan::Check::kLe: lower_to(first_time([&](const std::string& t) { return t > s; }) - 1); break;
-      case engine::Plan::Check::kLt: lower_to(first_time([&](const std::string& t) { return t >= s; }) - 1); break;
-    }
-  }
-  if (q.created_from_ms == 0) q.created_from_ms.reset();  // every time passes: nothing to send
-  if (q.created_to_ms == kLastTime) q.created_to_ms.reset();
-  if (rows_are_runs) q.wanted = plan.rows_wanted();
-  return q;
 }
 
 void put_path(engine::Row& row, const ObjectPath& path, const PathColumns& c) {
