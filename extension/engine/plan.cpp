@@ -16,6 +16,15 @@
 //                           a sentence saying to use = or IN
 //             lazy                 a WHERE term the table cannot check: deferred columns are
 //                           computed only when SQLite asks (Plan::all_terms_checked)
+//             order=desc           the rows come in TableSpec::order_column DESC order (the only
+//                           ORDER BY, with order_fixed_by fixed by `=`): orderByConsumed, no sort
+//             limit=?              argv[k] is the LIMIT (SQLite >= 3.38, checked at run time; only
+//                           without ORDER BY or with the order consumed): how many rows to ask for
+//                           at once, never a cut: SQLite applies it
+//             offset=?             argv[k] is the OFFSET, which SQLite skips itself (a term it re-checks
+//                           could drop rows of the offset); it adds to how many rows are asked for
+//             offset:skip=?        the same, omitted: every other term is a key equality the table
+//                           applies exactly, so the engine skips the rows (Plan::offset_skipped)
 //           then `cols=0x...`: sqlite3_index_info.colUsed, so xFilter knows which expensive
 //           columns the statement reads. A plan with no terms is "scan cols=0x...".
 //   Example, as EXPLAIN QUERY PLAN shows it:
@@ -37,6 +46,14 @@ namespace mfsql::engine {
 namespace {
 
 constexpr int kSqliteWithVtabIn = 3038000;
+constexpr int kSqliteWithLimit = 3038000;  // SQLITE_INDEX_CONSTRAINT_LIMIT / _OFFSET
+constexpr int kConstraintLimit = 73, kConstraintOffset = 74;  // (their values, for older headers)
+
+static_assert(Plan::Check::kEq == SQLITE_INDEX_CONSTRAINT_EQ && Plan::Check::kGt == SQLITE_INDEX_CONSTRAINT_GT &&
+              Plan::Check::kLe == SQLITE_INDEX_CONSTRAINT_LE && Plan::Check::kLt == SQLITE_INDEX_CONSTRAINT_LT &&
+              Plan::Check::kGe == SQLITE_INDEX_CONSTRAINT_GE && Plan::Check::kNe == SQLITE_INDEX_CONSTRAINT_NE);
+
+bool is_limit_term(int op) { return op == kConstraintLimit || op == kConstraintOffset; }
 constexpr double kAssumedInListLength = 4;
 
 // The spelling of a comparison in the plan text, or nullptr for operators that are not checks.
@@ -127,6 +144,7 @@ std::optional<int> compare(const Value& a, const Value& b) {
 int plan_index(const TableSpec& spec, sqlite3_index_info* info) {
   const bool can_take_whole_in = sqlite3_libversion_number() >= kSqliteWithVtabIn;
   std::vector<bool> taken(spec.columns.size(), false);
+  std::vector<bool> one_value(spec.columns.size(), false);  // `=` (not a whole IN list)
   std::string terms;
   int argv_index = 0;
   int idx_num = 0;
@@ -151,6 +169,7 @@ int plan_index(const TableSpec& spec, sqlite3_index_info* info) {
     info->aConstraintUsage[i].omit = 1;
     bool whole_in = can_take_whole_in && sqlite3_vtab_in(info, i, -1);
     if (whole_in) sqlite3_vtab_in(info, i, 1);
+    one_value[c.iColumn] = !whole_in;
     if (c.iColumn < 31) idx_num |= 1 << c.iColumn;
     terms += std::string(col.name) + (whole_in ? "=IN " : "=? ");
     rows = rows / std::max(col.narrows, 1.0) * (whole_in ? kAssumedInListLength : 1.0);
@@ -167,7 +186,8 @@ int plan_index(const TableSpec& spec, sqlite3_index_info* info) {
   }
   for (int i = 0; i < info->nConstraint; ++i) {
     const auto& c = info->aConstraint[i];
-    if (!c.usable || c.iColumn < 0 || !(spec.columns[c.iColumn].flags & kArgument) || info->aConstraintUsage[i].argvIndex)
+    if (!c.usable || c.iColumn < 0 || is_limit_term(c.op) || !(spec.columns[c.iColumn].flags & kArgument) ||
+        info->aConstraintUsage[i].argvIndex)
       continue;
     terms += std::string("bad:") + spec.columns[c.iColumn].name + " ";  // xFilter says what to write instead
     info->aConstraintUsage[i].argvIndex = ++argv_index;
@@ -176,15 +196,40 @@ int plan_index(const TableSpec& spec, sqlite3_index_info* info) {
     const auto& c = info->aConstraint[i];
     const char* symbol = check_symbol(c.op);
     if (!c.usable || !symbol || c.iColumn < 0 || info->aConstraintUsage[i].argvIndex) continue;
+    // (A constraint SQLite hands one IN value at a time is still an `=`; others never reach here.)
     if (std::strcmp(sqlite3_vtab_collation(info, i), "BINARY") != 0) continue;  // compared otherwise
     info->aConstraintUsage[i].argvIndex = ++argv_index;
     terms += std::string(spec.columns[c.iColumn].name) + symbol + "? ";
   }
   // A WHERE term the table is shown but cannot check (LIKE on a plain column, a join term not yet
   // usable, another collation) may still reject rows: then no deferred column is computed ahead.
+  // The order: consumed when the rows come in it (SQLite then drops an IN handled value by value).
+  if (info->nOrderBy == 1 && spec.order_column >= 0 && info->aOrderBy[0].iColumn == spec.order_column &&
+      info->aOrderBy[0].desc && spec.order_fixed_by >= 0 && one_value[spec.order_fixed_by]) {
+    info->orderByConsumed = 1;
+    terms += "order=desc ";
+  }
+  // LIMIT and OFFSET come last in aConstraint; SQLite keeps them only when every other constraint
+  // has an argvIndex. A LIMIT under an ORDER BY the table does not produce would count unsorted rows.
+  const bool limits = sqlite3_libversion_number() >= kSqliteWithLimit && (info->nOrderBy == 0 || info->orderByConsumed);
+  bool exact = true;  // every other term is applied exactly by the table (omitted)
+  for (int i = 0; i < info->nConstraint; ++i)
+    if (!is_limit_term(info->aConstraint[i].op) && !info->aConstraintUsage[i].omit) exact = false;
+  for (int i = 0; i < info->nConstraint && limits; ++i) {
+    const auto& c = info->aConstraint[i];
+    if (!c.usable || !is_limit_term(c.op)) continue;
+    info->aConstraintUsage[i].argvIndex = ++argv_index;
+    if (c.op == kConstraintLimit) {
+      terms += "limit=? ";
+    } else {
+      info->aConstraintUsage[i].omit = exact ? 1 : 0;
+      terms += exact ? "offset:skip=? " : "offset=? ";
+    }
+  }
   bool all_checked = true;
   for (int i = 0; i < info->nConstraint; ++i)
-    if (!info->aConstraintUsage[i].argvIndex && !(info->aConstraint[i].usable && info->aConstraint[i].iColumn >= 0 &&
+    if (is_limit_term(info->aConstraint[i].op)) continue;  // not a WHERE term: rejects no row
+    else if (!info->aConstraintUsage[i].argvIndex && !(info->aConstraint[i].usable && info->aConstraint[i].iColumn >= 0 &&
                                                   taken[info->aConstraint[i].iColumn] &&
                                                   info->aConstraint[i].op == SQLITE_INDEX_CONSTRAINT_EQ))
       all_checked = false;
@@ -221,6 +266,22 @@ Plan decode_plan(const TableSpec& spec, const char* idx_str, int argc, sqlite3_v
                       "comparisons on it cannot select what the table reads.");
     if (term == "lazy") {
       plan.all_terms_checked = false;
+      continue;
+    }
+    if (term == "order=desc") {
+      plan.ordered = true;
+      continue;
+    }
+    if (term == "limit=?" || term == "offset=?" || term == "offset:skip=?") {
+      if (k >= argc) throw std::logic_error("mfsql: malformed plan '" + std::string(idx_str) + "'");
+      const int64_t n = sqlite3_value_type(argv[k]) == SQLITE_INTEGER ? sqlite3_value_int64(argv[k]) : -1;
+      ++k;
+      if (term == "limit=?") {
+        if (n >= 0) plan.limit = n;  // LIMIT -1 (or not an integer): no limit
+      } else {
+        plan.offset = std::max<int64_t>(n, 0);
+        plan.offset_skipped = term == "offset:skip=?";
+      }
       continue;
     }
     auto eq = term.find('=');

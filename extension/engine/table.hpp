@@ -2,6 +2,7 @@
 // What a table is, to the engine: a declarative list of columns plus one function that yields rows
 // for a plan. Everything SQLite-specific (xBestIndex, xFilter, argv order, IN lists, colUsed) lives
 // in vtab.cpp; a table never sees it.
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -146,13 +147,29 @@ struct Plan {
   // does not filter by them; the walk uses them to tell which rows the query will keep, whose
   // deferred columns it may then compute ahead, together.
   struct Check {
+    // SQLITE_INDEX_CONSTRAINT_EQ, _GT, _LE, _LT, _GE and _NE, for tables that do not include SQLite
+    // (plan.cpp checks the values).
+    static constexpr int kEq = 2, kGt = 4, kLe = 8, kLt = 16, kGe = 32, kNe = 68;
     int column;
-    int op;  // SQLITE_INDEX_CONSTRAINT_EQ, _GT, _LE, _LT, _GE or _NE
+    int op;  // one of the above
     Value value;
   };
   std::vector<Check> checks;
   bool all_terms_checked = true;  // false when a term SQLite showed the table is none of the above
   uint64_t columns_used = ~uint64_t{0};
+  // LIMIT and OFFSET (SQLite >= 3.38 offers them with one table in FROM and every other term handed
+  // to the table). `limit` is how many rows the statement takes at most after OFFSET: a hint for
+  // how much to ask for at once, never a cut (SQLite applies it; rows it drops are simply not
+  // wanted). `offset` rows are skipped by the engine (vtab.cpp) when offset_skipped, else SQLite.
+  std::optional<int64_t> limit, offset;
+  bool offset_skipped = false;
+  // The rows come in the order of TableSpec::newest_first, which SQLite then need not sort.
+  bool ordered = false;
+  // Rows the table can be asked for at most: the LIMIT and the OFFSET before it; nullopt: all.
+  std::optional<int64_t> rows_wanted() const {
+    if (!limit || *limit < 0) return std::nullopt;
+    return *limit + std::max<int64_t>(offset.value_or(0), 0);
+  }
 
   const std::vector<std::string>* values(int column) const {
     return column < static_cast<int>(equals.size()) && equals[column] ? &*equals[column] : nullptr;
@@ -178,6 +195,11 @@ struct TableSpec {
   // for every table that reads files or the network; false for those that show connection state.
   bool direct_only = true;
   const char* example = "";
+  // `ORDER BY <order_column> DESC` is the order rows come in whenever `<order_fixed_by> = ?` fixes
+  // one value (the walk goes flow by flow, newest first within a flow): then SQLite need not sort
+  // (orderByConsumed) and a LIMIT applies. -1: no order is promised.
+  int order_column = -1;
+  int order_fixed_by = -1;
 };
 
 }  // namespace mfsql::engine

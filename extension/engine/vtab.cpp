@@ -136,7 +136,12 @@ int filter(sqlite3_vtab_cursor* base, int, const char* idx_str, int argc, sqlite
     return error_code(e);
   }
   cur->rowid = 0;
-  return advance(cur, base->pVtab);
+  int rc = advance(cur, base->pVtab);
+  // An OFFSET the plan omitted (every other term applied exactly): these rows are not the answer.
+  for (int64_t skip = cur->plan.offset_skipped ? cur->plan.offset.value_or(0) : 0; skip > 0 && rc == SQLITE_OK && !cur->eof;
+       --skip)
+    rc = advance(cur, base->pVtab);
+  return rc;
 }
 
 int next(sqlite3_vtab_cursor* base) {

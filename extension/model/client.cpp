@@ -261,15 +261,57 @@ std::optional<int64_t> step_finished_at(Store& store, const std::vector<TaskReco
   return latest;
 }
 
+bool server_completed_is_successful(const std::optional<ordered_json>& graph, const std::string& end_step) {
+  if (!graph || end_step != "end") return false;
+  const ordered_json* steps = graph->contains("steps") ? &(*graph)["steps"] : nullptr;
+  if (!steps || !steps->is_object() || !steps->contains("end") || !(*steps)["end"].is_object()) return false;
+  for (auto& d : (*steps)["end"].value("decorators", ordered_json::array()))
+    if (!d.is_object() || d.value("name", "") == "catch") return false;
+  return true;
+}
+
+bool server_status_stands(Store& store, const std::string& flow) {
+  if (!store.meta().may_know_server_status()) return false;
+  auto newest = store.meta().runs_where(flow, RunQuery{.wanted = 1})->next();
+  if (!newest || newest->empty()) return false;
+  const ObjectPath& run = newest->front().path;
+  try {
+    return server_completed_is_successful(graph_info(store, run), end_step_name(store, run));
+  } catch (const CorruptRecord&) {
+    return false;
+  }
+}
+
 LatestRuns latest_runs(Store& store, const std::string& flow, bool successful_too) {
-  auto runs = store.meta().runs(flow);
-  sort_newest_first(runs);
   LatestRuns out;
-  if (!runs.empty()) out.any = runs.front().path.run_id;
-  for (size_t i = 0; successful_too && i < runs.size() && !out.successful; ++i) {
-    try {
-      if (run_outcome(store, runs[i].path).end.successful.value_or(false)) out.successful = runs[i].path.run_id;
-    } catch (const CorruptRecord&) {  // an undecodable outcome is not a success
+  // Where the server's `completed` is mfsql's successful, the newest such run is the answer: one
+  // page of one run (`status:eq=completed&_limit=1`), after the one-run page of the newest run.
+  if (successful_too && server_status_stands(store, flow)) {
+    if (auto page = store.meta().runs_where(flow, RunQuery{.wanted = 1})->next(); page && !page->empty())
+      out.any = page->front().path.run_id;
+    auto page = store.meta().runs_where(flow, RunQuery{.wanted = 1, .server_completed = true})->next();
+    if (!page || page->empty()) return out;  // no run is completed, so none is successful
+    if (page->front().server_status == "completed") {
+      out.successful = page->front().path.run_id;
+      return out;
+    }
+    // A provider that does not know the server's status answered: checked one by one below.
+  }
+  // Newest first, a page at a time: the newest run is the first of a one-run page (the service:
+  // `?_limit=1`), and the successful one is looked for only as far back as it takes.
+  auto pages = store.meta().runs_where(flow, RunQuery{.wanted = 1});
+  out = {};
+  while (auto page = pages->next()) {
+    for (const RunRecord& run : *page) {
+      if (!out.any) out.any = run.path.run_id;
+      if (!successful_too) return out;
+      try {
+        if (run_outcome(store, run.path).end.successful.value_or(false)) {
+          out.successful = run.path.run_id;
+          return out;
+        }
+      } catch (const CorruptRecord&) {  // an undecodable outcome is not a success
+      }
     }
   }
   return out;

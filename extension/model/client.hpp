@@ -105,6 +105,18 @@ struct LatestRuns {
 };
 LatestRuns latest_runs(Store& store, const std::string& flow, bool successful_too);
 
+// When the metadata service's own run status may stand for mfsql's `successful` (and `completed`).
+// The service (services/data/postgres_async_db.py, the run table's status joins) calls a run
+// completed when the newest attempt_ok metadata of the step literally named `end` is True;
+// mfsql's successful is _success of the newest task of the graph's end step. They mean the same
+// exactly when the graph's end step is `end` and that step has no @catch (a caught exception
+// leaves attempt_ok True and _success False); a custom end step is never completed on the server.
+// `graph` is a run's _graph_info; nullopt (not recorded) never agrees.
+bool server_completed_is_successful(const std::optional<nlohmann::ordered_json>& graph, const std::string& end_step);
+// The same for a flow, from the graph of its newest run (the flow's code as it runs now): a flow
+// whose older runs had another end step is the case this does not see.
+bool server_status_stands(Store& store, const std::string& flow);
+
 // Runs `read` over a decoded value; a value of an unexpected shape (a nlohmann type or range
 // error) becomes CorruptRecord naming `what`, so the damaged-record rule applies to it.
 template <typename F>

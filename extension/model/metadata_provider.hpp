@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/records.hpp"
@@ -22,6 +23,48 @@ inline bool carries_tags(const RunRecord& r, const std::vector<std::string>& tag
   return match == TagMatch::kAll ? std::all_of(tags.begin(), tags.end(), has)
                                  : std::any_of(tags.begin(), tags.end(), has);
 }
+
+// The user a run belongs to, as mfsql's runs.user shows it: its first `user:` system tag.
+inline std::optional<std::string> run_user(const RunRecord& r) {
+  for (auto& t : r.system_tags)
+    if (t.rfind("user:", 0) == 0) return t.substr(5);
+  return std::nullopt;
+}
+
+// Which runs of a flow a statement asks about. Every part only narrows: an answer may hold runs
+// that fail it (SQLite re-checks each row), never lack one that passes it.
+struct RunQuery {
+  std::vector<std::string> tags_any;              // carries at least one of these (user or system tag)
+  std::optional<std::string> user;                // run_user() is this
+  std::optional<int64_t> created_from_ms, created_to_ms;  // ts_ms within these bounds, inclusive
+  // How many runs the statement may stop after (a LIMIT): the first page asks for about this
+  // many; later pages are read only when the statement goes on. nullopt: it reads them all.
+  std::optional<int64_t> wanted;
+  // Ask for the server's own status of each run (RunRecord::server_status), where it has one.
+  bool with_server_status = false;
+  // Only runs whose server status is `completed` (narrows only where client::server_status_stands
+  // says the server's completed covers mfsql's successful; others ignore it).
+  bool server_completed = false;
+  // The statement keeps only successful runs (`successful = 1`, `status = 'completed'`): the walk
+  // sets server_completed for each flow where client::server_status_stands.
+  bool only_successful = false;
+
+  bool filters() const { return !tags_any.empty() || user || created_from_ms || created_to_ms; }
+  bool admits(const RunRecord& r) const {
+    if (!tags_any.empty() && !carries_tags(r, tags_any, TagMatch::kAny)) return false;
+    if (user && run_user(r) != *user) return false;
+    if ((created_from_ms || created_to_ms) && r.ts_ms == kUnknownTime) return false;  // a NULL time passes no bound
+    return !(created_from_ms && r.ts_ms < *created_from_ms) && !(created_to_ms && r.ts_ms > *created_to_ms);
+  }
+};
+
+// Runs handed out a page at a time, newest first across pages.
+class RunPages {
+ public:
+  virtual ~RunPages() = default;
+  // The next page (newest first); nullopt when there are no more.
+  virtual std::optional<std::vector<RunRecord>> next() = 0;
+};
 
 class MetadataProvider {
  public:
@@ -80,6 +123,25 @@ class MetadataProvider {
     std::vector<RunRecord> out;
     for (auto& r : runs(flow))
       if (carries_tags(r, tags, match)) out.push_back(std::move(r));
+    return out;
+  }
+
+  // Whether runs_where may carry the server's own run status (RunRecord::server_status).
+  virtual bool may_know_server_status() const { return false; }
+
+  // The runs of `flow` that `query` admits, newest first, a page at a time. The default lists the
+  // runs (or asks runs_with_tags) and filters them; the service sends the query to the server.
+  virtual std::unique_ptr<RunPages> runs_where(const std::string& flow, const RunQuery& query) {
+    struct One final : RunPages {
+      std::optional<std::vector<RunRecord>> page;
+      std::optional<std::vector<RunRecord>> next() override { return std::exchange(page, std::nullopt); }
+    };
+    auto out = std::make_unique<One>();
+    auto runs_of_flow = query.tags_any.empty() ? runs(flow) : runs_with_tags(flow, query.tags_any, TagMatch::kAny);
+    std::erase_if(runs_of_flow, [&](const RunRecord& r) { return !query.admits(r); });
+    std::stable_sort(runs_of_flow.begin(), runs_of_flow.end(),
+                     [](const RunRecord& a, const RunRecord& b) { return a.ts_ms > b.ts_ms; });
+    out->page = std::move(runs_of_flow);
     return out;
   }
 

@@ -33,6 +33,9 @@ struct RunRecord {
   int64_t ts_ms = 0;
   std::vector<std::string> tags, system_tags;  // sorted, deduplicated
   std::optional<int64_t> last_heartbeat_s;     // metadata service only
+  // The service's own status (completed, failed, running), when its listing carried it (asked
+  // with a status filter). Its rule is not the client's: see client::server_status_stands.
+  std::optional<std::string> server_status;
   bool damaged = false;  // its record exists but cannot be read: tags, user and time are unknown
 };
 

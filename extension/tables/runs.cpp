@@ -42,11 +42,6 @@ const engine::Column kColumns[] = {
      "The run's Parameters, {name: value} (values as artifacts.value renders them; the names _graph_info lists)"},
 };
 
-std::optional<std::string> user_of(const RunRecord& r) {
-  for (auto& t : r.system_tags)
-    if (t.rfind("user:", 0) == 0) return t.substr(5);
-  return std::nullopt;
-}
 
 void put_outcome(Store& store, const RunRecord& run, const engine::Plan& plan, engine::Row& row) {
   auto outcome = client::run_outcome(store, run.path);
@@ -58,6 +53,19 @@ void put_outcome(Store& store, const RunRecord& run, const engine::Plan& plan, e
 }
 
 constexpr uint64_t kOutcome = engine::column_bits({kFinished, kSuccessful, kFinishedAt, kStatus, kEndTask});
+constexpr uint64_t kFromServer = engine::column_bits({kSuccessful, kStatus});
+
+// successful = 1 and status = completed from the server's own status, without reading the run's
+// tasks, where the flow's graph makes the two rules agree (client::server_status_stands) and the
+// statement reads no other outcome column. Other runs are checked by mfsql's rule.
+bool completed_on_server(Store& store, const RunRecord& run, const engine::Plan& plan, engine::Row& row) {
+  if (run.server_status != "completed" || (plan.columns_used & kOutcome & ~kFromServer) ||
+      !client::server_status_stands(store, run.path.flow))
+    return false;
+  row[kSuccessful] = Value::boolean(true);
+  row[kStatus] = Value::of(std::string("completed"));
+  return true;
+}
 constexpr uint64_t kStartTask = engine::column_bits({kTrigger, kCode});
 
 void put_row(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
@@ -66,7 +74,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   put_path(row, run->path, kPath);
   row[kParent] = Value::of(run->path.flow);
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(run->ts_ms));
-  row[kUser] = Value::maybe(user_of(*run));
+  row[kUser] = Value::maybe(run_user(*run));
   put_run_tags(row, kUserTags, *run);
   if (plan.uses(kPathComponents)) row[kPathComponents] = Value::json(path_components_json(run->path));
   if (plan.uses(kParameters))  // the _parameters task's artifacts: read only for runs the query keeps
@@ -76,6 +84,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   // The rest reads the run's tasks: computed only for runs the query keeps.
   if (plan.columns_used & kOutcome)
     row.defer(kOutcome, [&store, &plan, run](engine::Row& r) {
+      if (completed_on_server(store, *run, plan, r)) return;
       guarded_fill([&] { put_outcome(store, *run, plan, r); });  // a damaged end task: NULL status columns
     });
   if (plan.uses(kOriginRunId))
@@ -91,7 +100,19 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  return walk(source, plan, kPath, {.level = Level::kRun, .objects_at_once = 32, .min_per_thread = 1}, put_row);
+  // created_at bounds, user and LIMIT go to the provider (the service: its filters and page size),
+  // which sends the server's status along when the statement reads successful or status.
+  RunQuery query = runs_query(plan, kCreatedAt, kUser, /*rows_are_runs=*/true);
+  query.with_server_status = (plan.columns_used & kFromServer) && !(plan.columns_used & kOutcome & ~kFromServer);
+  for (const engine::Plan::Check& c : plan.checks)
+    if (c.op == engine::Plan::Check::kEq &&
+        ((c.column == kStatus && c.value.kind == Value::Kind::Text && c.value.text == "completed") ||
+         (c.column == kSuccessful && c.value.kind == Value::Kind::Integer && c.value.integer == 1)))
+      query.only_successful = true;
+  return walk(source, plan, kPath,
+              {.level = Level::kRun, .run_query = std::move(query),
+               .objects_at_once = 32, .min_per_thread = 1},
+              put_row);
 }
 
 }  // namespace
@@ -103,6 +124,9 @@ const engine::TableSpec kRunsTable = {
     .scan_rows = 1000,
     .rows = rows,
     .example = "SELECT run_id, status, created_at, finished_at FROM runs WHERE flow = 'TrainingFlow' LIMIT 10;",
+    // The walk goes flow by flow, runs newest first: with one flow fixed, that is created_at DESC.
+    .order_column = kCreatedAt,
+    .order_fixed_by = kFlow,
 };
 
 }  // namespace mfsql::tables

@@ -33,9 +33,11 @@ void put_rows(Store&, const Found& found, const engine::Plan& plan, std::vector<
 // `tag = 'x'` is a question the provider can answer for a whole flow at once (the service
 // filters on its side): IN is "any of".
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  const std::vector<std::string>* wanted = plan.values(kTag);
+  // A LIMIT counts tag rows; each run kept has at least one, so as many runs are enough.
+  RunQuery query = runs_query(plan, -1, -1, /*rows_are_runs=*/true);
+  if (const std::vector<std::string>* wanted = plan.values(kTag)) query.tags_any = *wanted;
   return walk(source, plan, {.flow = kFlow, .run_id = kRunId},
-              {.level = Level::kRun, .runs_with_any_tag = wanted, .min_per_thread = 1000},  // no reads: one thread
+              {.level = Level::kRun, .run_query = std::move(query), .min_per_thread = 1000},  // no reads: one thread
               put_rows);
 }
 

@@ -1,6 +1,7 @@
 #include "tables/walk.hpp"
 
 #include <algorithm>
+#include <deque>
 
 #include "model/client.hpp"
 #include "util/error.hpp"
@@ -69,31 +70,61 @@ std::vector<FlowRecord> select_flows(Store& store, const PathFilter& f) {
   return out;
 }
 
-std::vector<RunRecord> select_runs(Store& store, const std::string& flow, const PathFilter& f, const Walk& how) {
-  std::vector<RunRecord> out;
-  const bool need_record = how.run_records || how.level == Level::kRun;
-  if (f.runs() && !need_record) {
-    for (auto& id : *f.runs()) {
-      if (!f.allows(1, id)) continue;
-      RunRecord r;
-      r.path = {flow, id, {}, {}};
-      r.ts_ms = kUnknownTime;
-      out.push_back(std::move(r));
+// The runs of one flow the walk goes through, newest first, read from the provider a page at a
+// time as the walk needs them (a deque: a batch's Found::run pointers stay valid as it grows).
+class RunFeed {
+ public:
+  RunFeed(Store& store, const std::string& flow, const PathFilter& f, const Walk& how) : filter_(f), how_(how) {
+    const bool need_record = how.run_records || how.level == Level::kRun;
+    if (f.runs() && !need_record) {
+      for (auto& id : *f.runs()) {
+        if (!f.allows(1, id)) continue;
+        RunRecord r;
+        r.path = {flow, id, {}, {}};
+        r.ts_ms = kUnknownTime;
+        runs_.push_back(std::move(r));
+      }
+      return;
     }
-    return out;
+    if (f.runs()) {
+      std::vector<RunRecord> out;
+      for (auto& id : *f.runs())
+        if (auto r = store.meta().run({flow, id, {}, {}})) out.push_back(std::move(*r));
+      add(std::move(out));
+      return;
+    }
+    RunQuery query = how.run_query.value_or(RunQuery{});
+    // Where the server's completed is mfsql's successful, a statement about successful runs asks
+    // for completed ones only (exact: see client::server_status_stands).
+    if (query.only_successful && client::server_status_stands(store, flow)) query.server_completed = true;
+    pages_ = store.meta().runs_where(flow, query);
   }
-  if (f.runs()) {
-    for (auto& id : *f.runs())
-      if (auto r = store.meta().run({flow, id, {}, {}})) out.push_back(std::move(*r));
-  } else if (how.runs_with_any_tag) {
-    out = store.meta().runs_with_tags(flow, *how.runs_with_any_tag, TagMatch::kAny);
-  } else {
-    out = store.meta().runs(flow);
+
+  // Whether there is a run at `i`, reading pages until there is or none are left.
+  bool has(size_t i) {
+    while (i >= runs_.size() && pages_) {
+      auto page = pages_->next();
+      if (!page) pages_.reset();
+      else add(std::move(*page));
+    }
+    return i < runs_.size();
   }
-  std::erase_if(out, [&](const RunRecord& r) { return !f.allows(1, r.path.run_id); });
-  client::sort_newest_first(out);
-  return out;
-}
+  size_t available() const { return runs_.size(); }
+  RunRecord& operator[](size_t i) { return runs_[i]; }
+
+ private:
+  void add(std::vector<RunRecord> runs) {
+    std::erase_if(runs, [&](const RunRecord& r) {
+      return !filter_.allows(1, r.path.run_id) || (how_.level == Level::kRun && !filter_.accepts(r.path.pathspec()));
+    });
+    client::sort_newest_first(runs);  // within a page; pages come newest first
+    for (auto& r : runs) runs_.push_back(std::move(r));
+  }
+  const PathFilter& filter_;
+  const Walk& how_;
+  std::deque<RunRecord> runs_;
+  std::unique_ptr<RunPages> pages_;
+};
 
 std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const PathFilter& f, const Walk& how) {
   std::vector<StepRecord> out;
@@ -283,14 +314,19 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
   };
   // Rows the query is sure to keep have their deferred columns computed now, together: what
   // SQLite would otherwise ask for one row at a time.
+  // Rows handed out so far, and how many the statement can take at all (its LIMIT and OFFSET):
+  // rows past that are never read, so their columns are not computed ahead.
+  size_t made = 0;
+  const size_t can_take = how.plan && how.plan->rows_wanted() ? static_cast<size_t>(*how.plan->rows_wanted()) : SIZE_MAX;
   auto compute_kept_rows = [&](std::span<const Found> objects, std::vector<std::vector<engine::Row>>& per) {
     if (!how.plan) return;
+    size_t position = made;
     std::vector<const Found*> kept_objects;
     std::vector<engine::Row*> kept_rows;
     for (size_t i = 0; i < objects.size(); ++i) {
       bool any = false;
       for (engine::Row& row : per[i])
-        if (row.deferred_columns() && how.plan->keeps(row)) {
+        if (position++ < can_take && row.deferred_columns() && how.plan->keeps(row)) {
           kept_rows.push_back(&row);
           any = true;
         }
@@ -326,18 +362,18 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
     for (FlowRecord& flow : select_flows(store, filter))
       if (filter.accepts(flow.flow)) flows.push_back(Found{.flow = std::move(flow)});
     for (size_t at = 0; at < flows.size(); at += how.objects_at_once)
-      for (engine::Row& row : rows_for(std::span(flows).subspan(at, std::min(how.objects_at_once, flows.size() - at))))
+      for (engine::Row& row : rows_for(std::span(flows).subspan(at, std::min(how.objects_at_once, flows.size() - at)))) {
+        ++made;
         co_yield std::move(row);
+      }
     co_return;
   }
 
   for (const std::string& flow : flow_names(store, filter)) {
-    std::vector<RunRecord> runs = select_runs(store, flow, filter, how);
-    if (how.level == Level::kRun)
-      std::erase_if(runs, [&](const RunRecord& r) { return !filter.accepts(r.path.pathspec()); });
-    for (size_t first = 0, batch = 1; first < runs.size();
-         first += batch, batch = std::min(batch * 2, kMaxRunsAtOnce)) {
-      const size_t n = std::min(batch, runs.size() - first);
+    RunFeed runs(store, flow, filter, how);
+    for (size_t first = 0, batch = 1, n = 0; runs.has(first); first += n, batch = std::min(batch * 2, kMaxRunsAtOnce)) {
+      // A batch takes the runs at hand: a LIMIT met within this page never reads the next one.
+      n = std::min(batch, runs.available() - first);
       std::vector<Found> found;
       if (how.level == Level::kRun) {
         for (size_t i = 0; i < n; ++i) found.push_back(Found{.flow = {flow, kUnknownTime}, .run = &runs[first + i]});
@@ -352,13 +388,19 @@ engine::Generator<engine::Row> walk(Store& store, PathFilter filter, Walk how, R
       for (size_t at = 0; at < found.size(); at += step) {
         auto chunk = std::span<const Found>(found).subspan(at, std::min(step, found.size() - at));
         if (how.level != Level::kArtifact) {
-          for (engine::Row& row : rows_for(chunk)) co_yield std::move(row);
+          for (engine::Row& row : rows_for(chunk)) {
+            ++made;
+            co_yield std::move(row);
+          }
           continue;
         }
         std::vector<Found> artifacts = artifacts_of(store, filter, how, chunk, threads);
         for (size_t a = 0; a < artifacts.size(); a += how.objects_at_once) {
           auto part = std::span<const Found>(artifacts).subspan(a, std::min(how.objects_at_once, artifacts.size() - a));
-          for (engine::Row& row : rows_for(part)) co_yield std::move(row);
+          for (engine::Row& row : rows_for(part)) {
+            ++made;
+            co_yield std::move(row);
+          }
         }
       }
     }

@@ -97,8 +97,10 @@ struct Walk {
   bool reads_metadata = false;
   // kArtifact: the attempts whose artifacts are listed; nullopt is the one the client shows.
   std::vector<std::optional<int>> attempts = {std::nullopt};
-  // kRun: only the runs that carry at least one of these tags (the service filters on its side).
-  const std::vector<std::string>* runs_with_any_tag = nullptr;
+  // When the runs of a flow are listed (no run fixed): the runs the statement asks about and how
+  // many it may stop after (runs_query), sent to the provider, whose pages are read only as the
+  // statement goes on. Only narrows: SQLite re-checks every row.
+  std::optional<RunQuery> run_query;
   // Rows are made this many objects at a time. Deferred columns of rows sure to be kept are
   // computed on several threads from min_per_thread rows each; making the rows themselves is
   // cheap (no reads: they come from the records found) unless the table says its rows read
@@ -149,6 +151,13 @@ void guarded_fill(F&& fill) {
   } catch (const CorruptRecord&) {
   }
 }
+
+// A run query from a plan's terms on a table's created_at and user columns (-1: none) and its
+// LIMIT (as `wanted` runs when each run is one row: `rows_are_runs`). A created_at comparison with
+// text becomes the range of times whose text passes it: created_at's form sorts as its time does
+// (util/time.hpp), so `created_at >= '2026-11'` is `ts >= 2026-11-01 00:00:00.000` exactly,
+// whatever the text; the bound is found by bisecting the times, not by parsing the text.
+RunQuery runs_query(const engine::Plan& plan, int created_at_column, int user_column, bool rows_are_runs);
 
 // Record -> column helpers shared by the tables.
 void put_path(engine::Row& row, const ObjectPath& path, const PathColumns& columns);

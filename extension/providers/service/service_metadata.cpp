@@ -1,6 +1,7 @@
 #include "providers/service/service_metadata.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "datastore/datastore.hpp"
 #include "model/json_fields.hpp"
@@ -78,6 +79,7 @@ RunRecord ServiceMetadata::parse_run(const json& j, const ObjectPath& path) {
     r.system_tags = sorted_tags(j.value("system_tags", json()));
     r.last_heartbeat_s = heartbeat(j);
   }
+  if (auto it = j.find("status"); it != j.end() && it->is_string()) r.server_status = it->get<std::string>();
   note_run(r);
   return r;
 }
@@ -198,7 +200,19 @@ std::optional<FlowRecord> ServiceMetadata::flow(const std::string& name) {
 
 std::vector<RunRecord> ServiceMetadata::runs(const std::string& flow) {
   if (!safe_component(flow)) return {};
-  return parse_runs(fetch(service::runs_path(flow)), flow);
+  // The plain listing comes in no defined order; put it in the order the server pages runs in
+  // (newest first, ties by run number), so that a LIMIT answered by a page and the same question
+  // answered by the whole listing agree on runs created in the same millisecond.
+  return runs_in_page_order(fetch(service::runs_path(flow)), flow);
+}
+
+std::vector<RunRecord> ServiceMetadata::runs_in_page_order(const DocPtr& listing, const std::string& flow) {
+  auto runs = parse_runs(listing, flow);
+  auto number = [](const RunRecord& r) { return std::strtoll(r.path.run_id.c_str(), nullptr, 10); };
+  std::stable_sort(runs.begin(), runs.end(), [&](const RunRecord& a, const RunRecord& b) {
+    return a.ts_ms != b.ts_ms ? a.ts_ms > b.ts_ms : number(a) > number(b);
+  });
+  return runs;
 }
 
 std::optional<RunRecord> ServiceMetadata::run(const ObjectPath& path) {
@@ -357,7 +371,8 @@ std::vector<RunRecord> ServiceMetadata::runs_with_tags(const std::string& flow, 
       candidates = parse_runs(page, flow);  // without X-Limit this is every run: filtered below
       answered = true;
       for (int pages = 1; page->paginated && !page->next_cursor.empty() && pages < 10000; ++pages) {
-        page = fetch(path + "&_cursor=" + net::url_escape(page->next_cursor, "="));
+        // Later pages as large as the server allows: a tag on hundreds of runs costs a few pages, not one per 50.
+        page = fetch(path + "&_limit=500&_cursor=" + net::url_escape(page->next_cursor, "="));
         auto more = parse_runs(page, flow);
         candidates.insert(candidates.end(), more.begin(), more.end());
       }

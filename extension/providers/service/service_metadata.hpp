@@ -14,7 +14,9 @@
 //   step's artifacts from the step-level route, its tasks' metadata fetched a window at a time
 //   concurrently; the task lists of all steps of a run fetched concurrently;
 // - the runs tag filter on the server, when it supports filters (detected once per connection by
-//   the X-Limit header that filtered answers carry), with cursor pages followed.
+//   the X-Limit header that filtered answers carry), with cursor pages followed;
+// - runs_where (service_runs.cpp): a statement's run filters (tags, user, created_at bounds) and
+//   its LIMIT as the server's filters and page size, pages of at most 500 followed lazily.
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -62,12 +64,16 @@ class ServiceMetadata final : public MetadataProvider {
   std::vector<RunRecord> runs_with_tags(const std::string& flow, const std::vector<std::string>& tags,
                                         TagMatch match) override;
   void read_ahead(const ReadAhead& ahead) override;
+  std::unique_ptr<RunPages> runs_where(const std::string& flow, const RunQuery& query) override;
+  bool may_know_server_status() const override { return server_filters() != false; }
 
   // Whether the server takes filters and pagination: nullopt until a filtered request told.
   std::optional<bool> server_filters() const;
   net::HttpClient& http() { return *http_; }
 
  private:
+  friend class ServiceRunPages;  // service_runs.cpp
+  void set_server_filters(bool supported);
   // service_fetch.cpp: the cache, the statement marks, the requests.
   service::DocPtr fetch(const std::string& path, bool allow_400 = false);
   std::vector<service::DocPtr> fetch_many(const std::vector<std::string>& paths, bool allow_400 = false);
@@ -84,6 +90,7 @@ class ServiceMetadata final : public MetadataProvider {
   // service_metadata.cpp
   RunRecord parse_run(const nlohmann::json& j, const ObjectPath& path);
   std::vector<RunRecord> parse_runs(const service::DocPtr& doc, const std::string& flow);
+  std::vector<RunRecord> runs_in_page_order(const service::DocPtr& listing, const std::string& flow);
   std::vector<StepRecord> parse_steps(const service::DocPtr& doc, const ObjectPath& run);
   std::vector<TaskRecord> parse_tasks(const service::DocPtr& doc, const ObjectPath& step);
   std::vector<ArtifactRecord> parse_artifacts(const service::DocPtr& doc, const ObjectPath& task);
