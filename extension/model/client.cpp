@@ -116,12 +116,16 @@ std::optional<TaskRecord> parameters_task(Store& store, const ObjectPath& run) {
 namespace {
 
 std::optional<ordered_json> graph_info(Store& store, const ObjectPath& run) {
-  auto params = parameters_task(store, run);
-  if (!params) return std::nullopt;
-  auto arts = store.meta().artifacts(params->path, std::nullopt, std::string("_graph_info"));
-  if (arts.empty()) return std::nullopt;
+  std::optional<ArtifactRecord> art = store.meta().parameters_graph_artifact(run);
+  if (!art) {
+    auto params = parameters_task(store, run);
+    if (!params) return std::nullopt;
+    auto arts = store.meta().artifacts(params->path, std::nullopt, std::string("_graph_info"));
+    if (arts.empty()) return std::nullopt;
+    art = arts.front();
+  }
   try {
-    JsonValue v = store.value(arts.front());
+    JsonValue v = store.value(*art);
     if (v && v->is_object()) return *v;
   } catch (const CorruptRecord&) {
   }
@@ -272,14 +276,25 @@ bool server_completed_is_successful(const std::optional<ordered_json>& graph, co
 
 bool server_status_stands(Store& store, const std::string& flow) {
   if (!store.meta().may_know_server_status()) return false;
-  auto newest = store.meta().runs_where(flow, RunQuery{.wanted = 1})->next();
-  if (!newest || newest->empty()) return false;
+  if (auto known = store.remembered_status_rule(flow)) return *known;
+  // The newest run with its server status: the same one-run page latest_runs reads first.
+  auto newest = store.meta().runs_where(flow, RunQuery{.wanted = 1, .with_server_status = true})->next();
+  if (!newest || newest->empty()) return false;  // no run yet: not remembered, a run may come
   const ObjectPath& run = newest->front().path;
+  bool stands = false;
   try {
-    return server_completed_is_successful(graph_info(store, run), end_step_name(store, run));
+    auto graph = graph_info(store, run);
+    // Metaflow's runtime writes the end_step metadata from the same graph.end_step that the
+    // flow writes into _graph_info's end_step; only a graph without that key (older Metaflow)
+    // sends us to the metadata, as end_step_name does.
+    const bool named = graph && graph->is_object() && graph->contains("end_step") && (*graph)["end_step"].is_string();
+    stands = server_completed_is_successful(graph, named ? (*graph)["end_step"].get<std::string>()
+                                                         : end_step_name(store, run));
   } catch (const CorruptRecord&) {
-    return false;
+    stands = false;
   }
+  store.remember_status_rule(flow, stands);
+  return stands;
 }
 
 LatestRuns latest_runs(Store& store, const std::string& flow, bool successful_too) {
@@ -287,8 +302,14 @@ LatestRuns latest_runs(Store& store, const std::string& flow, bool successful_to
   // Where the server's `completed` is mfsql's successful, the newest such run is the answer: one
   // page of one run (`status:eq=completed&_limit=1`), after the one-run page of the newest run.
   if (successful_too && server_status_stands(store, flow)) {
-    if (auto page = store.meta().runs_where(flow, RunQuery{.wanted = 1})->next(); page && !page->empty())
+    if (auto page = store.meta().runs_where(flow, RunQuery{.wanted = 1, .with_server_status = true})->next();
+        page && !page->empty()) {
       out.any = page->front().path.run_id;
+      if (page->front().server_status == "completed") {  // the newest run is the newest completed one
+        out.successful = out.any;
+        return out;
+      }
+    }
     auto page = store.meta().runs_where(flow, RunQuery{.wanted = 1, .server_completed = true})->next();
     if (!page || page->empty()) return out;  // no run is completed, so none is successful
     if (page->front().server_status == "completed") {

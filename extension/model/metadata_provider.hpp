@@ -126,6 +126,11 @@ class MetadataProvider {
     return out;
   }
 
+  // The _graph_info artifact of the run's _parameters task when the provider finds it in one read
+  // (the service: the _parameters step's artifact listing, one small page, instead of its task
+  // list and then the task's artifacts); nullopt: the caller asks the usual way.
+  virtual std::optional<ArtifactRecord> parameters_graph_artifact(const ObjectPath&) { return std::nullopt; }
+
   // Whether runs_where may carry the server's own run status (RunRecord::server_status).
   virtual bool may_know_server_status() const { return false; }
 

@@ -43,6 +43,18 @@ class Store {
   StatementMemo* statement_memo() const { return memo_; }
   void set_statement_memo(StatementMemo* memo) { memo_ = memo; }
 
+  // Per connection: whether the server's run status stands for `flow` (client::server_status_stands),
+  // decided once from the flow's newest graph rather than again in every statement.
+  std::optional<bool> remembered_status_rule(const std::string& flow) {
+    std::lock_guard lock(cache_mu_);
+    auto it = status_rules_.find(flow);
+    return it == status_rules_.end() ? std::nullopt : std::optional<bool>(it->second);
+  }
+  void remember_status_rule(const std::string& flow, bool stands) {
+    std::lock_guard lock(cache_mu_);
+    status_rules_[flow] = stands;
+  }
+
   // The serializer's bytes of a blob (gunzipped). Throws CorruptRecord when missing or damaged.
   std::string blob(const std::string& flow, const std::string& sha, size_t max_size);
 
@@ -79,6 +91,7 @@ class Store {
     std::list<std::string>::iterator lru_position;
   };
   std::unordered_map<std::string, CachedValue> values_;
+  std::unordered_map<std::string, bool> status_rules_;  // by flow
 
   std::mutex prefetch_mu_;
   std::unordered_map<std::string, std::optional<StoredObject>> prefetched_;  // by key

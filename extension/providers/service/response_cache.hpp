@@ -1,6 +1,6 @@
 #pragma once
 // The metadata service's answers kept for the connection, by URL: parsed once, dropped after the
-// time-to-live the provider gives per lookup, and within a byte budget (oldest first).
+// time-to-live the provider gives per lookup, and within a memory budget (oldest first).
 #include <chrono>
 #include <cstddef>
 #include <list>

@@ -385,6 +385,20 @@ std::vector<RunRecord> ServiceMetadata::runs_with_tags(const std::string& flow, 
   return out;
 }
 
+std::optional<ArtifactRecord> ServiceMetadata::parameters_graph_artifact(const ObjectPath& run) {
+  if (!valid(run, 2)) return std::nullopt;
+  DocPtr doc = fetch(service::step_artifacts_path({run.flow, run.run_id, "_parameters", {}}));
+  if (doc->status != 200) return std::nullopt;
+  // One task, as a rule; of several, the client's newest (the highest task id the listing names).
+  std::optional<ArtifactRecord> out;
+  for (auto& [key, rows] : *artifact_index(doc, run))
+    for (auto& a : rows)
+      if (a.name == "_graph_info" && (!out || std::pair(a.task.task_id.size(), a.task.task_id) >
+                                                   std::pair(out->task.task_id.size(), out->task.task_id)))
+        out = a;
+  return out;
+}
+
 void ServiceMetadata::read_ahead(const ReadAhead& ahead) {
   const bool run_wide = ahead.scope.step.empty();
   if (!valid(ahead.scope, run_wide ? 2 : 3)) return;

@@ -36,7 +36,7 @@ struct ServiceOptions {
   std::string url;                          // METAFLOW_SERVICE_URL
   double ttl_settled_s = 3600;              // objects of settled runs (MFSQL_SERVICE_CACHE_TTL_S)
   double ttl_changing_s = 2;                // everything else (MFSQL_SERVICE_CACHE_TTL_RUNNING_S)
-  size_t cache_max_bytes = size_t{256} << 20;  // bodies kept for the connection
+  size_t cache_max_bytes = size_t{48} << 20;  // memory the answers kept for the connection may hold (estimated)
   int64_t run_inactive_s = 360;             // the service's RUN_INACTIVE_CUTOFF_TIME
 };
 
@@ -65,6 +65,7 @@ class ServiceMetadata final : public MetadataProvider {
                                         TagMatch match) override;
   void read_ahead(const ReadAhead& ahead) override;
   std::unique_ptr<RunPages> runs_where(const std::string& flow, const RunQuery& query) override;
+  std::optional<ArtifactRecord> parameters_graph_artifact(const ObjectPath& run) override;
   bool may_know_server_status() const override { return server_filters() != false; }
 
   // Whether the server takes filters and pagination: nullopt until a filtered request told.
