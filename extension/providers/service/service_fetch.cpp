@@ -35,30 +35,30 @@ std::vector<std::string> components(const std::string& path) {
 // artifact_from_json / metadata_from_json, the indexes by step_name and task_id, note_metadata's
 // flow_id and run_number). A wide step's listing is 5,000+ rows, each carrying the run's tags and
 // system tags again: parsed whole, 40 MB of text became ~250 MB of nodes.
-enum class Listing { kOther, kArtifacts, kMetadata };
+enum class ListingKind { kOther, kArtifacts, kMetadata };
 
-Listing listing_of(const std::vector<std::string>& parts) {
-  if (parts.size() < 4 || parts[0] != "flows" || parts[2] != "runs") return Listing::kOther;
-  if (parts.back() == "artifacts") return Listing::kArtifacts;
-  if (parts.back() == "metadata") return Listing::kMetadata;
-  return Listing::kOther;
+ListingKind listing_of(const std::vector<std::string>& parts) {
+  if (parts.size() < 4 || parts[0] != "flows" || parts[2] != "runs") return ListingKind::kOther;
+  if (parts.back() == "artifacts") return ListingKind::kArtifacts;
+  if (parts.back() == "metadata") return ListingKind::kMetadata;
+  return ListingKind::kOther;
 }
 
-bool kept_field(Listing listing, const std::string& key) {
+bool kept_field(ListingKind listing, const std::string& key) {
   static const std::unordered_set<std::string> kArtifactFields = {
       "name", "sha", "content_type", "location", "ds_type", "attempt_id", "ts_epoch",
       "step_name", "task_id", "flow_id", "run_number"};
   static const std::unordered_set<std::string> kMetadataFields = {
       "field_name", "value", "type", "user_name", "tags", "ts_epoch", "id",
       "step_name", "task_id", "flow_id", "run_number", "attempt_id"};
-  return (listing == Listing::kArtifacts ? kArtifactFields : kMetadataFields).count(key) > 0;
+  return (listing == ListingKind::kArtifacts ? kArtifactFields : kMetadataFields).count(key) > 0;
 }
 
 // The answer's JSON; a listing's rows keep only the fields above (dropped as the parser meets
 // them, so the rest is never built). Discarded when not valid JSON.
 json parse_answer(const std::string& path, const std::string& body) {
-  const Listing listing = listing_of(components(path));
-  if (listing == Listing::kOther) return json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const ListingKind listing = listing_of(components(path));
+  if (listing == ListingKind::kOther) return json::parse(body, nullptr, /*allow_exceptions=*/false);
   json::parser_callback_t keep = [listing](int depth, json::parse_event_t event, json& parsed) {
     // depth 0: the list; 1: a row; 2: a row's field, dropped (with its value) unless read.
     if (event == json::parse_event_t::key && depth == 2 && parsed.is_string())
@@ -176,7 +176,24 @@ std::vector<DocPtr> ServiceMetadata::fetch_many(const std::vector<std::string>& 
     doc->fetched = net::Clock::now();
     const std::string shown = net::redact_url(r.url);
     if (r.status == 200) {
-      json parsed = parse_answer(paths[wanted_by[k].front()], r.body);
+      const std::string& path = paths[wanted_by[k].front()];
+      const auto parts = components(path);
+      const ListingKind listing = listing_of(parts);
+      // A run's or step's listing (read through its index only): row by row, never whole.
+      if (listing != ListingKind::kOther && (parts.size() == 5 || parts.size() == 7) &&
+          index_while_reading(*doc, {parts[1], parts[3], {}, {}}, listing == ListingKind::kArtifacts, r.body,
+                              [listing](const std::string& key) { return kept_field(listing, key); })) {
+        std::string().swap(r.body);
+        doc->paginated = r.header("x-limit").has_value();
+        doc->next_cursor = r.header("x-next-cursor").value_or("");
+        if (doc->status != 400) cache_.put(doc);
+        for (size_t i : wanted_by[k]) {
+          out[i] = doc;
+          mark("seen " + paths[i]);
+        }
+        continue;
+      }
+      json parsed = parse_answer(path, r.body);
       if (!parsed.is_discarded()) std::string().swap(r.body);  // the text is not needed any more
       if (parsed.is_discarded())
         throw UserError("The metadata service answered " + shown + " with text that is not valid JSON (HTTP 200, " +

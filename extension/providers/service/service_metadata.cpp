@@ -1,4 +1,5 @@
 #include "providers/service/service_metadata.hpp"
+#include "providers/service/listing_rows.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -137,23 +138,42 @@ std::vector<MetadataEntry> ServiceMetadata::parse_metadata(const DocPtr& doc, co
   return out;
 }
 
-std::shared_ptr<const service::ArtifactIndex> ServiceMetadata::artifact_index(const DocPtr& doc, const ObjectPath& run) {
-  std::lock_guard lock(doc->index_mu);
-  if (doc->artifact_index) return doc->artifact_index;
-  auto index = std::make_shared<service::ArtifactIndex>();
-  for (auto& j : array_of(doc)) {
-    if (!j.is_object()) continue;
-    ObjectPath task{run.flow, run.run_id, id_field(j, "step_name"), id_field(j, "task_id")};
-    try {
-      (*index)[task_key(task.step, task.task_id)].push_back(artifact_from_json(j, task));
-    } catch (const CorruptRecord&) {
-    }
+namespace {
+
+void add_artifact_row(service::ArtifactIndex& index, const json& j, const ObjectPath& run) {
+  if (!j.is_object()) return;
+  ObjectPath task{run.flow, run.run_id, id_field(j, "step_name"), id_field(j, "task_id")};
+  try {
+    index[task_key(task.step, task.task_id)].push_back(artifact_from_json(j, task));
+  } catch (const CorruptRecord&) {
   }
-  for (auto& [key, rows] : *index) {  // the routes send the latest attempt only; make sure of it
+}
+
+void keep_latest_attempts(service::ArtifactIndex& index) {  // the routes send the latest attempt only; make sure of it
+  for (auto& [key, rows] : index) {
     int latest = 0;
     for (auto& a : rows) latest = std::max(latest, a.attempt);
     std::erase_if(rows, [&](const ArtifactRecord& a) { return a.attempt != latest; });
   }
+}
+
+void add_metadata_row(service::MetadataIndex& index, const json& j, const ObjectPath& run) {
+  if (!j.is_object()) return;
+  ObjectPath task{run.flow, run.run_id, id_field(j, "step_name"), id_field(j, "task_id")};
+  try {
+    index[task_key(task.step, task.task_id)].push_back(metadata_from_json(j, task));
+  } catch (const CorruptRecord&) {
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<const service::ArtifactIndex> ServiceMetadata::artifact_index(const DocPtr& doc, const ObjectPath& run) {
+  std::lock_guard lock(doc->index_mu);
+  if (doc->artifact_index) return doc->artifact_index;
+  auto index = std::make_shared<service::ArtifactIndex>();
+  for (auto& j : array_of(doc)) add_artifact_row(*index, j, run);
+  keep_latest_attempts(*index);
   doc->artifact_index = index;
   return index;
 }
@@ -163,16 +183,30 @@ std::shared_ptr<const service::MetadataIndex> ServiceMetadata::metadata_index(co
   if (doc->metadata_index) return doc->metadata_index;
   auto index = std::make_shared<service::MetadataIndex>();
   note_metadata(array_of(doc));
-  for (auto& j : array_of(doc)) {
-    if (!j.is_object()) continue;
-    ObjectPath task{run.flow, run.run_id, id_field(j, "step_name"), id_field(j, "task_id")};
-    try {
-      (*index)[task_key(task.step, task.task_id)].push_back(metadata_from_json(j, task));
-    } catch (const CorruptRecord&) {
-    }
-  }
+  for (auto& j : array_of(doc)) add_metadata_row(*index, j, run);
   doc->metadata_index = index;
   return index;
+}
+
+bool ServiceMetadata::index_while_reading(service::CachedDoc& doc, const ObjectPath& run, bool artifacts,
+                                          const std::string& text,
+                                          const std::function<bool(const std::string&)>& keep) {
+  if (artifacts) {
+    auto index = std::make_shared<service::ArtifactIndex>();
+    if (!service::for_each_row(text, keep, [&](const json& j) { add_artifact_row(*index, j, run); })) return false;
+    keep_latest_attempts(*index);
+    doc.artifact_index = index;
+  } else {
+    auto index = std::make_shared<service::MetadataIndex>();
+    if (!service::for_each_row(text, keep, [&](const json& j) {
+          note_metadata(json::array({j}));
+          add_metadata_row(*index, j, run);
+        }))
+      return false;
+    doc.metadata_index = index;
+  }
+  doc.json = std::make_shared<const json>(json::array());  // the rows live in the index only
+  return true;
 }
 
 // ---- objects ------------------------------------------------------------------------------------

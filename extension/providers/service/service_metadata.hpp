@@ -1,4 +1,5 @@
 #pragma once
+#include <functional>
 // Metaflow's metadata service, read-only, answered as metaflow/plugins/metadata_providers/service.py
 // answers (metaflow-service-api.md, metaflow-format.md §5). A missing object (404) is nullopt, a
 // missing parent's list is empty; a task's artifacts without an attempt follow the service's
@@ -98,6 +99,11 @@ class ServiceMetadata final : public MetadataProvider {
   std::vector<MetadataEntry> parse_metadata(const service::DocPtr& doc, const ObjectPath& task);
   std::shared_ptr<const service::ArtifactIndex> artifact_index(const service::DocPtr& doc, const ObjectPath& run);
   std::shared_ptr<const service::MetadataIndex> metadata_index(const service::DocPtr& doc, const ObjectPath& run);
+  // A run's or step's artifact or metadata listing read row by row (listing_rows.hpp) straight into
+  // its index, keeping the fields `keep` names; doc.json is then an empty list. False when the
+  // text is not a list: the caller parses it whole (for its answer or error).
+  bool index_while_reading(service::CachedDoc& doc, const ObjectPath& run, bool artifacts, const std::string& text,
+                           const std::function<bool(const std::string&)>& keep);
   std::optional<std::vector<ArtifactRecord>> latest_artifacts_at_hand(const ObjectPath& task, bool may_fetch);
   void prefetch_step_tasks(const ObjectPath& run);
 
