@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "datastore/datastore.hpp"
+#include "model/code_package_cache.hpp"
 #include "model/metadata_provider.hpp"
 #include "util/trace.hpp"
 
@@ -37,6 +38,8 @@ class Store {
   Datastore& data() { return *data_; }
   Trace& trace() { return *trace_; }
   const StoreSettings& settings() const { return *settings_; }
+  // The code packages this connection has listed, by sha (model/code_package.*).
+  CodePackageCache& code_packages() { return code_packages_; }
 
   // The serializer's bytes of a blob (gunzipped). Throws CorruptRecord when missing or damaged.
   std::string blob(const std::string& flow, const std::string& sha, size_t max_size);
@@ -73,6 +76,8 @@ class Store {
     std::list<std::string>::iterator lru_position;
   };
   std::unordered_map<std::string, CachedValue> values_;
+
+  CodePackageCache code_packages_;
 
   std::mutex prefetch_mu_;
   std::unordered_map<std::string, std::optional<StoredObject>> prefetched_;  // by key

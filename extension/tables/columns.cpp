@@ -89,7 +89,9 @@ const engine::TableSpec kColumnsTable = {
 std::span<const engine::TableSpec* const> all_tables() {
   static const engine::TableSpec* const kAll[] = {
       &kFlowsTable,     &kRunsTable,     &kStepsTable, &kTasksTable,  &kTagsTable,   &kArtifactsTable,
-      &kMetadataTable,  &kLogsTable,     &kConfigTable, &kTraceTable, &kTablesTable, &kColumnsTable,
+      &kMetadataTable,  &kLogsTable,
+      &kCodeFilesTable,  // issue 14 part 6
+      &kConfigTable, &kTraceTable, &kTablesTable, &kColumnsTable,
   };
   return kAll;
 }

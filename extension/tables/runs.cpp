@@ -1,5 +1,6 @@
 // runs: one row per run, newest first, with the client's finished/successful and mfsql's status.
 #include "model/client.hpp"
+#include "model/code_package.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 #include "util/time.hpp"
@@ -12,7 +13,9 @@ using engine::Value;
 using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kPathspec, kParent, kCreatedAt, kUser, kUserTags, kSystemTags, kTags, kFinished,
-           kSuccessful, kFinishedAt, kStatus, kEndTask, kOriginRunId, kTrigger, kCode, kCount };
+           kSuccessful, kFinishedAt, kStatus, kEndTask, kOriginRunId, kTrigger,
+           kCode, kScriptName,  // model/code_package.*
+           kCount };
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .pathspec = kPathspec};
 
@@ -33,7 +36,10 @@ const engine::Column kColumns[] = {
     {"end_task", Type::Text, kPlain, 0, "Pathspec of the newest task of the graph's end step"},
     {"origin_run_id", Type::Text, kPlain, 0, "The run this one resumed, NULL otherwise"},
     {"trigger", Type::Json, kPlain, 0, "The events that triggered the run, or NULL"},
-    {"code", Type::Json, kPlain, 0, "The code package, or NULL for purely local runs"},
+    {"code", Type::Json, kPlain, 0,
+     "Run.code: {sha, ds_type, location, info, script_name} of the newest step whose task has a code package; NULL without one"},
+    {"script_name", Type::Text, kPlain, 0,
+     "The flow's file: Run.code.script_name, or for a run without a package its script-name metadata"},
 };
 
 std::optional<std::string> user_of(const RunRecord& r) {
@@ -52,7 +58,7 @@ void put_outcome(Store& store, const RunRecord& run, const engine::Plan& plan, e
 }
 
 constexpr uint64_t kOutcome = engine::column_bits({kFinished, kSuccessful, kFinishedAt, kStatus, kEndTask});
-constexpr uint64_t kStartTask = engine::column_bits({kTrigger, kCode});
+constexpr uint64_t kStartTask = engine::column_bits({kTrigger});
 
 void put_row(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
   const RunRecord* run = found.run;
@@ -75,8 +81,15 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
     row.defer(kStartTask, [&store, run](engine::Row& r) {
       auto d = client::start_task_metadata(store, run->path);
       r[kTrigger] = Value::json_maybe(client::json_field(d, "execution-triggers"));
-      r[kCode] = Value::json_maybe(client::json_field(d, "code-package"));
     });
+  for (int c : {kCode, kScriptName})
+    if (plan.uses(c))
+      row.defer(engine::column_bits({c}), [&store, run, c](engine::Row& r) {
+        r[c] = guarded([&] {
+          return c == kCode ? Value::json_maybe(client::run_code_json(store, run->path))
+                            : Value::maybe(client::run_script_name(store, run->path));
+        });
+      });
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {

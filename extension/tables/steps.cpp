@@ -1,5 +1,6 @@
 // steps: one row per step of a run (the hidden `_parameters` step only when asked for by name).
 #include "model/client.hpp"
+#include "model/code_package.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 #include "util/time.hpp"
@@ -12,7 +13,9 @@ using engine::Value;
 using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kStep, kPathspec, kParent, kCreatedAt, kFinishedAt, kTaskCount, kUserTags,
-           kSystemTags, kTags, kPrivate, kCount };
+           kSystemTags, kTags,
+           kEnvironmentInfo,  // model/code_package.*
+           kPrivate, kCount };
 
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
@@ -26,6 +29,8 @@ const engine::Column kColumns[] = {
     {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
     {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
     {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
+    {"environment_info", Type::Json, kPlain, 0,
+     "Step.environment_info: that of its newest task (NULL when that task has no code package)"},
     {"private", Type::Integer, kHidden | kArgument, 0,
      "Argument: 1 includes the names Metaflow keeps private (_parameters, _task_ok, ...), as in FROM steps(1); 0 by default"},
 };
@@ -53,10 +58,15 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
         });
     });
   if (uses_run(plan)) put_run_tags(row, kUserTags, *found.run);
+  if (plan.uses(kEnvironmentInfo))
+    row.defer(engine::column_bits({kEnvironmentInfo}), [&store, path = &step.path](engine::Row& r) {
+      r[kEnvironmentInfo] = guarded([&] { return Value::json_maybe(client::step_environment_info_json(store, *path)); });
+    });
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
   const Walk how{.level = Level::kStep, .run_records = uses_run(plan), .reads_artifacts = plan.uses(kFinishedAt),
+                 .reads_metadata = plan.uses(kEnvironmentInfo),
                  .objects_at_once = 256, .min_per_thread = 1};
   return walk(source, plan, kPath, how, put_row);
 }

@@ -1,5 +1,6 @@
 // tasks: one row per task, with the attempt the client shows and its outcome.
 #include "model/client.hpp"
+#include "model/code_package.hpp"
 #include "model/task_history.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
@@ -14,7 +15,9 @@ using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kParent, kAttempt, kCreatedAt, kFinishedAt, kFinished,
            kSuccessful, kException, kForeachIndex, kStdout, kStderr, kMetadata, kOriginPathspec, kUserTags,
-           kSystemTags, kTags, kPrivate, kCount };
+           kSystemTags, kTags,
+           kCode, kEnvironmentInfo,  // model/code_package.*
+           kPrivate, kCount };
 
 const engine::Column kColumns[] = {
     {"flow", Type::Text, kKey, 10, "Flow name"},
@@ -37,6 +40,10 @@ const engine::Column kColumns[] = {
     {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
     {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
     {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
+    {"code", Type::Json, kPlain, 0,
+     "Task.code: {sha, ds_type, location, info, script_name} of its code-package metadata and the package's INFO; NULL without one"},
+    {"environment_info", Type::Json, kPlain, 0,
+     "Task.environment_info: \"Local environment\" for local, the conda/pypi environment, NULL without a code package"},
     {"private", Type::Integer, kHidden | kArgument, 0,
      "Argument: 1 includes the names Metaflow keeps private (_parameters, _task_ok, ...), as in FROM tasks(1); 0 by default"},
 };
@@ -44,7 +51,9 @@ const engine::Column kColumns[] = {
 constexpr uint64_t bit(int c) { return uint64_t{1} << c; }
 constexpr uint64_t kNeedsArtifacts =
     bit(kFinishedAt) | bit(kFinished) | bit(kSuccessful) | bit(kException) | bit(kForeachIndex);
-constexpr uint64_t kNeedsMetadata = bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec) | bit(kStdout) | bit(kStderr);
+constexpr uint64_t kNeedsCode = bit(kCode) | bit(kEnvironmentInfo);
+constexpr uint64_t kNeedsMetadata =
+    bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec) | bit(kStdout) | bit(kStderr) | kNeedsCode;
 constexpr uint64_t kNeedsRun = bit(kUserTags) | bit(kSystemTags) | bit(kTags);
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec,
@@ -91,6 +100,13 @@ void put_logs(Store& store, const TaskRecord& task, const engine::Plan& plan, co
       });
 }
 
+void put_code(Store& store, const TaskRecord& task, const engine::Plan& plan, const client::MetadataDict& dict,
+              engine::Row& row) {
+  if (plan.uses(kCode)) row[kCode] = guarded([&] { return Value::json_maybe(client::task_code_json(store, task.path.flow, dict)); });
+  if (plan.uses(kEnvironmentInfo))
+    row[kEnvironmentInfo] = guarded([&] { return Value::json_maybe(client::environment_info_json(store, task.path.flow, dict)); });
+}
+
 void put_row(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
   const TaskRecord* task = &found.task;
   engine::Row& row = out.emplace_back(kCount);
@@ -105,10 +121,12 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
       guarded_fill([&] { put_outcome(store, *task, plan, r); });  // a damaged artifact index: NULL outcome
     });
   auto dict = std::make_shared<std::optional<client::MetadataDict>>();
-  if (plan.columns_used & (kNeedsMetadata & ~kNeedsLogs))
-    row.defer(kNeedsMetadata & ~kNeedsLogs, [&store, &plan, task, dict](engine::Row& r) {
+  if (plan.columns_used & (kNeedsMetadata & ~kNeedsLogs & ~kNeedsCode))
+    row.defer(kNeedsMetadata & ~kNeedsLogs & ~kNeedsCode, [&store, &plan, task, dict](engine::Row& r) {
       put_metadata(store, *task, plan, dict_of(store, *task, dict), r);
     });
+  if (plan.columns_used & kNeedsCode)
+    row.defer(kNeedsCode, [&store, &plan, task, dict](engine::Row& r) { put_code(store, *task, plan, dict_of(store, *task, dict), r); });
   if (plan.columns_used & kNeedsLogs)
     row.defer(kNeedsLogs, [&store, &plan, task, dict](engine::Row& r) {
       put_logs(store, *task, plan, dict_of(store, *task, dict), r);

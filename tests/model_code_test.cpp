@@ -1,0 +1,148 @@
+// Code packages and environments (issue 14, parts 6 and 7) against what Metaflow's client reports:
+// oracle-model.json of metaflow-code (runs 1 and 3 packaged, 2 not; a packaged run's start task
+// has no package) and of metaflow-local (no packages). Compared: runs.code and tasks.code
+// (location, info, script_name), runs.script_name, steps/tasks.environment_info, and code_files
+// against every tar member (name, size, sha1 — of the listing and of the content itself) and the
+// flowspec's sha1 and length.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "support/test_db.hpp"
+#include "support/test_env.hpp"
+#include "util/sha1.hpp"
+
+namespace mfsql::testing {
+namespace {
+
+using nlohmann::json;
+
+struct Tally {
+  int compared = 0, matched = 0;
+  void check(bool ok, const std::string& what) {
+    ++compared;
+    if (ok) ++matched;
+    else ADD_FAILURE() << what;
+  }
+  void equal(const json& expected, const json& actual, const std::string& what) {
+    check(expected == actual, what + ": expected " + expected.dump().substr(0, 300) + ", got " + actual.dump().substr(0, 300));
+  }
+};
+
+json cell_json(const Cell& c) { return c ? json::parse(*c) : json(); }
+
+std::string pathspec_where(const std::string& pathspec) { return " WHERE pathspec = " + quote(pathspec); }
+
+// The `code` column against the client's MetaflowCode (the oracle keeps path, info, script_name).
+void compare_code(Tally& t, const json& expected, const Cell& actual, const std::string& what) {
+  if (expected.is_null()) return t.check(!actual, what + ": expected no code, got " + actual.value_or(""));
+  if (!actual) return t.check(false, what + ": expected code, got NULL");
+  json got = json::parse(*actual);
+  t.equal(expected["path"], got["location"], what + " location");
+  t.equal(expected["info"], got["info"], what + " info");
+  t.equal(expected["script_name"], got["script_name"], what + " script_name");
+}
+
+// Every member of the run's package, listed and read.
+void compare_files(Tally& t, TestDb& db, const std::string& run, const json& code) {
+  const std::string flow = run.substr(0, run.find('/')), run_id = run.substr(run.find('/') + 1);
+  auto rows = db.query("SELECT path, size, sha1, content, text IS NOT NULL FROM code_files WHERE flow = " + quote(flow) +
+                       " AND run_id = " + quote(run_id));
+  std::map<std::string, std::vector<Cell>> by_path;
+  for (auto& r : rows) by_path[*r[0]] = r;
+  if (code.is_null()) return t.check(rows.empty(), run + ": a run without a package has code_files rows");
+  t.check(rows.size() == code["members"].size(), run + ": " + std::to_string(rows.size()) + " files, the tarball has " +
+                                                      std::to_string(code["members"].size()));
+  for (auto& m : code["members"]) {
+    const std::string name = m["name"];
+    auto it = by_path.find(name);
+    if (it == by_path.end()) {
+      t.check(false, run + ": no code_files row for " + name);
+      continue;
+    }
+    auto& r = it->second;
+    t.equal(m["size"], std::stoll(*r[1]), run + " " + name + " size");
+    t.equal(m["sha1"], *r[2], run + " " + name + " sha1");
+    t.equal(m["sha1"], r[3] ? sha1_hex(*r[3]) : "", run + " " + name + " sha1 of content");
+  }
+  const std::string script = code["script_name"];
+  if (auto it = by_path.find(script); it != by_path.end()) {
+    t.equal(code["flowspec_sha1"], *it->second[2], run + " flowspec sha1");
+    t.equal(code["flowspec_len"], it->second[3] ? it->second[3]->size() : 0, run + " flowspec length");
+    t.check(*it->second[4] == "1", run + " flowspec is text");
+  } else {
+    t.check(false, run + ": no code_files row for the script " + script);
+  }
+}
+
+// The run's script-name metadata as the client's _parameters task shows it (oracle.json).
+std::map<std::string, json> script_names(const json& oracle) {
+  std::map<std::string, json> out;
+  for (auto& f : oracle["flows"])
+    for (auto& r : f["runs"]) {
+      const json& p = r.value("parameters_task", json());
+      out[r["pathspec"]] = p.is_object() ? p["metadata_dict"].value("script-name", json()) : json();
+    }
+  return out;
+}
+
+Tally compare_store(const std::string& fixture) {
+  const auto dir = shared_dir() / "fixtures" / fixture;
+  const json model = json::parse(read_file(dir / "oracle-model.json"));
+  const auto scripts = script_names(json::parse(read_file(dir / "oracle.json")));
+  use_local_store(dir);
+  TestDb db;
+  Tally t;
+  for (auto& flow : model["flows"])
+    for (auto& run : flow["runs"]) {
+      const std::string rp = run["pathspec"];
+      auto r = db.query("SELECT code, script_name FROM runs" + pathspec_where(rp));
+      if (r.size() != 1) {
+        t.check(false, rp + ": not one runs row");
+        continue;
+      }
+      compare_code(t, run["code"], r[0][0], rp + " runs.code");
+      const json& script = run["code"].is_object() ? run["code"]["script_name"] : scripts.at(rp);
+      t.equal(script, r[0][1] ? json(*r[0][1]) : json(), rp + " runs.script_name");
+      compare_files(t, db, rp, run["code"]);
+      for (auto& step : run["steps"]) {
+        const std::string sp = step["pathspec"];
+        if (step.contains("environment_info"))
+          t.equal(step["environment_info"], cell_json(db.scalar("SELECT environment_info FROM steps(1)" + pathspec_where(sp))),
+                  sp + " steps.environment_info");
+        for (auto& task : step["tasks"]) {
+          const std::string tp = task["pathspec"];
+          auto row = db.query("SELECT code, environment_info FROM tasks(1)" + pathspec_where(tp));
+          if (row.size() != 1) {
+            t.check(false, tp + ": not one tasks row");
+            continue;
+          }
+          if (task.contains("code")) compare_code(t, task["code"], row[0][0], tp + " tasks.code");
+          if (task.contains("environment_info"))
+            t.equal(task["environment_info"], cell_json(row[0][1]), tp + " tasks.environment_info");
+        }
+      }
+    }
+  return t;
+}
+
+TEST(ModelCode, PackagedAndUnpackagedRunsEqualTheClient) {
+  Tally t = compare_store("metaflow-code");
+  std::printf("metaflow-code: compared %d fields, matched %d\n", t.compared, t.matched);
+  EXPECT_GT(t.compared, 2000);  // 438 members x 3 facts x 2 packaged runs, and the rest
+  EXPECT_EQ(t.compared, t.matched);
+}
+
+TEST(ModelCode, LocalFixtureHasNoPackagesAndNoEnvironment) {
+  Tally t = compare_store("metaflow-local");
+  std::printf("metaflow-local: compared %d fields, matched %d\n", t.compared, t.matched);
+  EXPECT_GT(t.compared, 500);
+  EXPECT_EQ(t.compared, t.matched);
+}
+
+}  // namespace
+}  // namespace mfsql::testing
