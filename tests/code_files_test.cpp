@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
+#include "storegen/blob_store.hpp"
+#include "storegen/code_package.hpp"
 #include "storegen/storegen.hpp"
 #include "support/moto.hpp"
 #include "support/test_db.hpp"
@@ -58,7 +61,9 @@ TEST(CodeFilesReads, OnlyThePackageOncePerRunAndTheSameForBiggerRuns) {
   EXPECT_EQ(package_reads[1], 0);
   EXPECT_EQ(package_reads[2], 1);
   EXPECT_EQ(files[0], files[2]) << "a bigger run costs more files";
-  EXPECT_LE(files[0], 8) << "listing a run's package reads its metadata beyond the code-package entry";
+  // The run's record, each step's (5: their order, newest first), the newest step's task list and its
+  // newest task's record and code-package entries (4), and the package: nothing per task.
+  EXPECT_LE(files[0], 11) << "listing a run's package reads more of its metadata than Run.code needs";
   std::printf("code_files of one packaged run: %d files read, %d of them the package\n", files[0], package_reads[0]);
 
   TestDb db;
@@ -76,6 +81,49 @@ TEST(CodeFilesReads, OnlyThePackageOncePerRunAndTheSameForBiggerRuns) {
   EXPECT_EQ(db.query("SELECT path FROM l_code_files WHERE flow = 'PackagedFlow' AND run_id = " + quote(ids[2]) +
                      " AND path IN ('packaged_flow.py', '.mf_meta/INFO', 'missing.py') ORDER BY path"),
             (Rows{{".mf_meta/INFO"}, {"packaged_flow.py"}}));
+}
+
+// A package that is not what Metaflow writes is refused, never extracted or half-listed: the runs
+// that name it have NULL code, environment and script-name-from-code, and no code_files rows.
+TEST(CodeFilesHostile, RefusedPackagesAreNullNotErrors) {
+  const std::vector<std::pair<std::string, std::string>> info = {
+      {".mf_install", R"({"version": 1, "module_files": []})"}, {".mf_meta/INFO", R"({"script": "packaged_flow.py"})"}};
+  auto with = [&](std::pair<std::string, std::string> extra) {
+    auto files = info;
+    files.push_back(std::move(extra));
+    return storegen::python_gzip(storegen::ustar(files, 0), 0);
+  };
+  const std::string good = with({"packaged_flow.py", "print('hi')\n"});
+  const std::pair<std::string, std::string> cases[] = {
+      {"a member climbing out with ..", with({"../../.bashrc", "echo owned\n"})},
+      {"a member named absolutely", with({"/etc/cron.d/evil", "* * * * * root sh\n"})},
+      {"a member with .. inside", with({".mf_code/../../x.py", "x"})},
+      {"bytes that are no archive", std::string(4096, 'A')},
+      {"a truncated archive", good.substr(0, good.size() / 2)},
+  };
+  for (const auto& [what, bytes] : cases) {
+    TempDir dir;
+    const fs::path root = copy_store(code_fixture(), dir);
+    const fs::path package = root / ".metaflow/PackagedFlow/data/53/53c98acc49cf8cf9b0d8dcdcae0b93fb3a29be7c";
+    { std::ofstream(package, std::ios::binary | std::ios::trunc) << bytes; }
+    TestDb db;
+    for (auto t : {"runs", "tasks", "code_files"})
+      db.query(std::string("CREATE VIRTUAL TABLE temp.h_") + t + " USING " + t + "(root=" + quote(root.string()) + ")");
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM h_code_files"), "0") << what;
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM h_code_files WHERE path = 'packaged_flow.py' AND text IS NOT NULL"), "0") << what;
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM h_runs WHERE code IS NOT NULL"), "0") << what;
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM h_tasks WHERE code IS NOT NULL OR environment_info IS NOT NULL"), "0") << what;
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM h_tasks"), "18") << what << ": the tasks themselves stay";
+    EXPECT_FALSE(fs::exists(root / ".bashrc") || fs::exists(root.parent_path() / ".bashrc")) << what;
+  }
+  // The same layout with a proper member is read: the refusals above are about the members.
+  TempDir dir;
+  const fs::path root = copy_store(code_fixture(), dir);
+  { std::ofstream(root / ".metaflow/PackagedFlow/data/53/53c98acc49cf8cf9b0d8dcdcae0b93fb3a29be7c", std::ios::binary | std::ios::trunc) << good; }
+  TestDb db;
+  db.query("CREATE VIRTUAL TABLE temp.h_code_files USING code_files(root=" + quote(root.string()) + ")");
+  EXPECT_EQ(db.query("SELECT run_id, text FROM h_code_files WHERE path = 'packaged_flow.py' ORDER BY run_id"),
+            (Rows{{"1796112536719405", "print('hi')\n"}, {"1796112560799526", "print('hi')\n"}}));
 }
 
 // BenchFlow runs with packages (storegen), at two store sizes: one run's files cost the same, and

@@ -92,7 +92,7 @@ const engine::TableSpec kCodeFilesTable = {
     .columns = kColumns,
     .scan_rows = 100000,
     .rows = rows,
-    .example = "SELECT run_id, path, size, sha1 FROM code_files WHERE flow = 'PackagedFlow' AND path NOT LIKE '.mf_%';",
+    .example = "SELECT run_id, path, size, sha1 FROM code_files WHERE flow = 'HelloFlow' AND path NOT LIKE '.mf_%';",
 };
 
 }  // namespace mfsql::tables
