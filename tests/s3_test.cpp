@@ -181,5 +181,21 @@ TEST_F(S3Test, MissingBucketIsNamed) {
   EXPECT_NE(error.find("does not exist"), std::string::npos) << error;
 }
 
+// stdout_size/stderr_size over S3: HEAD requests (no body), the same numbers as the local store.
+TEST_F(S3Test, LogSizesAreHeadRequestsEqualToTheLocalStore) {
+  TestDb db;
+  tables(db);
+  auto local = db.query("SELECT pathspec, stdout_size, stderr_size FROM l_tasks WHERE flow = 'RetryCatchFlow' ORDER BY pathspec");
+  const std::string before = *db.scalar("SELECT coalesce(max(seq), 0) FROM metaflow_trace");
+  auto s3 = db.query("SELECT pathspec, stdout_size, stderr_size FROM s_tasks WHERE flow = 'RetryCatchFlow' ORDER BY pathspec");
+  ASSERT_FALSE(local.empty());
+  EXPECT_EQ(local, s3);
+  EXPECT_GT(s3_requests(db, before), 0);
+  EXPECT_EQ(*db.scalar("SELECT count(*) FROM metaflow_trace WHERE kind = 's3' AND target LIKE '%.log' AND bytes > 0 AND seq > " +
+                       before),
+            "0")
+      << "a log was read to size it";
+}
+
 }  // namespace
 }  // namespace mfsql::testing

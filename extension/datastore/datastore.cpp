@@ -10,6 +10,12 @@ std::vector<std::optional<StoredObject>> Datastore::get_many(const std::vector<s
   return out;
 }
 
+std::optional<uint64_t> Datastore::size(const std::string& key) {
+  auto stored = get(key, false);
+  if (!stored) return std::nullopt;
+  return stored->bytes.size();
+}
+
 bool safe_component(std::string_view c) {
   if (c.empty() || c == "." || c == "..") return false;
   for (char ch : c)

@@ -2,6 +2,7 @@
 // Where Metaflow keeps bytes: artifact blobs, each task's data.json, DONE.lock and logs. One
 // interface for the local filesystem and for S3; keys are '/'-separated paths relative to the
 // datastore root (e.g. "TypesFlow/data/86/8684...", "TypesFlow/123/start/1/0.data.json").
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,11 @@ class Datastore {
   // True when get_many is faster than one get per key (network stores): callers then ask for a
   // batch ahead of the rows that need it.
   virtual bool fetches_concurrently() const { return false; }
+
+  // The size in bytes of the object at `key`, without reading it where the store can tell (a
+  // stat locally, a HEAD on S3), as Metaflow's size_file does; nullopt when it does not exist.
+  // The default reads the object.
+  virtual std::optional<uint64_t> size(const std::string& key);
 };
 
 // True when `component` can be one path segment: not empty, not "." or "..", no '/', '\\' or NUL.

@@ -234,4 +234,24 @@ std::vector<std::optional<StoredObject>> S3Datastore::get_many(const std::vector
   return out;
 }
 
+std::optional<uint64_t> S3Datastore::size(const std::string& key) {
+  if (auto hit = cache_read(key)) return hit->bytes.size();
+  const std::vector<std::string> keys{key};
+  net::Profile head = profile(keys);
+  head.prepare = [sign = head.prepare](CURL* easy) {
+    if (sign) sign(easy);
+    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);  // HEAD: the size without the bytes
+  };
+  auto answers = http_.fetch({url_of(key)}, head, net::Clock::time_point::max());
+  const net::HttpResponse& r = answers.front();
+  if (r.status < 200 || r.status >= 300) return std::nullopt;  // judged a missing object
+  const auto length = r.header("content-length");
+  if (!length) return std::nullopt;
+  try {
+    return std::stoull(*length);
+  } catch (const std::exception&) {
+    throw CorruptRecord("S3 answered a HEAD of " + where(key) + " with an unreadable Content-Length.");
+  }
+}
+
 }  // namespace mfsql

@@ -59,6 +59,8 @@ class S3Datastore final : public Datastore {
   std::vector<std::optional<StoredObject>> get_many(const std::vector<std::string>& keys,
                                                     bool with_attributes) override;
   bool fetches_concurrently() const override { return true; }
+  // A HEAD request: the object's Content-Length (what Metaflow's S3 size_file reports).
+  std::optional<uint64_t> size(const std::string& key) override;
 
   // The URL of an object, as requested and traced.
   std::string url_of(const std::string& key) const;

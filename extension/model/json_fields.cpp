@@ -63,7 +63,8 @@ std::vector<std::string> sorted_tags(const json& v) {
 int64_t parse_ts_epoch(const std::string& text) { return ts_of(object_of(text, "an object's _self.json")); }
 
 FlowRecord parse_flow_json(const std::string& text, const std::string& flow) {
-  return {flow, ts_of(object_of(text, "a flow's _self.json"))};
+  const json j = object_of(text, "a flow's _self.json");
+  return {flow, ts_of(j), sorted_tags(j.value("tags", json())), sorted_tags(j.value("system_tags", json()))};
 }
 
 RunRecord run_from_json(const json& j, const ObjectPath& path) {

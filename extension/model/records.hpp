@@ -24,6 +24,7 @@ struct ObjectPath {
 struct FlowRecord {
   std::string flow;
   int64_t ts_ms = 0;
+  std::vector<std::string> tags, system_tags;  // sorted; Metaflow registers flows without any
 };
 
 struct RunRecord {

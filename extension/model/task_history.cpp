@@ -1,5 +1,7 @@
 #include "model/task_history.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "datastore/cas.hpp"
@@ -53,19 +55,46 @@ std::string metadata_dict_json(const MetadataDict& dict) {
   return out.dump();
 }
 
+namespace {
+
+// A pre-mflog log (`log_location_<stream>` metadata): the attempt it names, or nullopt when the
+// task has no such log. {"ds_type", "location", "attempt"}: the client reads the attempt named there.
+std::optional<int> legacy_log_attempt(const MetadataDict& dict, std::optional<int> attempt, const std::string& stream) {
+  auto legacy = dict.find("log_location_" + stream);
+  if (legacy == dict.end() || legacy->second.text.empty()) return std::nullopt;
+  int chosen = attempt ? *attempt : current_attempt(dict);
+  auto info = nlohmann::json::parse(legacy->second.text, nullptr, false);
+  if (!attempt && info.is_object() && info.contains("attempt")) {
+    const auto& a = info["attempt"];
+    if (a.is_number_integer()) chosen = a.get<int>();
+    else if (a.is_string()) chosen = std::atoi(a.get<std::string>().c_str());
+  }
+  return chosen;
+}
+
+}  // namespace
+
+std::optional<int64_t> log_size(Store& store, const ObjectPath& task, const MetadataDict& dict, std::optional<int> attempt,
+                                const std::string& stream) {
+  if (auto legacy = legacy_log_attempt(dict, attempt, stream)) {
+    auto bytes = store.data().size(task_file_key(task, *legacy, stream + ".log"));
+    return bytes ? std::optional<int64_t>(static_cast<int64_t>(*bytes)) : std::nullopt;
+  }
+  if (!dict.count("ds-type") || !dict.count("ds-root")) return 0;
+  const int at = attempt ? *attempt : current_attempt(dict);
+  int64_t total = 0;
+  for (const char* source : kLogSources)
+    total += static_cast<int64_t>(store.data().size(task_file_key(task, at, std::string(source) + "_" + stream + ".log")).value_or(0));
+  return total;
+}
+
 TaskLog load_task_log(Store& store, const ObjectPath& task, const MetadataDict& dict, std::optional<int> attempt,
                       const std::string& stream) {
   TaskLog log;
   log.attempt = attempt ? *attempt : current_attempt(dict);
-  if (auto legacy = dict.find("log_location_" + stream); legacy != dict.end() && !legacy->second.text.empty()) {
-    // {"ds_type", "location", "attempt"}: the client reads the attempt named there.
+  if (auto legacy = legacy_log_attempt(dict, attempt, stream)) {
     log.kind = TaskLog::Kind::Legacy;
-    auto info = nlohmann::json::parse(legacy->second.text, nullptr, false);
-    if (!attempt && info.is_object() && info.contains("attempt")) {
-      const auto& a = info["attempt"];
-      if (a.is_number_integer()) log.attempt = a.get<int>();
-      else if (a.is_string()) log.attempt = std::atoi(a.get<std::string>().c_str());
-    }
+    log.attempt = *legacy;
     if (auto stored = store.data().get(task_file_key(task, log.attempt, stream + ".log"), false))
       log.legacy_text = std::move(stored->bytes);
     return log;
@@ -103,6 +132,29 @@ std::optional<std::string> origin_pathspec(const ObjectPath& task, const Metadat
   auto origin_run = dict.find("origin-run-id");
   if (origin_task == dict.end() || origin_run == dict.end()) return std::nullopt;
   return task.flow + "/" + origin_run->second.text + "/" + task.step + "/" + origin_task->second.text;
+}
+
+std::vector<ArtifactRecord> attempt_artifacts(Store& store, const ObjectPath& task, int attempt,
+                                              const std::vector<std::string>& names) {
+  auto shown = store.meta().artifacts_named(task, std::nullopt, names);
+  if (!shown.empty() && shown.front().attempt == attempt) return shown;
+  return store.meta().artifacts_named(task, attempt, names);
+}
+
+std::optional<int64_t> attempt_started_at(const std::vector<MetadataEntry>& entries, int attempt) {
+  std::optional<int64_t> first;
+  const std::string wanted = std::to_string(attempt);
+  for (auto& e : entries)
+    if (e.field_name == "attempt" && e.value == wanted && e.ts_ms >= 0) first = std::min(first.value_or(e.ts_ms), e.ts_ms);
+  return first;
+}
+
+std::optional<std::string> runtime_name(const RunRecord& run) {
+  if (run.damaged) return std::nullopt;
+  for (const auto* tags : {&run.system_tags, &run.tags})
+    for (const std::string& t : *tags)
+      if (t.rfind("runtime:", 0) == 0) return t.substr(8, t.find(':', 8) == std::string::npos ? std::string::npos : t.find(':', 8) - 8);
+  return std::nullopt;
 }
 
 }  // namespace mfsql::client

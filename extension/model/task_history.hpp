@@ -45,9 +45,31 @@ struct TaskLog {
 TaskLog load_task_log(Store& store, const ObjectPath& task, const MetadataDict& dict, std::optional<int> attempt,
                       const std::string& stream);
 
+// What Task.stdout_size / Task.stderr_size return: the bytes of that log's files as stored (each
+// source's mflog file, summed; a missing one counts 0), found by size alone (a stat, an S3 HEAD),
+// never read. 0 without ds-type/ds-root; for a legacy log its file's size, nullopt when missing.
+std::optional<int64_t> log_size(Store& store, const ObjectPath& task, const MetadataDict& dict, std::optional<int> attempt,
+                                const std::string& stream);
+
 // What Task.stdout / Task.stderr return for that log: "".join(msg + "\n" for each merged line),
 // or the legacy file's text. nullopt when a legacy file is missing (the client returns None).
 // Invalid UTF-8 becomes U+FFFD where the client would raise.
 std::optional<std::string> log_text(const TaskLog& log);
+
+// ---- attempts (the client's Task(pathspec, attempt=N)) -------------------------------------------
+
+// The artifacts named `names` of attempt N of a task, as Task(pathspec, attempt=N) reads them. When
+// N is the attempt the task shows, they come from the shown attempt's listing (over the service
+// the run's one listing, when the statement reads ahead), else from that attempt's own.
+std::vector<ArtifactRecord> attempt_artifacts(Store& store, const ObjectPath& task, int attempt,
+                                              const std::vector<std::string>& names);
+
+// When attempt N started: the earliest `attempt` metadata entry naming N (attempt 0's is
+// registered twice, at task creation and at attempt start); nullopt when there is none.
+std::optional<int64_t> attempt_started_at(const std::vector<MetadataEntry>& entries, int attempt);
+
+// Task.runtime_name: the part after `runtime:` (up to a next ':') of the first such tag of the
+// task, whose tags are its run's (both providers give a task its run's tags); system tags first.
+std::optional<std::string> runtime_name(const RunRecord& run);
 
 }  // namespace mfsql::client

@@ -10,6 +10,7 @@
 #include "model/artifact_info.hpp"
 #include "model/client.hpp"
 #include "tables/attempt_filter.hpp"
+#include "tables/object_columns.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 #include "util/time.hpp"
@@ -21,7 +22,8 @@ using engine::Type;
 using engine::Value;
 using enum engine::ColumnFlag;
 
-enum Col { kFlow, kRunId, kStep, kTaskId, kName, kPathspec, kPrivate, kAttempt, kSha, kCreatedAt, kEncoding, kSerializer,
+enum Col { kFlow, kRunId, kStep, kTaskId, kName, kPathspec, kPathComponents, kParent, kUserTags, kSystemTags, kTags,
+           kPrivate, kAttempt, kSha, kCreatedAt, kEncoding, kSerializer,
            kPythonType, kSize, kValue, kBlob, kCount };
 
 const engine::Column kColumns[] = {
@@ -31,6 +33,11 @@ const engine::Column kColumns[] = {
     {"task_id", Type::Text, kKey, 10, "Task id (unique within its run)"},
     {"name", Type::Text, kKey, 30, "Artifact name; names starting with _ appear only when asked for by name"},
     {"pathspec", Type::Text, kKey | kPattern, 1000000, "Flow/Run/Step/Task/name"},
+    {"path_components", Type::Json, kPlain, 0, "The client's path_components: [flow, run_id, step, task_id, name]"},
+    {"parent", Type::Text, kPlain, 0, "The task's pathspec"},
+    {"user_tags", Type::Json, kPlain, 0, "The run's user tags (the client gives an artifact its run's tags)"},
+    {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
+    {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
     {"private", Type::Integer, kHidden | kArgument, 0,
      "Argument: 1 includes the names Metaflow keeps private (_parameters, _task_ok, ...), as in FROM artifacts(1); 0 by default"},
     {"attempt", Type::Integer, kHidden | kArgument, 0,
@@ -117,13 +124,19 @@ constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .tas
 // The data.json of each task attempt of a batch, read once for all its artifacts.
 using InfoByAttempt = std::map<std::pair<std::string, int>, ArtifactInfoIndex>;
 
-void put_row(Store& store, const ArtifactRecord& a, const InfoByAttempt& indexes, const engine::Plan& plan,
+constexpr uint64_t kRunTags = engine::column_bits({kUserTags, kSystemTags, kTags});
+
+void put_row(Store& store, const Found& found, const InfoByAttempt& indexes, const engine::Plan& plan,
              std::vector<engine::Row>& out) {
+  const ArtifactRecord& a = found.artifact;
   engine::Row& row = out.emplace_back(kCount);
   put_path(row, a.task, kPath);
   row[kName] = Value::of(a.name);
   row[kPathspec] = Value::of(a.task.pathspec() + "/" + a.name);
   row[kPrivate] = private_value(plan, kPrivate);
+  if (plan.uses(kPathComponents)) row[kPathComponents] = Value::json(path_components_json(a.task, &a.name));
+  if (plan.uses(kParent)) row[kParent] = Value::of(a.task.pathspec());
+  if (plan.columns_used & kRunTags) put_run_tags(row, kUserTags, *found.run);
   if (a.damaged) {  // a registration that cannot be read: the row stands, the rest is NULL
     row[kAttempt] = Value::of(int64_t{a.attempt});
     return;
@@ -169,6 +182,7 @@ engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& pla
   Store& store = source.store();
   auto indexes = std::make_shared<InfoByAttempt>();
   const Walk how{.level = Level::kArtifact,
+                 .run_records = (plan.columns_used & kRunTags) != 0,
                  .attempts = requested_attempts(plan, kAttempt),
                  .objects_at_once = 32,
                  // A value is one blob read and a (usually cached) decode: less than a thread costs,
@@ -183,7 +197,7 @@ engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& pla
                  }};
   return walk(store, PathFilter(plan, kPath), how,
               [&store, &plan, indexes](const Found& found, std::vector<engine::Row>& out) {
-                put_row(store, found.artifact, *indexes, plan, out);
+                put_row(store, found, *indexes, plan, out);
               });
 }
 

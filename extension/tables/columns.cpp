@@ -88,10 +88,10 @@ const engine::TableSpec kColumnsTable = {
 
 std::span<const engine::TableSpec* const> all_tables() {
   static const engine::TableSpec* const kAll[] = {
-      &kFlowsTable,     &kRunsTable,     &kStepsTable, &kTasksTable,  &kTagsTable,   &kArtifactsTable,
-      &kMetadataTable,  &kLogsTable,
+      &kFlowsTable,     &kRunsTable,     &kStepsTable, &kTasksTable,  &kTaskAttemptsTable, &kTagsTable,
+      &kArtifactsTable, &kMetadataTable, &kLogsTable,
       &kCodeFilesTable,  // issue 14 part 6
-      &kConfigTable, &kTraceTable, &kTablesTable, &kColumnsTable,
+      &kConfigTable, &kTraceTable,        &kTablesTable, &kColumnsTable,
   };
   return kAll;
 }

@@ -25,7 +25,7 @@ engine::Generator<engine::Row> config_rows(TableSource& source, const engine::Pl
 
 const engine::Column kTraceColumns[] = {
     {"seq", Type::Integer, kPlain, 0, "Order of the call in this connection"},
-    {"kind", Type::Text, kPlain, 0, "file, dir, link (a symlink mfsql did not follow), http or s3"},
+    {"kind", Type::Text, kPlain, 0, "file, dir, stat (a file size, no read), link (a symlink mfsql did not follow), http or s3"},
     {"target", Type::Text, kPlain, 0, "Path within the store, or URL without secrets"},
     {"status", Type::Integer, kPlain, 0, "0 or HTTP status; -1 when the file or folder could not be read (see error)"},
     {"ms", Type::Real, kPlain, 0, "Milliseconds the call took"},

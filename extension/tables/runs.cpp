@@ -1,6 +1,8 @@
 // runs: one row per run, newest first, with the client's finished/successful and mfsql's status.
 #include "model/client.hpp"
 #include "model/code_package.hpp"
+#include "model/parameters.hpp"
+#include "tables/object_columns.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 #include "util/time.hpp"
@@ -13,8 +15,9 @@ using engine::Value;
 using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kPathspec, kParent, kCreatedAt, kUser, kUserTags, kSystemTags, kTags, kFinished,
-           kSuccessful, kFinishedAt, kStatus, kEndTask, kOriginRunId, kTrigger,
-           kCode, kScriptName,  // model/code_package.*
+           kSuccessful, kFinishedAt, kStatus, kEndTask, kOriginRunId, kTrigger, kCode,
+           kPathComponents, kParameters,
+           kScriptName,  // model/code_package.* (with kCode)
            kCount };
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .pathspec = kPathspec};
@@ -38,6 +41,9 @@ const engine::Column kColumns[] = {
     {"trigger", Type::Json, kPlain, 0, "The events that triggered the run, or NULL"},
     {"code", Type::Json, kPlain, 0,
      "Run.code: {sha, ds_type, location, info, script_name} of the newest step whose task has a code package; NULL without one"},
+    {"path_components", Type::Json, kPlain, 0, "The client's path_components: [flow, run_id]"},
+    {"parameters", Type::Json, kPlain, 0,
+     "The run's Parameters, {name: value} (values as artifacts.value renders them; the names _graph_info lists)"},
     {"script_name", Type::Text, kPlain, 0,
      "The flow's file: Run.code.script_name, or for a run without a package its script-name metadata"},
 };
@@ -68,6 +74,11 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(run->ts_ms));
   row[kUser] = Value::maybe(user_of(*run));
   put_run_tags(row, kUserTags, *run);
+  if (plan.uses(kPathComponents)) row[kPathComponents] = Value::json(path_components_json(run->path));
+  if (plan.uses(kParameters))  // the _parameters task's artifacts: read only for runs the query keeps
+    row.defer(engine::column_bits({kParameters}), [&store, run](engine::Row& r) {
+      r[kParameters] = guarded([&] { return Value::json_maybe(client::run_parameters_json(store, run->path)); });
+    });
   // The rest reads the run's tasks: computed only for runs the query keeps.
   if (plan.columns_used & kOutcome)
     row.defer(kOutcome, [&store, &plan, run](engine::Row& r) {

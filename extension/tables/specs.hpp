@@ -11,6 +11,7 @@ extern const engine::TableSpec kFlowsTable;
 extern const engine::TableSpec kRunsTable;
 extern const engine::TableSpec kStepsTable;
 extern const engine::TableSpec kTasksTable;
+extern const engine::TableSpec kTaskAttemptsTable;
 extern const engine::TableSpec kTagsTable;
 extern const engine::TableSpec kArtifactsTable;
 extern const engine::TableSpec kMetadataTable;

@@ -1,6 +1,7 @@
 // steps: one row per step of a run (the hidden `_parameters` step only when asked for by name).
 #include "model/client.hpp"
 #include "model/code_package.hpp"
+#include "tables/object_columns.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 #include "util/time.hpp"
@@ -13,7 +14,7 @@ using engine::Value;
 using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kStep, kPathspec, kParent, kCreatedAt, kFinishedAt, kTaskCount, kUserTags,
-           kSystemTags, kTags,
+           kSystemTags, kTags, kPathComponents,
            kEnvironmentInfo,  // model/code_package.*
            kPrivate, kCount };
 
@@ -29,6 +30,7 @@ const engine::Column kColumns[] = {
     {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
     {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
     {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
+    {"path_components", Type::Json, kPlain, 0, "The client's path_components: [flow, run_id, step]"},
     {"environment_info", Type::Json, kPlain, 0,
      "Step.environment_info: that of its newest task (NULL when that task has no code package)"},
     {"private", Type::Integer, kHidden | kArgument, 0,
@@ -46,6 +48,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   row[kPrivate] = private_value(plan, kPrivate);
   row[kParent] = Value::of(found.run->path.pathspec());
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(step.ts_ms));
+  if (plan.uses(kPathComponents)) row[kPathComponents] = Value::json(path_components_json(step.path));
   // The step's tasks are read only for steps the query keeps.
   if (plan.uses(kFinishedAt) || plan.uses(kTaskCount))
     row.defer(engine::column_bits({kFinishedAt, kTaskCount}), [&store, &plan, path = &step.path](engine::Row& r) {

@@ -2,6 +2,7 @@
 #include "model/client.hpp"
 #include "model/code_package.hpp"
 #include "model/task_history.hpp"
+#include "tables/object_columns.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 #include "util/time.hpp"
@@ -15,7 +16,7 @@ using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kParent, kAttempt, kCreatedAt, kFinishedAt, kFinished,
            kSuccessful, kException, kForeachIndex, kStdout, kStderr, kMetadata, kOriginPathspec, kUserTags,
-           kSystemTags, kTags,
+           kSystemTags, kTags, kPathComponents, kStdoutSize, kStderrSize, kRuntimeName,
            kCode, kEnvironmentInfo,  // model/code_package.*
            kPrivate, kCount };
 
@@ -40,6 +41,11 @@ const engine::Column kColumns[] = {
     {"user_tags", Type::Json, kPlain, 0, "The run's user tags"},
     {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
     {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
+    {"path_components", Type::Json, kPlain, 0, "The client's path_components: [flow, run_id, step, task_id]"},
+    {"stdout_size", Type::Integer, kPlain, 0,
+     "The client's stdout_size: bytes of the latest started attempt's stdout files as stored (not length(stdout)); sized, not read"},
+    {"stderr_size", Type::Integer, kPlain, 0, "The client's stderr_size, as stdout_size"},
+    {"runtime_name", Type::Text, kPlain, 0, "The client's runtime_name: from the runtime: tag (e.g. dev), NULL without one"},
     {"code", Type::Json, kPlain, 0,
      "Task.code: {sha, ds_type, location, info, script_name} of its code-package metadata and the package's INFO; NULL without one"},
     {"environment_info", Type::Json, kPlain, 0,
@@ -51,10 +57,11 @@ const engine::Column kColumns[] = {
 constexpr uint64_t bit(int c) { return uint64_t{1} << c; }
 constexpr uint64_t kNeedsArtifacts =
     bit(kFinishedAt) | bit(kFinished) | bit(kSuccessful) | bit(kException) | bit(kForeachIndex);
+constexpr uint64_t kLogSizes = bit(kStdoutSize) | bit(kStderrSize);
 constexpr uint64_t kNeedsCode = bit(kCode) | bit(kEnvironmentInfo);
 constexpr uint64_t kNeedsMetadata =
-    bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec) | bit(kStdout) | bit(kStderr) | kNeedsCode;
-constexpr uint64_t kNeedsRun = bit(kUserTags) | bit(kSystemTags) | bit(kTags);
+    bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec) | bit(kStdout) | bit(kStderr) | kLogSizes | kNeedsCode;
+constexpr uint64_t kNeedsRun = bit(kUserTags) | bit(kSystemTags) | bit(kTags) | bit(kRuntimeName);
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec,
                             .private_names = kPrivate};
@@ -100,6 +107,11 @@ void put_logs(Store& store, const TaskRecord& task, const engine::Plan& plan, co
       });
 }
 
+void put_log_sizes(Store& store, const TaskRecord& task, const client::MetadataDict& dict, engine::Row& row) {
+  row[kStdoutSize] = guarded([&] { return Value::maybe(client::log_size(store, task.path, dict, std::nullopt, "stdout")); });
+  row[kStderrSize] = guarded([&] { return Value::maybe(client::log_size(store, task.path, dict, std::nullopt, "stderr")); });
+}
+
 void put_code(Store& store, const TaskRecord& task, const engine::Plan& plan, const client::MetadataDict& dict,
               engine::Row& row) {
   if (plan.uses(kCode)) row[kCode] = guarded([&] { return Value::json_maybe(client::task_code_json(store, task.path.flow, dict)); });
@@ -115,14 +127,16 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   row[kParent] = Value::of(found.step.path.pathspec());
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(task->ts_ms));
   if (plan.columns_used & kNeedsRun) put_run_tags(row, kUserTags, *found.run);
+  if (plan.uses(kPathComponents)) row[kPathComponents] = Value::json(path_components_json(task->path));
+  if (plan.uses(kRuntimeName)) row[kRuntimeName] = Value::maybe(client::runtime_name(*found.run));
   // The rest reads the task's records: computed only for tasks the query keeps.
   if (plan.columns_used & kNeedsArtifacts)
     row.defer(kNeedsArtifacts, [&store, &plan, task](engine::Row& r) {
       guarded_fill([&] { put_outcome(store, *task, plan, r); });  // a damaged artifact index: NULL outcome
     });
   auto dict = std::make_shared<std::optional<client::MetadataDict>>();
-  if (plan.columns_used & (kNeedsMetadata & ~kNeedsLogs & ~kNeedsCode))
-    row.defer(kNeedsMetadata & ~kNeedsLogs & ~kNeedsCode, [&store, &plan, task, dict](engine::Row& r) {
+  if (plan.columns_used & (kNeedsMetadata & ~kNeedsLogs & ~kLogSizes & ~kNeedsCode))
+    row.defer(kNeedsMetadata & ~kNeedsLogs & ~kLogSizes & ~kNeedsCode, [&store, &plan, task, dict](engine::Row& r) {
       put_metadata(store, *task, plan, dict_of(store, *task, dict), r);
     });
   if (plan.columns_used & kNeedsCode)
@@ -131,6 +145,8 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
     row.defer(kNeedsLogs, [&store, &plan, task, dict](engine::Row& r) {
       put_logs(store, *task, plan, dict_of(store, *task, dict), r);
     });
+  if (plan.columns_used & kLogSizes)
+    row.defer(kLogSizes, [&store, task, dict](engine::Row& r) { put_log_sizes(store, *task, dict_of(store, *task, dict), r); });
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {

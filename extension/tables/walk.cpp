@@ -385,11 +385,14 @@ void put_path(engine::Row& row, const ObjectPath& path, const PathColumns& c) {
 
 void put_run_tags(engine::Row& row, int first, const RunRecord& run) {
   if (run.damaged) return;  // unknown, not empty: NULL
+  put_tags(row, first, run.tags, run.system_tags);
+}
+
+void put_tags(engine::Row& row, int first, const std::vector<std::string>& tags, const std::vector<std::string>& system_tags) {
   std::vector<std::string> all;
-  std::set_union(run.tags.begin(), run.tags.end(), run.system_tags.begin(), run.system_tags.end(),
-                 std::back_inserter(all));
-  row[first] = engine::Value::json(json_array(run.tags));
-  row[first + 1] = engine::Value::json(json_array(run.system_tags));
+  std::set_union(tags.begin(), tags.end(), system_tags.begin(), system_tags.end(), std::back_inserter(all));
+  row[first] = engine::Value::json(json_array(tags));
+  row[first + 1] = engine::Value::json(json_array(system_tags));
   row[first + 2] = engine::Value::json(json_array(all));
 }
 

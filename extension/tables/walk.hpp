@@ -155,6 +155,8 @@ void put_path(engine::Row& row, const ObjectPath& path, const PathColumns& colum
 // The user_tags, system_tags and tags columns (in that order, from `first`) of a run's row or of
 // a row about something in the run.
 void put_run_tags(engine::Row& row, int first, const RunRecord& run);
+// The same three columns from any object's tags (a flow's).
+void put_tags(engine::Row& row, int first, const std::vector<std::string>& tags, const std::vector<std::string>& system_tags);
 std::string json_array(const std::vector<std::string>& items);
 
 }  // namespace mfsql::tables

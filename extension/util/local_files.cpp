@@ -181,6 +181,25 @@ std::optional<std::string> LocalFiles::read_memoized(const std::string& relative
   return contents;
 }
 
+std::optional<uint64_t> LocalFiles::size(const std::string& relative) const {
+  TraceTimer timer(trace_, "stat", relative);
+  int fd = open_beneath(relative, false);
+  if (fd < 0) {
+    timer.entry().status = -1;
+    timer.entry().error = why_not(errno);
+    return std::nullopt;
+  }
+  struct stat st {};
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  ::close(fd);
+  if (!regular) {
+    timer.entry().status = -1;
+    timer.entry().error = "not a regular file";
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
 bool LocalFiles::exists(const std::string& relative) const {
   int fd = open_beneath(relative, false);
   if (fd < 0) return false;

@@ -3,6 +3,7 @@
 // opened one component at a time with O_NOFOLLOW, so neither `..` nor a symlink can lead out of the
 // store. Each read and listing is recorded in the connection's Trace.
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,9 @@ class LocalFiles {
   std::optional<std::string> read_memoized(const std::string& relative, size_t max_bytes = kDefaultMaxBytes) const;
 
   bool exists(const std::string& relative) const;
+  // The size of a regular file (an fstat, no read: a trace entry of kind "stat"); nullopt when it
+  // does not exist or is not a regular file.
+  std::optional<uint64_t> size(const std::string& relative) const;
 
   using Entry = DirEntry;
   // The entries of a folder (no symlinks: each one is a trace entry of kind "link"; no dot

@@ -19,7 +19,7 @@ namespace mfsql {
 
 struct TraceEntry {
   int64_t seq = 0;
-  std::string kind;    // "file", "dir", "http", "s3"
+  std::string kind;    // "file", "dir", "stat" (a size, no read), "http", "s3"
   std::string target;  // path relative to the store, or URL without secrets
   int status = 0;      // 0 ok for files (-1 missing); HTTP status for requests
   double ms = 0;

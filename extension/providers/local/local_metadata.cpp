@@ -81,7 +81,9 @@ std::optional<FlowRecord> LocalMetadata::flow(const std::string& name) {
   if (!safe_component(name)) return std::nullopt;
   auto text = read_self(name);
   if (!text) return std::nullopt;
-  if (auto ts = flat_json::ts_epoch(*text)) return FlowRecord{name, *ts};
+  // Metaflow writes a flow's record without tags; one that has them takes the general decoder.
+  if (text->find("tags") == std::string::npos)
+    if (auto ts = flat_json::ts_epoch(*text)) return FlowRecord{name, *ts};
   try {
     return parse_flow_json(*text, name);
   } catch (const CorruptRecord&) {

@@ -29,6 +29,11 @@ std::optional<int64_t> heartbeat(const json& j) {
   return it->is_number_float() ? static_cast<int64_t>(it->get<double>()) : it->get<int64_t>();
 }
 
+// A flow as the client builds it: its tags are the flow object's own (null from Metaflow's service).
+FlowRecord flow_of(const json& j, const std::string& name) {
+  return FlowRecord{name, ts_or_unknown(j), sorted_tags(j.value("tags", json())), sorted_tags(j.value("system_tags", json()))};
+}
+
 // A field that is an id: run_number and task_id come as integers or strings.
 std::string id_field(const json& j, const char* key) {
   auto it = j.find(key);
@@ -174,7 +179,7 @@ std::vector<FlowRecord> ServiceMetadata::flows() {
   std::vector<FlowRecord> out;
   for (auto& j : array_of(fetch(service::flows_path()))) {
     std::string name = j.is_object() ? id_field(j, "flow_id") : "";
-    if (!name.empty()) out.push_back(FlowRecord{name, ts_or_unknown(j)});
+    if (!name.empty()) out.push_back(flow_of(j, name));
   }
   return out;
 }
@@ -183,12 +188,12 @@ std::optional<FlowRecord> ServiceMetadata::flow(const std::string& name) {
   if (!safe_component(name)) return std::nullopt;
   if (DocPtr list = cached(service::flows_path())) {
     for (auto& j : array_of(list))
-      if (j.is_object() && id_field(j, "flow_id") == name) return FlowRecord{name, ts_or_unknown(j)};
+      if (j.is_object() && id_field(j, "flow_id") == name) return flow_of(j, name);
     return std::nullopt;
   }
   DocPtr doc = fetch(service::flow_path(name));
   if (doc->status == 404 || !doc->json->is_object()) return std::nullopt;
-  return FlowRecord{name, ts_or_unknown(*doc->json)};
+  return flow_of(*doc->json, name);
 }
 
 std::vector<RunRecord> ServiceMetadata::runs(const std::string& flow) {
