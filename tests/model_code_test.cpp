@@ -12,6 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
+#include "storegen/blob_store.hpp"
+#include "storegen/code_package.hpp"
 #include "support/test_db.hpp"
 #include "support/test_env.hpp"
 #include "util/sha1.hpp"
@@ -142,6 +146,47 @@ TEST(ModelCode, LocalFixtureHasNoPackagesAndNoEnvironment) {
   std::printf("metaflow-local: compared %d fields, matched %d\n", t.compared, t.matched);
   EXPECT_GT(t.compared, 500);
   EXPECT_EQ(t.compared, t.matched);
+}
+
+// The fixtures ran in the local environment only; the other environments' rule
+// (CondaEnvironment.get_client_info, which PyPIEnvironment inherits; uv inherits the local
+// answer) on a copy whose package says conda and carries conda.manifest, one task with the
+// conda_env_prefix metadata Metaflow's @conda registers ("metaflow/<arch>/<env id>").
+TEST(ModelCode, CondaEnvironmentInfoIsTheManifestEntryOfTheTasksPrefix) {
+  const std::string manifest = R"({"env123": {"linux-64": {"deps": ["numpy==2.0"], "python": "3.11"}}})";
+  for (const std::string env : {"conda", "pypi", "uv", "my-extension"}) {
+    TempDir dir;
+    const auto root = copy_store(shared_dir() / "fixtures" / "metaflow-code", dir) / ".metaflow" / "PackagedFlow";
+    const std::string info = R"({"environment_type": ")" + env + R"(", "script": "packaged_flow.py"})";
+    std::ofstream(root / "data/53/53c98acc49cf8cf9b0d8dcdcae0b93fb3a29be7c", std::ios::binary | std::ios::trunc)
+        << storegen::python_gzip(storegen::ustar({{".mf_install", R"({"version": 1, "module_files": []})"},
+                                                  {".mf_meta/INFO", info},
+                                                  {"conda.manifest", manifest},
+                                                  {"packaged_flow.py", "pass\n"}},
+                                                 0),
+                                 0);
+    std::ofstream(root / "1796112560799526/end/7/_meta/sysmeta_conda_env_prefix_1796112569012.json")
+        << R"({"flow_id": "PackagedFlow", "run_number": "1796112560799526", "step_name": "end", "task_id": "7", )"
+        << R"("field_name": "conda_env_prefix", "type": "conda_env_prefix", "value": "metaflow/linux-64/env123", )"
+        << R"("tags": ["attempt_id:0"], "user_name": "someone", "ts_epoch": 1796112569012})";
+    TestDb db;
+    for (auto t : {"tasks", "steps"})
+      db.query(std::string("CREATE VIRTUAL TABLE temp.c_") + t + " USING " + t + "(root=" + quote(root.parent_path().parent_path().string()) + ")");
+    const bool conda = env == "conda" || env == "pypi";
+    const Cell with_prefix = db.scalar("SELECT environment_info FROM c_tasks WHERE pathspec = 'PackagedFlow/1796112560799526/end/7'");
+    const Cell without = db.scalar("SELECT environment_info FROM c_tasks WHERE pathspec = 'PackagedFlow/1796112560799526/gather/6'");
+    const Cell step = db.scalar("SELECT environment_info FROM c_steps WHERE pathspec = 'PackagedFlow/1796112560799526/end'");
+    if (conda) {
+      EXPECT_EQ(cell_json(with_prefix), json::parse(manifest)["env123"]["linux-64"]) << env;
+      EXPECT_EQ(cell_json(without), json::object()) << env << ": no conda_env_prefix is {}";
+      EXPECT_EQ(cell_json(step), cell_json(with_prefix)) << env;
+    } else if (env == "uv") {
+      EXPECT_EQ(cell_json(with_prefix), json("Local environment"));
+      EXPECT_EQ(cell_json(without), json("Local environment"));
+    } else {
+      EXPECT_FALSE(with_prefix) << "an environment mfsql does not know is NULL";
+    }
+  }
 }
 
 }  // namespace

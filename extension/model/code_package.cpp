@@ -215,10 +215,11 @@ std::optional<std::string> environment_info_json(Store& store, const std::string
   const ordered_json type = info.value("environment_type", ordered_json());
   if (!type.is_string() || type.get<std::string>().empty()) return std::nullopt;  // the client: None
   const std::string env = type.get<std::string>();
-  if (env == "local") return ordered_json("Local environment").dump();  // MetaflowEnvironment
+  // MetaflowEnvironment's answer, which uv's environment inherits.
+  if (env == "local" || env == "uv") return ordered_json("Local environment").dump();
   if (env != "conda" && env != "pypi") return std::nullopt;  // an extension's environment
   // CondaEnvironment.get_client_info: the manifest's entry for the task's conda_env_prefix
-  // (".../<arch>/<env id>" split by '/': [2] then [1]), {} without the prefix.
+  // ("metaflow/<arch>/<env id>" split by '/': [2] then [1]), {} without the prefix.
   auto prefix = text_of(dict, "conda_env_prefix");
   if (!prefix) return "{}";
   const std::string what = "The conda.manifest of code package " + ref->sha;

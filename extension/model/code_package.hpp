@@ -50,7 +50,7 @@ std::string code_json(Store& store, const std::string& flow, const CodePackageRe
 std::optional<std::string> task_code_json(Store& store, const std::string& flow, const MetadataDict& dict);
 
 // Task.environment_info as JSON: NULL without a package or an environment_type; the string
-// "Local environment" for local; for conda and pypi the task's environment from the package's
+// "Local environment" for local (and uv, which inherits it); for conda and pypi the task's environment from the package's
 // conda.manifest ({} without conda_env_prefix metadata); NULL for an environment mfsql does not know.
 std::optional<std::string> environment_info_json(Store& store, const std::string& flow, const MetadataDict& dict);
 
