@@ -250,17 +250,14 @@ std::optional<CodePackageRef> run_code_ref(Store& store, const ObjectPath& run) 
   return std::nullopt;
 }
 
-std::optional<std::string> run_code_json(Store& store, const ObjectPath& run) {
-  auto ref = run_code_ref(store, run);
-  return ref ? std::optional(code_json(store, run.flow, *ref)) : std::nullopt;
-}
-
-std::optional<std::string> run_script_name(Store& store, const ObjectPath& run) {
-  if (auto ref = run_code_ref(store, run))
-    return code_info(*code_package(store, run.flow, *ref), *ref)["script"].get<std::string>();
+RunCode run_code(Store& store, const ObjectPath& run) {
+  if (auto ref = run_code_ref(store, run)) {
+    ordered_json info = code_info(*code_package(store, run.flow, *ref), *ref);
+    return {code_json(store, run.flow, *ref), info["script"].get<std::string>()};
+  }
   auto params = parameters_task(store, run);
-  if (!params) return std::nullopt;
-  return text_of(metadata_dict(store.meta().metadata_field(params->path, "script-name")), "script-name");
+  if (!params) return {};
+  return {std::nullopt, text_of(metadata_dict(store.meta().metadata_field(params->path, "script-name")), "script-name")};
 }
 
 std::optional<std::string> step_environment_info_json(Store& store, const ObjectPath& step) {

@@ -57,13 +57,13 @@ std::optional<std::string> environment_info_json(Store& store, const std::string
 // Run.code: the package of the first step (newest first, private steps left out) whose newest
 // task has one. Reads the run's metadata in one listing where the provider can (read_ahead).
 std::optional<CodePackageRef> run_code_ref(Store& store, const ObjectPath& run);
-// The same as the run's `code` column.
-std::optional<std::string> run_code_json(Store& store, const ObjectPath& run);
-
-// runs.script_name: Run.code.script_name for a packaged run; for one without a package (the
-// client has no code object) the `script-name` metadata the runtime registers on its _parameters
-// task, which names the same file. nullopt when neither is there.
-std::optional<std::string> run_script_name(Store& store, const ObjectPath& run);
+// The run's `code` and `script_name` columns, from one Run.code lookup: the package's code JSON
+// and Run.code.script_name; for a run without a package (the client has no code object) NULL and
+// the `script-name` metadata the runtime registers on its _parameters task, which names the same file.
+struct RunCode {
+  std::optional<std::string> code_json, script_name;
+};
+RunCode run_code(Store& store, const ObjectPath& run);
 
 // Step.environment_info: that of the step's newest task.
 std::optional<std::string> step_environment_info_json(Store& store, const ObjectPath& step);

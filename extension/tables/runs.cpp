@@ -65,6 +65,7 @@ void put_outcome(Store& store, const RunRecord& run, const engine::Plan& plan, e
 
 constexpr uint64_t kOutcome = engine::column_bits({kFinished, kSuccessful, kFinishedAt, kStatus, kEndTask});
 constexpr uint64_t kStartTask = engine::column_bits({kTrigger});
+constexpr uint64_t kCodeColumns = engine::column_bits({kCode, kScriptName});
 
 void put_row(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
   const RunRecord* run = found.run;
@@ -93,14 +94,14 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
       auto d = client::start_task_metadata(store, run->path);
       r[kTrigger] = Value::json_maybe(client::json_field(d, "execution-triggers"));
     });
-  for (int c : {kCode, kScriptName})
-    if (plan.uses(c))
-      row.defer(engine::column_bits({c}), [&store, run, c](engine::Row& r) {
-        r[c] = guarded([&] {
-          return c == kCode ? Value::json_maybe(client::run_code_json(store, run->path))
-                            : Value::maybe(client::run_script_name(store, run->path));
-        });
+  if (plan.columns_used & kCodeColumns)
+    row.defer(kCodeColumns, [&store, run](engine::Row& r) {
+      guarded_fill([&] {  // a package mfsql refuses: both NULL
+        auto code = client::run_code(store, run->path);
+        r[kCode] = Value::json_maybe(code.code_json);
+        r[kScriptName] = Value::maybe(code.script_name);
       });
+    });
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
