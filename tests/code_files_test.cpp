@@ -124,6 +124,21 @@ TEST(CodeFilesHostile, RefusedPackagesAreNullNotErrors) {
   db.query("CREATE VIRTUAL TABLE temp.h_code_files USING code_files(root=" + quote(root.string()) + ")");
   EXPECT_EQ(db.query("SELECT run_id, text FROM h_code_files WHERE path = 'packaged_flow.py' ORDER BY run_id"),
             (Rows{{"1796112536719405", "print('hi')\n"}, {"1796112560799526", "print('hi')\n"}}));
+
+  // A v0 package (before Metaflow 2.16: no .mf_install marker, INFO at the root) keeps INFO there;
+  // one whose marker names a version mfsql does not know has no INFO the client can find: NULL.
+  const std::pair<std::string, Cell> layouts[] = {{"", "v0_flow.py"}, {R"({"version": 7})", std::nullopt}};
+  for (const auto& [marker, script] : layouts) {
+    std::vector<std::pair<std::string, std::string>> files = {
+        {"INFO", R"({"script": "v0_flow.py", "environment_type": "local"})"}, {"v0_flow.py", "pass\n"}};
+    if (!marker.empty()) files.push_back({".mf_install", marker});
+    std::ofstream(root / ".metaflow/PackagedFlow/data/53/53c98acc49cf8cf9b0d8dcdcae0b93fb3a29be7c",
+                  std::ios::binary | std::ios::trunc)
+        << storegen::python_gzip(storegen::ustar(files, 0), 0);
+    TestDb v0;
+    v0.query("CREATE VIRTUAL TABLE temp.h_runs USING runs(root=" + quote(root.string()) + ")");
+    EXPECT_EQ(v0.scalar("SELECT json_extract(code, '$.script_name') FROM h_runs WHERE run_id = '1796112560799526'"), script) << marker;
+  }
 }
 
 // BenchFlow runs with packages (storegen), at two store sizes: one run's files cost the same, and
