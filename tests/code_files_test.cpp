@@ -116,6 +116,15 @@ TEST(CodeFilesHostile, RefusedPackagesAreNullNotErrors) {
     EXPECT_EQ(db.scalar("SELECT count(*) FROM h_tasks"), "18") << what << ": the tasks themselves stay";
     EXPECT_FALSE(fs::exists(root / ".bashrc") || fs::exists(root.parent_path() / ".bashrc")) << what;
   }
+  {  // A package past the size mfsql reads (sparse here) is refused by its size, before any read.
+    TempDir dir;
+    const fs::path root = copy_store(code_fixture(), dir);
+    fs::resize_file(root / ".metaflow/PackagedFlow/data/53/53c98acc49cf8cf9b0d8dcdcae0b93fb3a29be7c", size_t{600} << 20);
+    TestDb db;
+    db.query("CREATE VIRTUAL TABLE temp.h_code_files USING code_files(root=" + quote(root.string()) + ")");
+    EXPECT_EQ(db.files_opened_by("SELECT * FROM h_code_files", kPackageReads), 0);
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM h_code_files"), "0");
+  }
   // The same layout with a proper member is read: the refusals above are about the members.
   TempDir dir;
   const fs::path root = copy_store(code_fixture(), dir);

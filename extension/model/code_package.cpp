@@ -99,11 +99,15 @@ std::string package_bytes(Store& store, const std::string& flow, const CodePacka
   if (!valid_sha(ref.sha)) throw CorruptRecord("A code-package metadata entry names an invalid sha '" + ref.sha + "'.");
   if (ref.format != "tgz")
     throw CorruptRecord(describe(flow, ref) + " has archive format '" + ref.format + "'; mfsql reads tgz packages only.");
-  auto stored = store.data().get(blob_key(flow, ref.sha), false);
+  const std::string key = blob_key(flow, ref.sha);
+  const std::string too_large = describe(flow, ref) + " is larger than " + std::to_string(kMaxPackageBytes >> 20) +
+                                " MiB; mfsql reads packages up to that size.";
+  // Sized first (a stat, a HEAD on S3), so that a huge object is refused before it is read.
+  const std::optional<uint64_t> size = store.data().size(key);
+  if (size && *size > kMaxPackageBytes) throw CorruptRecord(too_large);
+  auto stored = size ? store.data().get(key, false) : std::nullopt;
   if (!stored) throw CorruptRecord(describe(flow, ref) + " is missing from " + store.data().describe() + ".");
-  if (stored->bytes.size() > kMaxPackageBytes)
-    throw CorruptRecord(describe(flow, ref) + " is larger than " + std::to_string(kMaxPackageBytes >> 20) +
-                        " MiB; mfsql reads packages up to that size.");
+  if (stored->bytes.size() > kMaxPackageBytes) throw CorruptRecord(too_large);  // it grew since
   return std::move(stored->bytes);
 }
 
