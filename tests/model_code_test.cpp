@@ -83,13 +83,14 @@ void compare_files(Tally& t, TestDb& db, const std::string& run, const json& cod
   }
 }
 
-// The run's script-name metadata as the client's _parameters task shows it (oracle.json).
+// Per run (oracle.json): the script-name metadata its _parameters task shows, and code_present.
 std::map<std::string, json> script_names(const json& oracle) {
   std::map<std::string, json> out;
   for (auto& f : oracle["flows"])
     for (auto& r : f["runs"]) {
       const json& p = r.value("parameters_task", json());
-      out[r["pathspec"]] = p.is_object() ? p["metadata_dict"].value("script-name", json()) : json();
+      out[r["pathspec"]] = {{"script", p.is_object() ? p["metadata_dict"].value("script-name", json()) : json()},
+                            {"code_present", r.value("code_present", json())}};
     }
   return out;
 }
@@ -110,7 +111,8 @@ Tally compare_store(const std::string& fixture) {
         continue;
       }
       compare_code(t, run["code"], r[0][0], rp + " runs.code");
-      const json& script = run["code"].is_object() ? run["code"]["script_name"] : scripts.at(rp);
+      const json& script = run["code"].is_object() ? run["code"]["script_name"] : scripts.at(rp)["script"];
+      t.equal(scripts.at(rp)["code_present"], r[0][0].has_value(), rp + " runs.code IS NOT NULL is code_present");
       t.equal(script, r[0][1] ? json(*r[0][1]) : json(), rp + " runs.script_name");
       compare_files(t, db, rp, run["code"]);
       for (auto& step : run["steps"]) {
