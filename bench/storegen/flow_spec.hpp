@@ -23,6 +23,9 @@ struct StepSpec {
   std::string foreach_artifact;  // split-foreach only
   std::string matching_join;     // split steps only
   std::vector<DecoratorSpec> decorators;
+  // A step that loops back to itself through a switch (type split-switch, `next` naming itself)
+  // runs this many times in a row, each time as a new task.
+  int iterations = 1;
 
   int retry_times() const;  // @retry(times=) or 0
 };

@@ -10,7 +10,7 @@
 namespace {
 
 const char* kUsage =
-    "usage: mfsql-storegen --out DIR [--sample] [--runs N] [--foreach N] [--seed S] [--force]\n"
+    "usage: mfsql-storegen --out DIR [--sample] [--runs N] [--foreach N] [--recursive N] [--seed S] [--force]\n"
     "                      [--start-time EPOCH_SECONDS] [--threads T]\n"
     "\n"
     "Writes DIR/.metaflow in Metaflow 2.19's exact local layout (metadata, datastore, logs).\n"
@@ -18,6 +18,8 @@ const char* kUsage =
     "                resumed runs) and FanOutFlow (a 5-way foreach)\n"
     "  --runs N      N runs of BenchFlow (start -> a -> b -> c -> end)\n"
     "  --foreach N   one run of BenchForeachFlow with an N-way foreach\n"
+    "  --recursive N one run of BenchRecursiveFlow: start -> loop (a switch back to itself, N times) -> end,\n"
+    "                and one of BenchRecursiveForeachFlow: a 12-way foreach whose body loops N times\n"
     "  --seed S      the same seed writes the same store (default 1)\n"
     "  --force       replace DIR/.metaflow when it exists (deletes it first)\n"
     "  --start-time  when the first run starts (default 1748854800 = 2025-06-02T09:00:00Z)\n"
@@ -53,14 +55,15 @@ int main(int argc, char** argv) {
     else if (arg == "--force") options.force = true;
     else if (arg == "--runs") options.runs = static_cast<int>(number("--runs", value()));
     else if (arg == "--foreach") options.foreach_width = static_cast<int>(number("--foreach", value()));
+    else if (arg == "--recursive") options.recursive_iterations = static_cast<int>(number("--recursive", value()));
     else if (arg == "--seed") options.seed = static_cast<uint64_t>(number("--seed", value()));
     else if (arg == "--start-time") options.start_time_s = number("--start-time", value());
     else if (arg == "--threads") options.threads = static_cast<unsigned>(number("--threads", value()));
     else usage_error("unknown argument '" + arg + "'");
   }
   if (options.out_dir.empty()) usage_error("--out DIR is required");
-  if (!options.sample && options.runs == 0 && options.foreach_width == 0)
-    usage_error("nothing to write: give --sample, --runs N and/or --foreach N");
+  if (!options.sample && options.runs == 0 && options.foreach_width == 0 && options.recursive_iterations == 0)
+    usage_error("nothing to write: give --sample, --runs N, --foreach N and/or --recursive N");
 
   auto started = std::chrono::steady_clock::now();
   try {

@@ -50,9 +50,11 @@ class RunSimulation {
       } else {
         now_ += 2000 + rng_.between(0, 3000);
         store_.write_step_self(run_, step.name, ms(now_));
-        auto result = run_task(step, carried, {}, 1, now_ + rng_.between(300, 1200));
-        carried = result.carried;
-        now_ = result.exit_us;
+        for (int k = 0; k < std::max(1, step.iterations) && record_.succeeded; ++k) {
+          auto result = run_task(step, carried, {}, 1, now_ + rng_.between(300, 1200));
+          carried = result.carried;
+          now_ = result.exit_us;
+        }
       }
     }
     record_.end_us = now_;
@@ -266,6 +268,8 @@ class RunSimulation {
       if (i == 0) store_.write_step_self(run_, body.name, ms(launch) - 1);
       ForeachFrame frame{body.name, split.foreach_artifact, n, i, values[static_cast<size_t>(i)]};
       auto result = run_task(body, split_result.carried, {frame}, 1, launch);
+      for (int k = 1; k < body.iterations && record_.succeeded; ++k)  // a body that loops back to itself
+        result = run_task(body, result.carried, {frame}, 1, result.exit_us + rng_.between(2000, 5000));
       free_at.push(result.exit_us);
       last_exit = std::max(last_exit, result.exit_us);
     }

@@ -27,13 +27,15 @@ class Generator {
     if (options_.foreach_width > 0) jobs.push_back([this] { bench_foreach(); });  // the longest job first
     if (options_.sample) jobs.push_back([this] { sample(); });
     if (options_.runs > 0) add_bench_runs(jobs);
+    if (options_.recursive_iterations > 0) jobs.push_back([this] { bench_recursive(); });
     run_jobs(jobs);
     GenerateSummary summary;
     summary.metaflow_root = store_.root();
     summary.flows = flows_;
     summary.runs = runs_;
     summary.tasks = tasks_;
-    for (const auto& flow : {"HelloFlow", "TrainingFlow", "FanOutFlow", "BenchFlow", "BenchForeachFlow"})
+    for (const auto& flow : {"HelloFlow", "TrainingFlow", "FanOutFlow", "BenchFlow", "BenchForeachFlow", "BenchRecursiveFlow",
+                              "BenchRecursiveForeachFlow"})
       if (blob_stores_.count(flow)) summary.blobs += blob_stores_.at(flow)->blob_count();
     return summary;
   }
@@ -161,6 +163,40 @@ class Generator {
     auto record = play(flow, plan(t, "alice", {"scale:" + std::to_string(options_.foreach_width)},
                                   {{"batch_date", py_str("2025-06-02")}}, fan_out_script(flow, items, {}, rng.next())));
     write_flow("BenchForeachFlow", t, record.run_id);
+  }
+
+  void bench_recursive() {
+    FlowSpec flow = linear_flow("BenchRecursiveFlow", "bench_recursive_flow.py", {"start", "loop", "end"});
+    StepSpec& loop = flow.steps[1];
+    loop.type = "split-switch";
+    loop.next = {"loop", "end"};
+    loop.iterations = options_.recursive_iterations;
+    Rng rng = Rng::derive(options_.seed, "bench-recursive");
+    int64_t t = options_.start_time_s * kSecond + 13 * 60 * kMinute + rng.between(0, kSecond - 1);
+    auto iteration = std::make_shared<int64_t>(0);
+    StepScript script = [iteration](const TaskInput& in) -> StepOutcome {
+      StepOutcome out;
+      if (in.step.name == "loop") {
+        out.artifacts = {{"iteration", py_int(++*iteration)}};
+        out.stdout_lines = {"iteration " + std::to_string(*iteration)};
+      }
+      out.seconds = 0.2;
+      return out;
+    };
+    auto record = play(flow, plan(t, "alice", {"loop"}, {}, std::move(script)));
+    write_flow("BenchRecursiveFlow", t, record.run_id);
+
+    FlowSpec in_foreach = fan_out_flow("BenchRecursiveForeachFlow", "bench_recursive_foreach_flow.py");
+    StepSpec& body = in_foreach.steps[2];
+    body.type = "split-switch";
+    body.next = {body.name, in_foreach.steps[3].name};
+    body.iterations = options_.recursive_iterations;
+    std::vector<std::string> items;
+    for (int i = 0; i < 12; ++i) items.push_back(std::to_string(i));  // 12: "process:1" is a prefix of "process:10"
+    t += 30 * kMinute;
+    auto looped = play(in_foreach, plan(t, "alice", {"loop"}, {{"batch_date", py_str("2025-06-02")}},
+                                        fan_out_script(in_foreach, items, {}, rng.next())));
+    write_flow("BenchRecursiveForeachFlow", t, looped.run_id);
   }
 
   void run_jobs(std::vector<std::function<void()>>& jobs) {

@@ -13,6 +13,10 @@ struct GenerateOptions {
   bool sample = false;            // HelloFlow, TrainingFlow, FanOutFlow: a few runs of each kind
   int runs = 0;                   // BenchFlow runs (start -> a -> b -> c -> end)
   int foreach_width = 0;          // one BenchForeachFlow run with this many foreach tasks
+  int recursive_iterations = 0;   // one BenchRecursiveFlow run: start -> loop (a switch back to
+                                  // itself, run this many times) -> end; and one
+                                  // BenchRecursiveForeachFlow run: a 12-way foreach whose body
+                                  // `process` loops back to itself as many times per item
   bool code_packages = false;     // BenchFlow runs upload a code package (named by every task but start)
   uint64_t seed = 1;
   int64_t start_time_s = 1748854800;  // 2025-06-02T09:00:00Z: the first run starts here

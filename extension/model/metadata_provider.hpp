@@ -32,6 +32,10 @@ class MetadataProvider {
   // True when many small reads may run on several threads at once (the local store). A network
   // provider answers a whole step or run in one request, which concurrent callers would each make.
   virtual bool reads_in_parallel() const { return false; }
+  // How Metaflow's filter_tasks_by_metadata (which task lineage rests on) matches a pattern on
+  // this backend: locally Python's re.match, from the value's start; the service's PostgreSQL
+  // regexp_match, anywhere in the value. The client's lineage follows the backend, so ours does.
+  virtual bool metadata_patterns_match_at_start() const { return true; }
 
   virtual std::vector<FlowRecord> flows() = 0;
   virtual std::optional<FlowRecord> flow(const std::string& flow) = 0;

@@ -14,6 +14,7 @@
 #include "datastore/datastore.hpp"
 #include "model/code_package_cache.hpp"
 #include "model/metadata_provider.hpp"
+#include "util/statement_memo.hpp"
 #include "util/trace.hpp"
 
 namespace mfsql {
@@ -38,6 +39,10 @@ class Store {
   Datastore& data() { return *data_; }
   Trace& trace() { return *trace_; }
   const StoreSettings& settings() const { return *settings_; }
+  // The connection's statement memo, for values derived per statement (may be null: then nothing
+  // derived is kept). Set by the session that opens the store.
+  StatementMemo* statement_memo() const { return memo_; }
+  void set_statement_memo(StatementMemo* memo) { memo_ = memo; }
   // The code packages this connection has listed, by sha (model/code_package.*).
   CodePackageCache& code_packages() { return code_packages_; }
 
@@ -67,6 +72,7 @@ class Store {
   std::shared_ptr<Datastore> data_;
   std::shared_ptr<Trace> trace_;
   SharedSettings settings_;
+  StatementMemo* memo_ = nullptr;
 
   std::mutex cache_mu_;
   std::list<std::string> lru_;

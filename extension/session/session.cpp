@@ -181,6 +181,7 @@ std::shared_ptr<Store> Session::store(const engine::ModuleArgs& args) {
   std::string metadata = config.get("METAFLOW_DEFAULT_METADATA").value_or("local");
   if (metadata == "service") {
     auto store = open_service_store(config, trace_, &memo_, settings_, interrupted_);
+    store->set_statement_memo(&memo_);
     stores_[key] = store;
     return store;
   }
@@ -195,6 +196,7 @@ std::shared_ptr<Store> Session::store(const engine::ModuleArgs& args) {
   if (config.get("METAFLOW_DEFAULT_DATASTORE").value_or("local") == "s3") data = open_s3_datastore(config, trace_, interrupted_);
   else data = std::make_shared<LocalDatastore>(files);
   auto store = std::make_shared<Store>(std::make_shared<LocalMetadata>(files), std::move(data), trace_, settings_);
+  store->set_statement_memo(&memo_);
   stores_[key] = store;
   return store;
 }

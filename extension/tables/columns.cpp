@@ -89,7 +89,7 @@ const engine::TableSpec kColumnsTable = {
 std::span<const engine::TableSpec* const> all_tables() {
   static const engine::TableSpec* const kAll[] = {
       &kFlowsTable,     &kRunsTable,     &kStepsTable, &kTasksTable,  &kTaskAttemptsTable, &kTagsTable,
-      &kArtifactsTable, &kMetadataTable, &kLogsTable,
+      &kArtifactsTable, &kMetadataTable, &kLogsTable,  &kTaskEdgesTable,
       &kCodeFilesTable,  // issue 14 part 6
       &kConfigTable, &kTraceTable,        &kTablesTable, &kColumnsTable,
   };

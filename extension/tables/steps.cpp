@@ -1,6 +1,7 @@
 // steps: one row per step of a run (the hidden `_parameters` step only when asked for by name).
 #include "model/client.hpp"
 #include "model/code_package.hpp"
+#include "tables/lineage_columns.hpp"
 #include "tables/object_columns.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
@@ -15,6 +16,7 @@ using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kStep, kPathspec, kParent, kCreatedAt, kFinishedAt, kTaskCount, kUserTags,
            kSystemTags, kTags, kPathComponents,
+           kType, kParentSteps, kChildSteps, kControlTask,  // the DAG (tables/lineage_columns.cpp)
            kEnvironmentInfo,  // model/code_package.*
            kPrivate, kCount };
 
@@ -31,6 +33,14 @@ const engine::Column kColumns[] = {
     {"system_tags", Type::Json, kPlain, 0, "The run's system tags"},
     {"tags", Type::Json, kPlain, 0, "Union of the run's tags"},
     {"path_components", Type::Json, kPlain, 0, "The client's path_components: [flow, run_id, step]"},
+    {"type", Type::Text, kPlain, 0,
+     "The step's node type in _graph_info: start, linear, split-static, split-foreach, split-switch, join, end, ..."},
+    {"parent_steps", Type::Json, kPlain, 0,
+     "Sorted JSON array of the steps leading here (the client's parent_steps); NULL where the client raises (no _graph_info, or one of them never ran)"},
+    {"child_steps", Type::Json, kPlain, 0,
+     "Sorted JSON array of the steps this one leads to (the client's child_steps); NULL where the client raises"},
+    {"control_task", Type::Text, kPlain, 0,
+     "Pathspec of the step's control task (@parallel: internal_task_type control_task), else NULL"},
     {"environment_info", Type::Json, kPlain, 0,
      "Step.environment_info: that of its newest task (NULL when that task has no code package)"},
     {"private", Type::Integer, kHidden | kArgument, 0,
@@ -61,6 +71,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
         });
     });
   if (uses_run(plan)) put_run_tags(row, kUserTags, *found.run);
+  defer_step_dag(store, step, plan, row, kType);
   if (plan.uses(kEnvironmentInfo))
     row.defer(engine::column_bits({kEnvironmentInfo}), [&store, path = &step.path](engine::Row& r) {
       r[kEnvironmentInfo] = guarded([&] { return Value::json_maybe(client::step_environment_info_json(store, *path)); });
@@ -68,8 +79,9 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  const Walk how{.level = Level::kStep, .run_records = uses_run(plan), .reads_artifacts = plan.uses(kFinishedAt),
-                 .reads_metadata = plan.uses(kEnvironmentInfo),
+  const bool dag = plan.uses(kType) || plan.uses(kParentSteps) || plan.uses(kChildSteps);  // a task's _graph_info
+  const Walk how{.level = Level::kStep, .run_records = uses_run(plan), .reads_artifacts = plan.uses(kFinishedAt) || dag,
+                 .reads_metadata = plan.uses(kControlTask) || plan.uses(kEnvironmentInfo),
                  .objects_at_once = 256, .min_per_thread = 1};
   return walk(source, plan, kPath, how, put_row);
 }

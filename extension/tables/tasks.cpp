@@ -2,6 +2,7 @@
 #include "model/client.hpp"
 #include "model/code_package.hpp"
 #include "model/task_history.hpp"
+#include "tables/lineage_columns.hpp"
 #include "tables/object_columns.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
@@ -17,6 +18,7 @@ using enum engine::ColumnFlag;
 enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kParent, kAttempt, kCreatedAt, kFinishedAt, kFinished,
            kSuccessful, kException, kForeachIndex, kStdout, kStderr, kMetadata, kOriginPathspec, kUserTags,
            kSystemTags, kTags, kPathComponents, kStdoutSize, kStderrSize, kRuntimeName,
+           kParentTaskPathspecs, kChildTaskPathspecs,  // lineage (tables/lineage_columns.cpp)
            kCode, kEnvironmentInfo,  // model/code_package.*
            kPrivate, kCount };
 
@@ -46,6 +48,10 @@ const engine::Column kColumns[] = {
      "The client's stdout_size: bytes of the latest started attempt's stdout files as stored (not length(stdout)); sized, not read"},
     {"stderr_size", Type::Integer, kPlain, 0, "The client's stderr_size, as stdout_size"},
     {"runtime_name", Type::Text, kPlain, 0, "The client's runtime_name: from the runtime: tag (e.g. dev), NULL without one"},
+    {"parent_task_pathspecs", Type::Json, kPlain, 0,
+     "Sorted JSON array of the tasks that fed this one (the client's parent_task_pathspecs); NULL where the client raises (no _graph_info)"},
+    {"child_task_pathspecs", Type::Json, kPlain, 0,
+     "Sorted JSON array of the tasks this one fed (the client's child_task_pathspecs); NULL where the client raises"},
     {"code", Type::Json, kPlain, 0,
      "Task.code: {sha, ds_type, location, info, script_name} of its code-package metadata and the package's INFO; NULL without one"},
     {"environment_info", Type::Json, kPlain, 0,
@@ -62,6 +68,7 @@ constexpr uint64_t kNeedsCode = bit(kCode) | bit(kEnvironmentInfo);
 constexpr uint64_t kNeedsMetadata =
     bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec) | bit(kStdout) | bit(kStderr) | kLogSizes | kNeedsCode;
 constexpr uint64_t kNeedsRun = bit(kUserTags) | bit(kSystemTags) | bit(kTags) | bit(kRuntimeName);
+constexpr uint64_t kNeedsLineage = bit(kParentTaskPathspecs) | bit(kChildTaskPathspecs);
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .step = kStep, .task_id = kTaskId, .pathspec = kPathspec,
                             .private_names = kPrivate};
@@ -147,13 +154,15 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
     });
   if (plan.columns_used & kLogSizes)
     row.defer(kLogSizes, [&store, task, dict](engine::Row& r) { put_log_sizes(store, *task, dict_of(store, *task, dict), r); });
+  if (plan.columns_used & kNeedsLineage) defer_task_lineage(store, *task, row, kParentTaskPathspecs);
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
-  const Walk how{.level = Level::kTask,
-                 .run_records = (plan.columns_used & kNeedsRun) != 0,
-                 .reads_artifacts = (plan.columns_used & kNeedsArtifacts) != 0,
-                 .reads_metadata = (plan.columns_used & kNeedsMetadata) != 0};
+  Walk how{.level = Level::kTask,
+           .run_records = (plan.columns_used & kNeedsRun) != 0,
+           .reads_artifacts = (plan.columns_used & kNeedsArtifacts) != 0,
+           .reads_metadata = (plan.columns_used & kNeedsMetadata) != 0};
+  if (plan.columns_used & kNeedsLineage) how.before_rows = lineage_ahead(source.store());
   return walk(source, plan, kPath, how, put_row);
 }
 

@@ -5,6 +5,7 @@
 // reset, and the memo is dropped when the last one closes.
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -63,6 +64,8 @@ class StatementMemo {
       files_.clear();
       listings_.clear();
       listing_order_.clear();
+      computed_.clear();
+      computed_order_.clear();
       bytes_ = 0;
     }
   }
@@ -97,13 +100,47 @@ class StatementMemo {
     }
   }
 
+  // A value derived from what the statement read (a run's task lineage), made once per statement
+  // by its first caller while later callers for the same key wait, and dropped with the files.
+  // Without an open cursor it is made afresh. The most recent kMaxComputed keys are kept.
+  static constexpr size_t kMaxComputed = 64;
+  template <typename T>
+  std::shared_ptr<const T> computed(const std::string& key, const std::function<T()>& make) {
+    std::shared_ptr<Computed> slot;
+    {
+      std::lock_guard lock(mu_);
+      if (open_cursors_ > 0) {
+        auto& held = computed_[key];
+        if (!held) {
+          held = std::make_shared<Computed>();
+          computed_order_.push_back(key);
+          if (computed_order_.size() > kMaxComputed) {
+            computed_.erase(computed_order_.front());
+            computed_order_.pop_front();
+          }
+        }
+        slot = held;
+      }
+    }
+    if (!slot) return std::make_shared<const T>(make());
+    std::lock_guard lock(slot->mu);
+    if (!slot->value) slot->value = std::make_shared<const T>(make());  // a throw leaves it to the next caller
+    return std::static_pointer_cast<const T>(slot->value);
+  }
+
  private:
+  struct Computed {
+    std::mutex mu;
+    std::shared_ptr<const void> value;
+  };
   std::mutex mu_;
   int open_cursors_ = 0;
   size_t bytes_ = 0;
   std::unordered_map<std::string, std::optional<std::string>> files_;
   std::unordered_map<std::string, DirListing> listings_;
   std::deque<std::string> listing_order_;  // oldest first
+  std::unordered_map<std::string, std::shared_ptr<Computed>> computed_;
+  std::deque<std::string> computed_order_;  // oldest first
 };
 
 }  // namespace mfsql

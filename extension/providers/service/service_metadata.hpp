@@ -46,6 +46,7 @@ class ServiceMetadata final : public MetadataProvider {
                   StatementMemo* memo);
 
   std::string describe() const override;
+  bool metadata_patterns_match_at_start() const override { return false; }
   std::vector<FlowRecord> flows() override;
   std::optional<FlowRecord> flow(const std::string& flow) override;
   std::vector<RunRecord> runs(const std::string& flow) override;
