@@ -179,7 +179,8 @@ class LiveS3Test : public ::testing::Test {
     for (const auto& [from, to] :
          std::vector<std::pair<std::string, std::string>>{{R"("ds-type":"local")", R"("ds-type":"s3")"},
                                                           {R"("ds_type": "local")", R"("ds_type": "s3")"},
-                                                          {R"(\"ds_type\": \"local\")", R"(\"ds_type\": \"s3\")"}})
+                                                          {R"(\"ds_type\": \"local\")", R"(\"ds_type\": \"s3\")"},
+                                                          {R"("ds_type":"local")", R"("ds_type":"s3")"}})
       for (size_t at; (at = v.find(from)) != std::string::npos;) v.replace(at, from.size(), to);
     if (column == "parent_task_pathspecs" || column == "child_task_pathspecs") {  // sorted again, in service ids
       auto list = nlohmann::json::parse(v, nullptr, false);
