@@ -78,12 +78,7 @@ void put_outcome(Store& store, const TaskRecord& task, const engine::Plan& plan,
   if (plan.uses(kException)) names.push_back("_exception");
   if (plan.uses(kForeachIndex)) names.push_back("_foreach_stack");
   auto arts = store.meta().artifacts_named(task.path, std::nullopt, names);
-  auto outcome = client::task_outcome(store, arts);
-  row[kFinished] = outcome.finished ? Value::boolean(*outcome.finished) : Value::null();
-  row[kSuccessful] = outcome.successful ? Value::boolean(*outcome.successful) : Value::null();
-  row[kFinishedAt] = outcome.finished_at_ms ? Value::of(iso_utc_ms(*outcome.finished_at_ms)) : Value::null();
-  if (plan.uses(kException))
-    row[kException] = guarded([&] { return Value::json_maybe(client::task_exception_json(store, arts)); });
+  put_task_outcome(store, arts, plan, {kFinished, kSuccessful, kFinishedAt, kException}, row);
   if (plan.uses(kForeachIndex))
     row[kForeachIndex] = guarded([&] { return Value::maybe(client::foreach_index(store, arts)); });
 }
