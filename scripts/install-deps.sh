@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages mfsql builds, tests and runs with. Safe to run again.
 set -euo pipefail
-packages=(cmake g++ pkg-config libsqlite3-dev sqlite3 nlohmann-json3-dev libcurl4-openssl-dev zlib1g-dev
+packages=(cmake g++ pkg-config libsqlite3-dev sqlite3 nlohmann-json3-dev libcurl4-openssl-dev zlib1g-dev libarchive-dev
           libgtest-dev libcpp-httplib-dev
           python3-pandas libsqliteodbc unixodbc   # the Python and ODBC client tests
           python3-venv python3-pip python3-setuptools python3-wheel python3-ipython  # the pip package, %%mfsql

@@ -66,13 +66,17 @@ std::string run_script(sqlite3* db, const std::string& sql) {
   return out;
 }
 
-class ExampleTest : public ::testing::TestWithParam<std::string> {
- protected:
-  // The examples use the eponymous tables, which read the store Metaflow's configuration names.
-  static void SetUpTestSuite() {
-    use_local_store(local_fixture());
-  }
-};
+// The fixture an example names on a `-- Store: <name>` line (a folder of ../shared/fixtures), else
+// the public one.
+fs::path store_of(const std::string& sql) {
+  const std::string tag = "\n-- Store: ";
+  const size_t at = sql.find(tag);
+  if (at == std::string::npos) return local_fixture();
+  const size_t from = at + tag.size();
+  return shared_dir() / "fixtures" / sql.substr(from, sql.find('\n', from) - from);
+}
+
+class ExampleTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ExampleTest, OutputMatchesTheHandCheckedExpectedFile) {
   const std::string name = GetParam();
@@ -81,6 +85,8 @@ TEST_P(ExampleTest, OutputMatchesTheHandCheckedExpectedFile) {
   ASSERT_NE(sql.find("ORDER BY"), std::string::npos) << name << ".sql needs an ORDER BY for a stable output";
   const fs::path expected_file = examples_dir() / "expected" / (name + ".out");
   ASSERT_TRUE(fs::exists(expected_file)) << "missing " << expected_file;
+  // The examples use the eponymous tables, which read the store Metaflow's configuration names.
+  use_local_store(store_of(sql));
   TestDb db;
   EXPECT_EQ(run_script(db.handle(), sql), read_file(expected_file)) << "example " << name;
 }

@@ -138,6 +138,14 @@ class LiveS3Test : public ::testing::Test {
     if (column == "run_id" || column == "latest_run" || column == "latest_successful_run" || column == "origin_run_id")
       return live_->has_run(flow, v) ? live_->run(flow, v) : v;
     if (column == "task_id") return live_->task(flow, *row.at("run_id"), *row.at("step"), v);
+    if (column == "path_components") {  // [flow, run, step, task, name]: the ids in service terms
+      auto parts = nlohmann::json::parse(v, nullptr, false);
+      if (!parts.is_array() || parts.size() < 2 || !live_->has_run(flow, parts[1].get<std::string>())) return v;
+      const std::string run = parts[1];
+      parts[1] = live_->run(flow, run);
+      if (parts.size() >= 4) parts[3] = live_->task(flow, run, parts[2].get<std::string>(), parts[3].get<std::string>());
+      return parts.dump();
+    }
     // Pathspecs anywhere in the text (pathspec, parent, end_task, values): Flow/run[/step/task].
     std::string out;
     auto begin = std::sregex_iterator(v.begin(), v.end(), pathspec);
@@ -171,9 +179,39 @@ class LiveS3Test : public ::testing::Test {
     for (const auto& [from, to] :
          std::vector<std::pair<std::string, std::string>>{{R"("ds-type":"local")", R"("ds-type":"s3")"},
                                                           {R"("ds_type": "local")", R"("ds_type": "s3")"},
-                                                          {R"(\"ds_type\": \"local\")", R"(\"ds_type\": \"s3\")"}})
+                                                          {R"(\"ds_type\": \"local\")", R"(\"ds_type\": \"s3\")"},
+                                                          {R"("ds_type":"local")", R"("ds_type":"s3")"}})
       for (size_t at; (at = v.find(from)) != std::string::npos;) v.replace(at, from.size(), to);
+    if (column == "parent_task_pathspecs" || column == "child_task_pathspecs") {  // sorted again, in service ids
+      auto list = nlohmann::json::parse(v, nullptr, false);
+      if (list.is_array()) {
+        std::sort(list.begin(), list.end());
+        v = list.dump();
+      }
+    }
     return v;
+  }
+
+  // For a row that differs: the fields that differ from the other side's row with the same leading path columns.
+  static std::string differing_fields(const std::string& row, const std::vector<std::string>& others) {
+    auto fields = [](const std::string& line) {
+      std::vector<std::string> out;
+      for (size_t at = 0, next; (next = line.find('\x1f', at)) != std::string::npos; at = next + 1)
+        out.push_back(line.substr(at, next - at));
+      return out;
+    };
+    const auto mine = fields(row);
+    for (const auto& other : others) {
+      const auto theirs = fields(other);
+      if (theirs.size() != mine.size() || mine.size() < 5 ||
+          !std::equal(mine.begin(), mine.begin() + 5, theirs.begin()))
+        continue;
+      std::string out = "\n  differs:";
+      for (size_t i = 0; i < mine.size(); ++i)
+        if (mine[i] != theirs[i]) out += "\n    local:   " + mine[i].substr(0, 400) + "\n    service: " + theirs[i].substr(0, 400);
+      return out;
+    }
+    return "";
   }
 
   // Compares `table` over the local stores and over service + S3; returns the fields compared.
@@ -228,7 +266,8 @@ class LiveS3Test : public ::testing::Test {
     std::set_difference(expected.begin(), expected.end(), actual.begin(), actual.end(), std::back_inserter(missing));
     std::set_difference(actual.begin(), actual.end(), expected.begin(), expected.end(), std::back_inserter(extra));
     for (size_t i = 0; i < std::min<size_t>(missing.size(), 3); ++i)
-      ADD_FAILURE() << table << ": local row missing over service+S3:\n  " << missing[i].substr(0, 1500);
+      ADD_FAILURE() << table << ": local row missing over service+S3:\n  " << missing[i].substr(0, 1500)
+                    << differing_fields(missing[i], extra);
     for (size_t i = 0; i < std::min<size_t>(extra.size(), 3); ++i)
       ADD_FAILURE() << table << ": service+S3 row not over the local store:\n  " << extra[i].substr(0, 1500);
     const size_t matched_rows = expected.size() - missing.size();

@@ -51,7 +51,12 @@ struct StoreSurvey {
   std::vector<fs::path> data_jsons, blobs, logs;
   std::set<std::string> other_files;
 
-  explicit StoreSurvey(const fs::path& root) {
+  // The kinds seen in any of these stores.
+  explicit StoreSurvey(const std::vector<fs::path>& roots) {
+    for (const fs::path& root : roots) survey(root);
+  }
+
+  void survey(const fs::path& root) {
     for (const auto& entry : fs::recursive_directory_iterator(root)) {
       if (!entry.is_regular_file()) continue;
       const fs::path& p = entry.path();
@@ -119,8 +124,9 @@ class StoregenTest : public ::testing::Test {
     options.runs = 3;
     options.foreach_width = 20;
     generate_store(options);
-    fixture_ = new StoreSurvey(fixture_root());
-    mine_ = new StoreSurvey(dir_->path() / ".metaflow");
+    // The real stores: the public fixture, and the one with code packages (sysmeta code-package).
+    fixture_ = new StoreSurvey({fixture_root(), mfsql::testing::shared_dir() / "fixtures" / "metaflow-code" / ".metaflow"});
+    mine_ = new StoreSurvey({dir_->path() / ".metaflow"});
   }
   static void TearDownTestSuite() {
     delete mine_;
@@ -158,6 +164,12 @@ TEST_F(StoregenTest, WritesTheSameJsonShapesAsMetaflow) {
 TEST_F(StoregenTest, BlobsAreNamedBySha1OfTheirPickleAndSizedAsDataJsonSays) {
   ASSERT_FALSE(mine_->blobs.empty());
   for (const auto& blob : mine_->blobs) {
+    if (read_file(blob.string() + "_meta") == R"({"cas_raw": true, "cas_version": 1})") {  // a code package: stored raw
+      const std::string raw = read_file(blob);
+      EXPECT_EQ(mfsql::sha1_hex(raw), blob.filename().string());
+      EXPECT_EQ(raw.substr(0, 2), std::string("\x1f\x8b", 2)) << "a code package is a gzip'd tar";
+      continue;
+    }
     std::string pickle = mfsql::gunzip(read_file(blob), size_t{1} << 30);
     EXPECT_EQ(mfsql::sha1_hex(pickle), blob.filename().string());
     EXPECT_EQ(pickle.substr(0, 2), std::string("\x80\x04", 2));

@@ -58,7 +58,10 @@ std::string python_gzip(std::string_view data, uint32_t mtime, int level) {
   return compressor->compress(data, mtime);
 }
 
-std::string BlobStore::store_pickle(const std::string& pickle) {
+std::string BlobStore::store_pickle(const std::string& pickle) { return store(pickle, false); }
+std::string BlobStore::store_raw(const std::string& bytes) { return store(bytes, true); }
+
+std::string BlobStore::store(const std::string& pickle, bool raw) {
   std::string sha = sha1_hex(pickle);
   std::string prefix = sha.substr(0, 2);
   std::string dir = data_dir_ + "/" + prefix;
@@ -70,8 +73,8 @@ std::string BlobStore::store_pickle(const std::string& pickle) {
   }
   // Claimed under the lock, written outside it: no other thread writes this sha.
   std::string path = dir + "/" + sha;
-  write_file(path, python_gzip(pickle, mtime_));
-  write_file(path + "_meta", R"({"cas_raw": false, "cas_version": 1})");
+  write_file(path, raw ? pickle : python_gzip(pickle, mtime_));
+  write_file(path + "_meta", raw ? R"({"cas_raw": true, "cas_version": 1})" : R"({"cas_raw": false, "cas_version": 1})");
   return sha;
 }
 

@@ -35,9 +35,13 @@ class BlobStore {
   // Stores a pickle (once) and returns its sha.
   std::string store_pickle(const std::string& pickle);
 
+  // Stores bytes as they are (cas_raw: a code package) once and returns their sha.
+  std::string store_raw(const std::string& bytes);
+
   size_t blob_count() const;
 
  private:
+  std::string store(const std::string& bytes, bool raw);
   std::string data_dir_;
   uint32_t mtime_;
   mutable std::mutex mutex_;

@@ -5,6 +5,7 @@
 #include <queue>
 #include <stdexcept>
 
+#include "storegen/code_package.hpp"
 #include "storegen/py_json.hpp"
 
 namespace mfsql::storegen {
@@ -34,6 +35,8 @@ class RunSimulation {
     now_ = plan_.start_us;
     store_.write_run_self(run_, ms(now_) + 2);
     graph_info_ = blobs_.persist("_graph_info", *graph_info_value(flow_, source_dir_));
+    if (plan_.code_package)
+      code_package_ = write_code_package(blobs_, store_.env(), flow_.name, flow_.script_name, flow_source(), run_.user);
     parameters_task();
     std::vector<PersistedArtifact> carried;
     size_t first = 0;
@@ -68,6 +71,13 @@ class RunSimulation {
   std::string next_task_id() { return std::to_string(next_task_id_++); }
 
   PersistedArtifact persist(const std::string& name, const PyRef& value) { return blobs_.persist(name, *value); }
+
+  // The flow file the package carries: its class and steps.
+  std::string flow_source() const {
+    std::string out = "from metaflow import FlowSpec, step\n\n\nclass " + flow_.name + "(FlowSpec):\n";
+    for (const StepSpec& s : flow_.steps) out += "    @step\n    def " + s.name + "(self):\n        pass\n\n";
+    return out + "\nif __name__ == \"__main__\":\n    " + flow_.name + "()\n";
+  }
 
   // Parameters and the flow name, which every task carries; pickled once per run.
   const std::vector<PersistedArtifact>& parameter_artifacts() {
@@ -158,6 +168,9 @@ class RunSimulation {
     TaskWriter task(store_, run_, step.name, next_task_id());
     task.write_self(ms(launch_us));
     task.write_system_metadata(0, flow_.script_name, ms(launch_us) + rng_.between(0, 1));
+    // The package is uploaded while the run starts: tasks launched after the upload name it.
+    if (!code_package_.empty() && step.name != flow_.start_step().name)
+      task.write_metadata({TaskWriter::string_field("code-package", code_package_, 0)}, ms(launch_us) + 2);
     Rng task_rng = Rng::derive(plan_.seed, run_.run_id + "/" + step.name, std::stoull(task.task_id()));
     int64_t clock = launch_us + 2000;
     for (int attempt = 0;; ++attempt) {
@@ -317,6 +330,7 @@ class RunSimulation {
   int64_t now_ = 0;
   int next_task_id_ = 0;
   PersistedArtifact graph_info_;
+  std::string code_package_;  // the code-package metadata value; empty without a package
   std::optional<PersistedArtifact> foreach_values_;  // set inside a foreach
   std::optional<std::vector<PersistedArtifact>> parameter_artifacts_;
   std::vector<std::string> pending_splits_;

@@ -59,6 +59,7 @@ struct RunPlan {
   StepScript script;
   const RunRecord* resume_of = nullptr;  // `resume`: clone this failed run's finished steps
   int max_workers = 16;                  // the local runtime's default --max-workers
+  bool code_package = false;             // METAFLOW_FEAT_ALWAYS_UPLOAD_CODE_PACKAGE: a package, named by every task but start
   uint64_t seed = 0;
 };
 

@@ -88,7 +88,9 @@ class Generator {
     int64_t hello_first = t;
     play(hello, plan(t, "alice", {}, hello_params, hello_script(sub_seed(1))));
     t += 47 * kMinute + rng.between(0, kSecond);
-    auto hello_last = play(hello, plan(t, "bob", {"demo"}, hello_params, hello_script(sub_seed(2))));
+    RunPlan packaged = plan(t, "bob", {"demo"}, hello_params, hello_script(sub_seed(2)));
+    packaged.code_package = true;  // so that code_files has rows to show
+    auto hello_last = play(hello, packaged);
     write_flow("HelloFlow", hello_first, hello_last.run_id);
 
     FlowSpec training = training_flow("TrainingFlow", "training_flow.py", {"start", "load_data", "train", "evaluate", "end"});
@@ -139,6 +141,7 @@ class Generator {
       TrainingParams params = draw_training_params(run_rng);
       plans.push_back(plan(t, run_rng.pick(users), tags, training_parameters(params),
                            training_script(bench_flow_, params, failure, run_rng.next())));
+      plans.back().code_package = options_.code_packages;
       t += run_rng.between(20, 90) * kMinute + run_rng.between(0, kSecond - 1);
     }
     write_flow("BenchFlow", plans.front().start_us, std::to_string(plans.back().start_us));

@@ -17,6 +17,7 @@ struct GenerateOptions {
                                   // itself, run this many times) -> end; and one
                                   // BenchRecursiveForeachFlow run: a 12-way foreach whose body
                                   // `process` loops back to itself as many times per item
+  bool code_packages = false;     // BenchFlow runs upload a code package (named by every task but start)
   uint64_t seed = 1;
   int64_t start_time_s = 1748854800;  // 2025-06-02T09:00:00Z: the first run starts here
   unsigned threads = 0;               // 0: one per core

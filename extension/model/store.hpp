@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "datastore/datastore.hpp"
+#include "model/code_package_cache.hpp"
 #include "model/metadata_provider.hpp"
 #include "util/statement_memo.hpp"
 #include "util/trace.hpp"
@@ -42,6 +43,8 @@ class Store {
   // derived is kept). Set by the session that opens the store.
   StatementMemo* statement_memo() const { return memo_; }
   void set_statement_memo(StatementMemo* memo) { memo_ = memo; }
+  // The code packages this connection has listed, by sha (model/code_package.*).
+  CodePackageCache& code_packages() { return code_packages_; }
 
   // Per connection: whether the server's run status stands for `flow` (client::server_status_stands),
   // decided once from the flow's newest graph rather than again in every statement.
@@ -92,6 +95,8 @@ class Store {
   };
   std::unordered_map<std::string, CachedValue> values_;
   std::unordered_map<std::string, bool> status_rules_;  // by flow
+
+  CodePackageCache code_packages_;
 
   std::mutex prefetch_mu_;
   std::unordered_map<std::string, std::optional<StoredObject>> prefetched_;  // by key

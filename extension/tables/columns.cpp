@@ -90,6 +90,7 @@ std::span<const engine::TableSpec* const> all_tables() {
   static const engine::TableSpec* const kAll[] = {
       &kFlowsTable,     &kRunsTable,     &kStepsTable, &kTasksTable,  &kTaskAttemptsTable, &kTagsTable,
       &kArtifactsTable, &kMetadataTable, &kLogsTable,  &kTaskEdgesTable,
+      &kCodeFilesTable,  // issue 14 part 6
       &kConfigTable, &kTraceTable,        &kTablesTable, &kColumnsTable,
   };
   return kAll;

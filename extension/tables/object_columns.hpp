@@ -3,8 +3,10 @@
 #include <string>
 #include <vector>
 
+#include "model/client.hpp"
 #include "model/records.hpp"
 #include "tables/walk.hpp"
+#include "util/time.hpp"
 
 namespace mfsql::tables {
 
@@ -18,6 +20,22 @@ inline std::string path_components_json(const ObjectPath& path, const std::strin
   }
   if (artifact_name) parts.push_back(*artifact_name);
   return json_array(parts);
+}
+
+// A task attempt's outcome columns (tasks, task_attempts), from the artifacts of the attempt shown:
+// `arts` holds client::kOutcomeArtifacts, plus _exception when the statement reads `exception`.
+struct OutcomeColumns {
+  int finished, successful, finished_at, exception;
+};
+inline void put_task_outcome(Store& store, const std::vector<ArtifactRecord>& arts, const engine::Plan& plan,
+                             OutcomeColumns col, engine::Row& row) {
+  using engine::Value;
+  auto outcome = client::task_outcome(store, arts);
+  row[col.finished] = outcome.finished ? Value::boolean(*outcome.finished) : Value::null();
+  row[col.successful] = outcome.successful ? Value::boolean(*outcome.successful) : Value::null();
+  row[col.finished_at] = outcome.finished_at_ms ? Value::of(iso_utc_ms(*outcome.finished_at_ms)) : Value::null();
+  if (plan.uses(col.exception))
+    row[col.exception] = guarded([&] { return Value::json_maybe(client::task_exception_json(store, arts)); });
 }
 
 }  // namespace mfsql::tables

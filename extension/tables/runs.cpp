@@ -1,5 +1,6 @@
 // runs: one row per run, newest first, with the client's finished/successful and mfsql's status.
 #include "model/client.hpp"
+#include "model/code_package.hpp"
 #include "model/parameters.hpp"
 #include "tables/object_columns.hpp"
 #include "tables/specs.hpp"
@@ -15,7 +16,9 @@ using enum engine::ColumnFlag;
 
 enum Col { kFlow, kRunId, kPathspec, kParent, kCreatedAt, kUser, kUserTags, kSystemTags, kTags, kFinished,
            kSuccessful, kFinishedAt, kStatus, kEndTask, kOriginRunId, kTrigger, kCode,
-           kPathComponents, kParameters, kCount };
+           kPathComponents, kParameters,
+           kScriptName,  // model/code_package.* (with kCode)
+           kCount };
 
 constexpr PathColumns kPath{.flow = kFlow, .run_id = kRunId, .pathspec = kPathspec};
 
@@ -36,10 +39,13 @@ const engine::Column kColumns[] = {
     {"end_task", Type::Text, kPlain, 0, "Pathspec of the newest task of the graph's end step"},
     {"origin_run_id", Type::Text, kPlain, 0, "The run this one resumed, NULL otherwise"},
     {"trigger", Type::Json, kPlain, 0, "The events that triggered the run, or NULL"},
-    {"code", Type::Json, kPlain, 0, "The code package, or NULL for purely local runs"},
+    {"code", Type::Json, kPlain, 0,
+     "Run.code: {sha, ds_type, location, info, script_name} of the newest step whose task has a code package; NULL without one"},
     {"path_components", Type::Json, kPlain, 0, "The client's path_components: [flow, run_id]"},
     {"parameters", Type::Json, kPlain, 0,
      "The run's Parameters, {name: value} (values as artifacts.value renders them; the names _graph_info lists)"},
+    {"script_name", Type::Text, kPlain, 0,
+     "The flow's file: Run.code.script_name, or for a run without a package its script-name metadata"},
 };
 
 
@@ -66,7 +72,8 @@ bool completed_on_server(Store& store, const RunRecord& run, const engine::Plan&
   row[kStatus] = Value::of(std::string("completed"));
   return true;
 }
-constexpr uint64_t kStartTask = engine::column_bits({kTrigger, kCode});
+constexpr uint64_t kStartTask = engine::column_bits({kTrigger});
+constexpr uint64_t kCodeColumns = engine::column_bits({kCode, kScriptName});
 
 void put_row(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
   const RunRecord* run = found.run;
@@ -95,7 +102,14 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
     row.defer(kStartTask, [&store, run](engine::Row& r) {
       auto d = client::start_task_metadata(store, run->path);
       r[kTrigger] = Value::json_maybe(client::json_field(d, "execution-triggers"));
-      r[kCode] = Value::json_maybe(client::json_field(d, "code-package"));
+    });
+  if (plan.columns_used & kCodeColumns)
+    row.defer(kCodeColumns, [&store, run](engine::Row& r) {
+      guarded_fill([&] {  // a package mfsql refuses: both NULL
+        auto code = client::run_code(store, run->path);
+        r[kCode] = Value::json_maybe(code.code_json);
+        r[kScriptName] = Value::maybe(code.script_name);
+      });
     });
 }
 

@@ -17,6 +17,7 @@ extern const engine::TableSpec kArtifactsTable;
 extern const engine::TableSpec kMetadataTable;
 extern const engine::TableSpec kLogsTable;
 extern const engine::TableSpec kTaskEdgesTable;
+extern const engine::TableSpec kCodeFilesTable;
 extern const engine::TableSpec kConfigTable;
 extern const engine::TableSpec kTraceTable;
 extern const engine::TableSpec kTablesTable;

@@ -1,5 +1,6 @@
 // steps: one row per step of a run (the hidden `_parameters` step only when asked for by name).
 #include "model/client.hpp"
+#include "model/code_package.hpp"
 #include "tables/lineage_columns.hpp"
 #include "tables/object_columns.hpp"
 #include "tables/specs.hpp"
@@ -16,6 +17,7 @@ using enum engine::ColumnFlag;
 enum Col { kFlow, kRunId, kStep, kPathspec, kParent, kCreatedAt, kFinishedAt, kTaskCount, kUserTags,
            kSystemTags, kTags, kPathComponents,
            kType, kParentSteps, kChildSteps, kControlTask,  // the DAG (tables/lineage_columns.cpp)
+           kEnvironmentInfo,  // model/code_package.*
            kPrivate, kCount };
 
 const engine::Column kColumns[] = {
@@ -39,6 +41,8 @@ const engine::Column kColumns[] = {
      "Sorted JSON array of the steps this one leads to (the client's child_steps); NULL where the client raises"},
     {"control_task", Type::Text, kPlain, 0,
      "Pathspec of the step's control task (@parallel: internal_task_type control_task), else NULL"},
+    {"environment_info", Type::Json, kPlain, 0,
+     "Step.environment_info: that of its newest task (NULL when that task has no code package)"},
     {"private", Type::Integer, kHidden | kArgument, 0,
      "Argument: 1 includes the names Metaflow keeps private (_parameters, _task_ok, ...), as in FROM steps(1); 0 by default"},
 };
@@ -68,12 +72,17 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
     });
   if (uses_run(plan)) put_run_tags(row, kUserTags, *found.run);
   defer_step_dag(store, step, plan, row, kType);
+  if (plan.uses(kEnvironmentInfo))
+    row.defer(engine::column_bits({kEnvironmentInfo}), [&store, path = &step.path](engine::Row& r) {
+      r[kEnvironmentInfo] = guarded([&] { return Value::json_maybe(client::step_environment_info_json(store, *path)); });
+    });
 }
 
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
   const bool dag = plan.uses(kType) || plan.uses(kParentSteps) || plan.uses(kChildSteps);  // a task's _graph_info
   const Walk how{.level = Level::kStep, .run_records = uses_run(plan), .reads_artifacts = plan.uses(kFinishedAt) || dag,
-                 .reads_metadata = plan.uses(kControlTask), .objects_at_once = 256, .min_per_thread = 1};
+                 .reads_metadata = plan.uses(kControlTask) || plan.uses(kEnvironmentInfo),
+                 .objects_at_once = 256, .min_per_thread = 1};
   return walk(source, plan, kPath, how, put_row);
 }
 

@@ -9,6 +9,7 @@
 #include "model/client.hpp"
 #include "model/task_history.hpp"
 #include "tables/attempt_filter.hpp"
+#include "tables/object_columns.hpp"
 #include "tables/specs.hpp"
 #include "tables/walk.hpp"
 #include "util/time.hpp"
@@ -48,13 +49,8 @@ constexpr uint64_t kOutcome = engine::column_bits({kFinishedAt, kFinished, kSucc
 void put_outcome(Store& store, const ObjectPath& task, int attempt, const engine::Plan& plan, engine::Row& row) {
   std::vector<std::string> names = client::kOutcomeArtifacts;
   if (plan.uses(kException)) names.push_back("_exception");
-  auto arts = client::attempt_artifacts(store, task, attempt, names);
-  auto outcome = client::task_outcome(store, arts);
-  row[kFinished] = outcome.finished ? Value::boolean(*outcome.finished) : Value::null();
-  row[kSuccessful] = outcome.successful ? Value::boolean(*outcome.successful) : Value::null();
-  row[kFinishedAt] = outcome.finished_at_ms ? Value::of(iso_utc_ms(*outcome.finished_at_ms)) : Value::null();
-  if (plan.uses(kException))
-    row[kException] = guarded([&] { return Value::json_maybe(client::task_exception_json(store, arts)); });
+  put_task_outcome(store, client::attempt_artifacts(store, task, attempt, names), plan,
+                   {kFinished, kSuccessful, kFinishedAt, kException}, row);
 }
 
 void put_rows(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {

@@ -1,5 +1,6 @@
 // tasks: one row per task, with the attempt the client shows and its outcome.
 #include "model/client.hpp"
+#include "model/code_package.hpp"
 #include "model/task_history.hpp"
 #include "tables/lineage_columns.hpp"
 #include "tables/object_columns.hpp"
@@ -18,6 +19,7 @@ enum Col { kFlow, kRunId, kStep, kTaskId, kPathspec, kParent, kAttempt, kCreated
            kSuccessful, kException, kForeachIndex, kStdout, kStderr, kMetadata, kOriginPathspec, kUserTags,
            kSystemTags, kTags, kPathComponents, kStdoutSize, kStderrSize, kRuntimeName,
            kParentTaskPathspecs, kChildTaskPathspecs,  // lineage (tables/lineage_columns.cpp)
+           kCode, kEnvironmentInfo,  // model/code_package.*
            kPrivate, kCount };
 
 const engine::Column kColumns[] = {
@@ -50,6 +52,10 @@ const engine::Column kColumns[] = {
      "Sorted JSON array of the tasks that fed this one (the client's parent_task_pathspecs); NULL where the client raises (no _graph_info)"},
     {"child_task_pathspecs", Type::Json, kPlain, 0,
      "Sorted JSON array of the tasks this one fed (the client's child_task_pathspecs); NULL where the client raises"},
+    {"code", Type::Json, kPlain, 0,
+     "Task.code: {sha, ds_type, location, info, script_name} of its code-package metadata and the package's INFO; NULL without one"},
+    {"environment_info", Type::Json, kPlain, 0,
+     "Task.environment_info: \"Local environment\" for local, the conda/pypi environment, NULL without a code package"},
     {"private", Type::Integer, kHidden | kArgument, 0,
      "Argument: 1 includes the names Metaflow keeps private (_parameters, _task_ok, ...), as in FROM tasks(1); 0 by default"},
 };
@@ -58,8 +64,9 @@ constexpr uint64_t bit(int c) { return uint64_t{1} << c; }
 constexpr uint64_t kNeedsArtifacts =
     bit(kFinishedAt) | bit(kFinished) | bit(kSuccessful) | bit(kException) | bit(kForeachIndex);
 constexpr uint64_t kLogSizes = bit(kStdoutSize) | bit(kStderrSize);
+constexpr uint64_t kNeedsCode = bit(kCode) | bit(kEnvironmentInfo);
 constexpr uint64_t kNeedsMetadata =
-    bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec) | bit(kStdout) | bit(kStderr) | kLogSizes;
+    bit(kAttempt) | bit(kMetadata) | bit(kOriginPathspec) | bit(kStdout) | bit(kStderr) | kLogSizes | kNeedsCode;
 constexpr uint64_t kNeedsRun = bit(kUserTags) | bit(kSystemTags) | bit(kTags) | bit(kRuntimeName);
 constexpr uint64_t kNeedsLineage = bit(kParentTaskPathspecs) | bit(kChildTaskPathspecs);
 
@@ -71,12 +78,7 @@ void put_outcome(Store& store, const TaskRecord& task, const engine::Plan& plan,
   if (plan.uses(kException)) names.push_back("_exception");
   if (plan.uses(kForeachIndex)) names.push_back("_foreach_stack");
   auto arts = store.meta().artifacts_named(task.path, std::nullopt, names);
-  auto outcome = client::task_outcome(store, arts);
-  row[kFinished] = outcome.finished ? Value::boolean(*outcome.finished) : Value::null();
-  row[kSuccessful] = outcome.successful ? Value::boolean(*outcome.successful) : Value::null();
-  row[kFinishedAt] = outcome.finished_at_ms ? Value::of(iso_utc_ms(*outcome.finished_at_ms)) : Value::null();
-  if (plan.uses(kException))
-    row[kException] = guarded([&] { return Value::json_maybe(client::task_exception_json(store, arts)); });
+  put_task_outcome(store, arts, plan, {kFinished, kSuccessful, kFinishedAt, kException}, row);
   if (plan.uses(kForeachIndex))
     row[kForeachIndex] = guarded([&] { return Value::maybe(client::foreach_index(store, arts)); });
 }
@@ -112,6 +114,13 @@ void put_log_sizes(Store& store, const TaskRecord& task, const client::MetadataD
   row[kStderrSize] = guarded([&] { return Value::maybe(client::log_size(store, task.path, dict, std::nullopt, "stderr")); });
 }
 
+void put_code(Store& store, const TaskRecord& task, const engine::Plan& plan, const client::MetadataDict& dict,
+              engine::Row& row) {
+  if (plan.uses(kCode)) row[kCode] = guarded([&] { return Value::json_maybe(client::task_code_json(store, task.path.flow, dict)); });
+  if (plan.uses(kEnvironmentInfo))
+    row[kEnvironmentInfo] = guarded([&] { return Value::json_maybe(client::environment_info_json(store, task.path.flow, dict)); });
+}
+
 void put_row(Store& store, const Found& found, const engine::Plan& plan, std::vector<engine::Row>& out) {
   const TaskRecord* task = &found.task;
   engine::Row& row = out.emplace_back(kCount);
@@ -128,10 +137,12 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
       guarded_fill([&] { put_outcome(store, *task, plan, r); });  // a damaged artifact index: NULL outcome
     });
   auto dict = std::make_shared<std::optional<client::MetadataDict>>();
-  if (plan.columns_used & (kNeedsMetadata & ~kNeedsLogs & ~kLogSizes))
-    row.defer(kNeedsMetadata & ~kNeedsLogs & ~kLogSizes, [&store, &plan, task, dict](engine::Row& r) {
+  if (plan.columns_used & (kNeedsMetadata & ~kNeedsLogs & ~kLogSizes & ~kNeedsCode))
+    row.defer(kNeedsMetadata & ~kNeedsLogs & ~kLogSizes & ~kNeedsCode, [&store, &plan, task, dict](engine::Row& r) {
       put_metadata(store, *task, plan, dict_of(store, *task, dict), r);
     });
+  if (plan.columns_used & kNeedsCode)
+    row.defer(kNeedsCode, [&store, &plan, task, dict](engine::Row& r) { put_code(store, *task, plan, dict_of(store, *task, dict), r); });
   if (plan.columns_used & kNeedsLogs)
     row.defer(kNeedsLogs, [&store, &plan, task, dict](engine::Row& r) {
       put_logs(store, *task, plan, dict_of(store, *task, dict), r);
