@@ -33,8 +33,16 @@ if ! grep -q "No Metaflow store found" "$err"; then
   exit 1
 fi
 sample="${TMPDIR:-/tmp}/mfsql-sample"
+# The sample is written again when another mfsql-storegen wrote it (an older checkout's sample lacks
+# what newer tables show, such as a packaged run for code_files).
+writer="$(cksum < "$build/mfsql-storegen")"
+if [ -d "$sample/.metaflow" ] && [ "$(cat "$sample/.mfsql-sample-writer" 2>/dev/null)" != "$writer" ]; then
+  echo "The sample store in $sample was written by another mfsql build: writing it again" >&2
+  rm -rf "$sample/.metaflow"
+fi
 if [ ! -d "$sample/.metaflow" ]; then
   echo "No Metaflow store here or in Metaflow's configuration: writing a sample store to $sample" >&2
   "$build/mfsql-storegen" --sample --out "$sample" >/dev/null
+  echo "$writer" > "$sample/.mfsql-sample-writer"
 fi
 "$mfsql" --root "$sample" "$query"
