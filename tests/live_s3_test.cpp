@@ -31,9 +31,9 @@ namespace mfsql::testing {
 namespace {
 namespace fs = std::filesystem;
 
-const char* const kServerTimes[] = {"created_at", "finished_at"};
+const char* const kServerTimes[] = {"created_at", "finished_at", "started_at"};
 // Tables whose hidden `private` argument also lists the names Metaflow keeps private.
-const std::set<std::string> kHasPrivate = {"steps", "tasks", "artifacts", "metadata", "logs"};
+const std::set<std::string> kHasPrivate = {"steps", "tasks", "artifacts", "metadata", "logs", "task_attempts"};
 
 struct LocalStore {
   std::string prefix;  // tables l<prefix>_<name>
@@ -138,6 +138,8 @@ class LiveS3Test : public ::testing::Test {
     if (column == "run_id" || column == "latest_run" || column == "latest_successful_run" || column == "origin_run_id")
       return live_->has_run(flow, v) ? live_->run(flow, v) : v;
     if (column == "task_id") return live_->task(flow, *row.at("run_id"), *row.at("step"), v);
+    if (column == "parent_task_id" || column == "child_task_id")  // task_edges: the task of that side's step
+      return live_->task(flow, *row.at("run_id"), *row.at(column == "parent_task_id" ? "parent_step" : "child_step"), v);
     if (column == "path_components") {  // [flow, run, step, task, name]: the ids in service terms
       auto parts = nlohmann::json::parse(v, nullptr, false);
       if (!parts.is_array() || parts.size() < 2 || !live_->has_run(flow, parts[1].get<std::string>())) return v;
@@ -324,6 +326,9 @@ TEST_F(LiveS3Test, Tags) { compare("tags", 70); }
 TEST_F(LiveS3Test, Artifacts) { compare("artifacts", 5000); }
 TEST_F(LiveS3Test, Metadata) { compare("metadata", 4500); }
 TEST_F(LiveS3Test, Logs) { compare("logs", 300); }
+TEST_F(LiveS3Test, TaskAttempts) { compare("task_attempts", 250); }
+TEST_F(LiveS3Test, TaskEdges) { compare("task_edges", 250); }
+TEST_F(LiveS3Test, CodeFiles) { compare("code_files", 800); }  // two packaged runs of PackagedFlow
 
 }  // namespace
 }  // namespace mfsql::testing
