@@ -39,13 +39,15 @@ bool safe_member_name(const std::string& name) {
 // One pass over a gzip'd tar held in memory, regular files only.
 class TarReader {
  public:
-  TarReader(const std::string& bytes, std::string what) : what_(std::move(what)), archive_(archive_read_new()) {
+  // The handle is owned by a member, so it is freed when the constructor itself throws (a package
+  // that is not gzip'd tar fails in archive_read_open_memory).
+  TarReader(const std::string& bytes, std::string what)
+      : what_(std::move(what)), handle_(archive_read_new(), archive_read_free), archive_(handle_.get()) {
     if (!archive_) throw CorruptRecord("Out of memory opening " + what_ + ".");
     archive_read_support_filter_gzip(archive_);
     archive_read_support_format_tar(archive_);
     if (archive_read_open_memory(archive_, bytes.data(), bytes.size()) != ARCHIVE_OK) fail();
   }
-  ~TarReader() { archive_read_free(archive_); }
   TarReader(const TarReader&) = delete;
 
   // The next regular file's name and size; nullopt at the end. Directories and links are skipped.
@@ -86,6 +88,7 @@ class TarReader {
     throw CorruptRecord(what_ + " is not a readable gzip'd tar (" + std::string(why ? why : "unknown error") + ").");
   }
   std::string what_;
+  std::unique_ptr<archive, int (*)(archive*)> handle_;
   archive* archive_;
   size_t inflated_ = 0;
 };

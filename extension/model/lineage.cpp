@@ -266,17 +266,14 @@ RunLineage compute_run_lineage(Store& store, const ObjectPath& run) {
     try {
       auto arts = meta.artifacts_named(t.path, std::nullopt, {"_graph_info"});
       if (arts.empty()) return;
-      {
-        std::lock_guard lock(graphs_mu);
-        if (auto it = graphs.find(arts.front().sha); it != graphs.end()) {
-          t.graph = it->second;
-          return;
-        }
-      }
-      auto graph = std::make_shared<const FlowGraph>(graph_of(store, arts.front()));
+      // Decoded under the lock: tasks on other threads that share this sha (a run has one graph)
+      // wait for it rather than read the same blob again.
       std::lock_guard lock(graphs_mu);
-      auto [it, fresh] = graphs.emplace(arts.front().sha, graph);
-      decoded_graphs += fresh ? 1 : 0;
+      auto it = graphs.find(arts.front().sha);
+      if (it == graphs.end()) {
+        it = graphs.emplace(arts.front().sha, std::make_shared<const FlowGraph>(graph_of(store, arts.front()))).first;
+        ++decoded_graphs;
+      }
       t.graph = it->second;
     } catch (const CorruptRecord&) {
       // an undecodable _graph_info: this task's lineage is unknown
