@@ -31,6 +31,8 @@ struct CachedDoc {
   std::string next_cursor;                    // X-Next-Cursor, when there are more pages
   size_t bytes = 0;
   Clock::time_point fetched{};
+  bool final_candidate = false;  // final (no TTL) if its run was quiet when it came (final_answers.cpp)
+  int64_t fetched_epoch_s = 0;   // when it came, wall clock, for that
 
   mutable std::mutex index_mu;
   mutable std::shared_ptr<const ArtifactIndex> artifact_index;

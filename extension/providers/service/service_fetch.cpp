@@ -122,17 +122,29 @@ double ServiceMetadata::ttl_for(const std::string& path) const {
   return settled_runs_.count(parts[1] + "/" + parts[3]) ? options_.ttl_settled_s : options_.ttl_changing_s;
 }
 
+bool ServiceMetadata::expired(const std::string& path, const CachedDoc& doc) const {
+  double ttl = doc.status == 200 ? ttl_for(path) : options_.ttl_changing_s;
+  return std::chrono::duration<double>(net::Clock::now() - doc.fetched).count() > ttl;
+}
+
 DocPtr ServiceMetadata::peek(const std::string& path) {
   DocPtr doc = cache_.find(base_ + path, std::nullopt);
   if (!doc) return nullptr;
-  if (!marked("seen " + path)) {
-    double ttl = doc->status == 200 ? ttl_for(path) : options_.ttl_changing_s;
-    if (std::chrono::duration<double>(net::Clock::now() - doc->fetched).count() > ttl) return nullptr;
-  }
+  // A final answer (final_answers.cpp) has no TTL.
+  if (!marked("seen " + path) && final_now(path, *doc) != true && expired(path, *doc)) return nullptr;
   return doc;
 }
 
+void ServiceMetadata::learn_run_of(const std::string& path) {
+  DocPtr doc = cache_.find(base_ + path, std::nullopt);
+  if (!doc || !doc->final_candidate || final_now(path, *doc) || !expired(path, *doc) || marked("seen " + path)) return;
+  auto parts = components(path);  // flows/F/runs/R/...: the run record says whether R was quiet then
+  DocPtr run = fetch("/flows/" + parts[1] + "/runs/" + parts[3]);
+  if (run->status == 200 && run->json && run->json->is_object()) parse_run(*run->json, ObjectPath{parts[1], parts[3], {}, {}});
+}
+
 DocPtr ServiceMetadata::cached(const std::string& path) {
+  learn_run_of(path);
   DocPtr doc = peek(path);
   if (!doc) return nullptr;
   mark("seen " + path);
@@ -174,6 +186,7 @@ std::vector<DocPtr> ServiceMetadata::fetch_many(const std::vector<std::string>& 
     doc->status = r.status;
     doc->bytes = r.body.size();
     doc->fetched = net::Clock::now();
+    doc->fetched_epoch_s = now_s();
     const std::string shown = net::redact_url(r.url);
     if (r.status == 200) {
       const std::string& path = paths[wanted_by[k].front()];
@@ -186,6 +199,7 @@ std::vector<DocPtr> ServiceMetadata::fetch_many(const std::vector<std::string>& 
         std::string().swap(r.body);
         doc->paginated = r.header("x-limit").has_value();
         doc->next_cursor = r.header("x-next-cursor").value_or("");
+        doc->final_candidate = final_candidate(path, *doc);
         if (doc->status != 400) cache_.put(doc);
         for (size_t i : wanted_by[k]) {
           out[i] = doc;
@@ -201,6 +215,7 @@ std::vector<DocPtr> ServiceMetadata::fetch_many(const std::vector<std::string>& 
       doc->json = std::make_shared<const json>(std::move(parsed));
       doc->paginated = r.header("x-limit").has_value();
       doc->next_cursor = r.header("x-next-cursor").value_or("");
+      doc->final_candidate = final_candidate(path, *doc);
     } else if (r.status != 404 && !(r.status == 400 && allow_400)) {
       throw UserError("The metadata service answered " + shown + " with HTTP " + std::to_string(r.status) + ": " +
                       http_->excerpt(r.body));
@@ -227,9 +242,13 @@ const json& ServiceMetadata::array_of(const DocPtr& doc) const {
 }
 
 void ServiceMetadata::note_run(const RunRecord& run) {
-  if (!run.last_heartbeat_s || now_s() - *run.last_heartbeat_s <= options_.run_inactive_s) return;
+  if (!run.last_heartbeat_s) return;
+  const std::string key = run.path.flow + "/" + run.path.run_id;
   std::lock_guard lock(state_mu_);
-  settled_runs_.insert(run.path.flow + "/" + run.path.run_id);
+  int64_t& newest = run_heartbeats_.try_emplace(key, *run.last_heartbeat_s).first->second;  // final_answers.cpp
+  newest = std::max(newest, *run.last_heartbeat_s);
+  if (now_s() - *run.last_heartbeat_s <= options_.run_inactive_s) return;
+  settled_runs_.insert(key);
 }
 
 void ServiceMetadata::note_metadata(const json& rows) {

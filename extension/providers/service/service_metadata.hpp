@@ -18,6 +18,7 @@
 //   the X-Limit header that filtered answers carry), with cursor pages followed;
 // - runs_where (service_runs.cpp): a statement's run filters (tags, user, created_at bounds) and
 //   its LIMIT as the server's filters and page size, pages of at most 500 followed lazily.
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -82,6 +83,12 @@ class ServiceMetadata final : public MetadataProvider {
   service::DocPtr peek(const std::string& path);    // the answer if at hand, else null; no side effects
   service::DocPtr cached(const std::string& path);  // the same, recorded as a cache hit when at hand
   double ttl_for(const std::string& path) const;  // seconds an answer to `path` stays usable
+  bool expired(const std::string& path, const service::CachedDoc& doc) const;  // older than that
+  // final_answers.cpp: whether the answer to `path` never changes once its run is quiet (decided as
+  // it arrives), and whether it is final now (no TTL): nullopt while its run's heartbeat is unknown.
+  bool final_candidate(const std::string& path, const service::CachedDoc& doc) const;
+  std::optional<bool> final_now(const std::string& path, const service::CachedDoc& doc) const;
+  void learn_run_of(const std::string& path);  // a final candidate past its TTL: ask for its run record
   net::Clock::time_point deadline();
   bool marked(const std::string& mark);
   void mark(const std::string& mark);
@@ -116,6 +123,7 @@ class ServiceMetadata final : public MetadataProvider {
 
   mutable std::mutex state_mu_;
   std::set<std::string> settled_runs_;  // "flow/run"
+  std::map<std::string, int64_t> run_heartbeats_;  // "flow/run": the newest last_heartbeat_ts seen
   std::optional<bool> server_filters_;
 };
 

@@ -1,0 +1,118 @@
+// Which answers of the metadata service are final: kept for the whole connection and never asked
+// again, whatever the time-to-live (issue #16, part 3; docs/caching.md). Everything else keeps the
+// TTLs of ttl_for (service_fetch.cpp).
+//
+// An answer is final when its run was already quiet when it was fetched: the run's last heartbeat
+// older than the service's cutoff (RUN_INACTIVE_CUTOFF_TIME, 360 s) at that moment, so the runtime
+// no longer ran and everything it writes was in. That is decided from the answer's fetch time and
+// the run's heartbeat, whenever the heartbeat becomes known (a runs list or run record read
+// before or after): an answer fetched while its run still ran stays live even once the run is
+// quiet. The run's heartbeat, not the tasks' entries: Metaflow registers an attempt's artifacts
+// *after* its `attempt-done` (task_datastore.py, `done()`), so no entry says an artifact list is
+// complete, and the runtime's heartbeat outlives them (it stops after the end task's worker exits).
+//  - Candidates: artifact listings (the run's, a step's, a task's, an attempt's, one named
+//    artifact), and metadata listings (a task's or the run's) in which every task finished its
+//    latest attempt: an `attempt-done` entry for it (task.py writes `attempt_ok`, then done()
+//    writes `attempt-done`; the _parameters task has only the latter) and no `attempt_ok` False
+//    (a failed attempt may still be retried, which adds entries).
+//  - Nothing else: runs lists, run records (their tags change), step and task lists, filtered
+//    routes (any query string), and every answer other than 200 keep their TTLs.
+//  - A candidate past its TTL whose run's heartbeat is not known yet costs one small request, the
+//    run record (live: it also brings the run's current tags), instead of the listing again.
+// Tags: no final answer is a source of tags. The tables take a run's tags from the run record,
+// which stays live (rows of artifact listings carry the run's tags too, but mfsql drops them).
+// Trusted as the service's own status is: a run whose runtime fell silent for more than 360 s
+// (a laptop asleep) and then went on would have its listings of that pause kept.
+#include <map>
+
+#include "model/json_fields.hpp"
+#include "providers/service/routes.hpp"
+#include "providers/service/service_metadata.hpp"
+
+namespace mfsql {
+
+using nlohmann::json;
+
+namespace {
+
+enum class AnswerKind { kNone, kArtifacts, kMetadata };
+
+// The listing a bare path names: /flows/F/runs/R/{artifacts,metadata}, .../steps/S/artifacts,
+// .../steps/S/tasks/T/{artifacts,artifacts/N,metadata}, .../tasks/T/attempt/N/artifacts.
+AnswerKind listing_named(const std::vector<std::string>& parts) {
+  const size_t n = parts.size();
+  if (n < 5 || parts[0] != "flows" || parts[2] != "runs") return AnswerKind::kNone;
+  if (n == 5) return parts[4] == "artifacts" ? AnswerKind::kArtifacts : parts[4] == "metadata" ? AnswerKind::kMetadata : AnswerKind::kNone;
+  if (parts[4] != "steps") return AnswerKind::kNone;
+  if (n == 7) return parts[6] == "artifacts" ? AnswerKind::kArtifacts : AnswerKind::kNone;
+  if (n < 9 || parts[6] != "tasks") return AnswerKind::kNone;
+  if (n == 9) return parts[8] == "artifacts" ? AnswerKind::kArtifacts : parts[8] == "metadata" ? AnswerKind::kMetadata : AnswerKind::kNone;
+  if (n == 10 && parts[8] == "artifacts") return AnswerKind::kArtifacts;  // one named artifact
+  if (n == 11 && parts[8] == "attempt" && parts[10] == "artifacts") return AnswerKind::kArtifacts;
+  return AnswerKind::kNone;
+}
+
+struct AttemptState {
+  int latest = -1;
+  std::map<int, bool> done, failed;  // by attempt
+};
+
+void note_entry(AttemptState& s, const MetadataEntry& e) {
+  const int attempt = e.attempt_tag().value_or(0);
+  s.latest = std::max(s.latest, attempt);
+  if (e.field_name == "attempt-done") s.done[attempt] = true;
+  if (e.field_name == "attempt_ok" && e.value == "False") s.failed[attempt] = true;
+}
+
+bool finished(const AttemptState& s) { return s.latest >= 0 && s.done.count(s.latest) && !s.failed.count(s.latest); }
+
+// Every task the rows name finished its latest attempt (and the rows name at least one).
+bool every_task_finished(const service::CachedDoc& doc) {
+  std::map<std::string, AttemptState> tasks;
+  if (doc.metadata_index) {  // a run's listing, read row by row into its index
+    for (auto& [key, entries] : *doc.metadata_index)
+      for (auto& e : entries) note_entry(tasks[key], e);
+  } else if (doc.json && doc.json->is_array()) {  // a task's listing
+    for (auto& row : *doc.json) {
+      if (!row.is_object()) continue;
+      try {
+        note_entry(tasks["task"], metadata_from_json(row, ObjectPath{}));
+      } catch (const CorruptRecord&) {
+      }
+    }
+  }
+  if (tasks.empty()) return false;
+  for (auto& [key, state] : tasks)
+    if (!finished(state)) return false;
+  return true;
+}
+
+}  // namespace
+
+static std::vector<std::string> path_parts(const std::string& path) {
+  std::vector<std::string> parts;
+  for (size_t start = 1; start <= path.size();) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string::npos) slash = path.size();
+    parts.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return parts;
+}
+
+bool ServiceMetadata::final_candidate(const std::string& path, const service::CachedDoc& doc) const {
+  if (doc.status != 200 || path.find('?') != std::string::npos) return false;
+  const AnswerKind kind = listing_named(path_parts(path));
+  return kind == AnswerKind::kArtifacts || (kind == AnswerKind::kMetadata && every_task_finished(doc));
+}
+
+std::optional<bool> ServiceMetadata::final_now(const std::string& path, const service::CachedDoc& doc) const {
+  if (!doc.final_candidate) return false;
+  auto parts = path_parts(path);
+  std::lock_guard lock(state_mu_);
+  auto it = run_heartbeats_.find(parts[1] + "/" + parts[3]);
+  if (it == run_heartbeats_.end()) return std::nullopt;
+  return doc.fetched_epoch_s - it->second > options_.run_inactive_s;
+}
+
+}  // namespace mfsql
