@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -110,32 +111,41 @@ TEST_F(ServiceFinal, AFailedTasksMetadataIsAskedAgain) {
   EXPECT_TRUE(t.warm.count(failed_task)) << "the failed task's metadata was not asked again";
 }
 
-// A copy of the recording in which ForeachFlow/4's task 17 has not finished yet: its attempt_ok
-// and attempt-done entries removed from every answer that holds them.
+// A copy of the recording in which ForeachFlow/4's task 17 has not finished yet (its attempt_ok
+// and attempt-done entries removed from every answer that holds them), and BranchFlow/3 is still
+// running (its heartbeat now).
 class ServiceUnfinished : public ServiceFinal {
  protected:
+  static bool unfinished_entry(const nlohmann::json& r) {
+    return r.is_object() && r.value("flow_id", "") == "ForeachFlow" && r.value("task_id", nlohmann::json()) == 17 &&
+           (r.value("field_name", "") == "attempt_ok" || r.value("field_name", "") == "attempt-done");
+  }
+  static bool running(nlohmann::json& r) {  // sets BranchFlow/3's heartbeat to now
+    if (!r.is_object() || r.value("flow_id", "") != "BranchFlow" || r.value("run_number", nlohmann::json()) != 3 ||
+        !r.contains("last_heartbeat_ts") || !r.contains("system_tags"))
+      return false;
+    r["last_heartbeat_ts"] = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch()).count();
+    return true;
+  }
   static void SetUpTestSuite() {
     ServiceTest::SetUpTestSuite();
     unfinished_dir_ = new TempDir;
-    const fs::path from = service_fixture() / "recorded";
-    fs::copy(from, unfinished_dir_->path(), fs::copy_options::recursive);
+    fs::copy(service_fixture() / "recorded", unfinished_dir_->path(), fs::copy_options::recursive);
     for (auto& entry : fs::directory_iterator(unfinished_dir_->path() / "responses")) {
       std::ifstream in(entry.path());
       std::stringstream text;
       text << in.rdbuf();
-      auto rows = nlohmann::json::parse(text.str(), nullptr, false);
-      if (!rows.is_array()) continue;
-      const size_t before = rows.size();
-      rows.erase(std::remove_if(rows.begin(), rows.end(),
-                                [](const nlohmann::json& r) {
-                                  return r.is_object() && r.value("flow_id", "") == "ForeachFlow" &&
-                                         r.value("task_id", nlohmann::json()) == 17 &&
-                                         (r.value("field_name", "") == "attempt_ok" ||
-                                          r.value("field_name", "") == "attempt-done");
-                                }),
-                 rows.end());
-      if (rows.size() != before) {
-        std::ofstream(entry.path(), std::ios::trunc) << rows.dump();
+      auto doc = nlohmann::json::parse(text.str(), nullptr, false);
+      bool edited = running(doc);
+      if (doc.is_array()) {
+        const size_t before = doc.size();
+        doc.erase(std::remove_if(doc.begin(), doc.end(), unfinished_entry), doc.end());
+        edited |= doc.size() != before;
+        for (auto& row : doc) edited |= running(row);
+      }
+      if (edited) {
+        std::ofstream(entry.path(), std::ios::trunc) << doc.dump();
         ++edited_;
       }
     }
@@ -184,6 +194,21 @@ TEST_F(ServiceUnfinished, AnUnfinishedTasksMetadataIsAskedAgain) {
   const std::string own18 = "GET /flows/ForeachFlow/runs/4/steps/process/tasks/18/metadata";
   ASSERT_TRUE(cold18.count(own18));
   EXPECT_EQ(warm18.count(own18), 0u) << "a finished task's metadata was asked again";
+}
+
+// A run still running (heartbeat now): its listings stay live, asked again once the TTL passed.
+TEST_F(ServiceUnfinished, ARunningRunsListingsAreAskedAgain) {
+  TestDb db;
+  create_tables(db, unfinished_->url());
+  const std::string sql = "SELECT name, value FROM s_artifacts WHERE pathspec LIKE 'BranchFlow/3/join/13/%'";
+  Rows cold = db.query(sql);
+  ASSERT_TRUE(as_set(unfinished_->targets()).count("GET /flows/BranchFlow/runs/3/artifacts"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  unfinished_->reset_counts();
+  EXPECT_EQ(db.query(sql), cold);
+  auto warm = as_set(unfinished_->targets());
+  EXPECT_TRUE(warm.count("GET /flows/BranchFlow/runs/3")) << "the run's heartbeat was not asked";
+  EXPECT_TRUE(warm.count("GET /flows/BranchFlow/runs/3/artifacts")) << "a running run's listing was kept";
 }
 
 }  // namespace

@@ -112,7 +112,13 @@ std::optional<bool> ServiceMetadata::final_now(const std::string& path, const se
   std::lock_guard lock(state_mu_);
   auto it = run_heartbeats_.find(parts[1] + "/" + parts[3]);
   if (it == run_heartbeats_.end()) return std::nullopt;
-  return doc.fetched_epoch_s - it->second > options_.run_inactive_s;
+  const auto [heartbeat, seen_at] = it->second;
+  const int64_t cutoff = options_.run_inactive_s;
+  // Quiet when seen: no heartbeat came between it and then, so the answer is final if it came
+  // after the cutoff (the service's own status rule; heartbeats come every few seconds).
+  if (seen_at - heartbeat > cutoff) return doc.fetched_epoch_s - heartbeat > cutoff;
+  if (doc.fetched_epoch_s - heartbeat <= cutoff) return false;  // came while the run was live
+  return std::nullopt;  // live when seen, and long enough ago that it may have stopped since: ask again
 }
 
 }  // namespace mfsql

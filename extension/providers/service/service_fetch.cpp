@@ -244,10 +244,12 @@ const json& ServiceMetadata::array_of(const DocPtr& doc) const {
 void ServiceMetadata::note_run(const RunRecord& run) {
   if (!run.last_heartbeat_s) return;
   const std::string key = run.path.flow + "/" + run.path.run_id;
+  const int64_t now = now_s();
   std::lock_guard lock(state_mu_);
-  int64_t& newest = run_heartbeats_.try_emplace(key, *run.last_heartbeat_s).first->second;  // final_answers.cpp
-  newest = std::max(newest, *run.last_heartbeat_s);
-  if (now_s() - *run.last_heartbeat_s <= options_.run_inactive_s) return;
+  auto [seen, fresh] = run_heartbeats_.try_emplace(key, *run.last_heartbeat_s, now);  // final_answers.cpp
+  if (!fresh && *run.last_heartbeat_s > seen->second.first) seen->second = {*run.last_heartbeat_s, now};
+  if (!fresh && *run.last_heartbeat_s == seen->second.first) seen->second.second = std::max(seen->second.second, now);
+  if (now - *run.last_heartbeat_s <= options_.run_inactive_s) return;
   settled_runs_.insert(key);
 }
 

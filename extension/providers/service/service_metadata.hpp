@@ -123,7 +123,8 @@ class ServiceMetadata final : public MetadataProvider {
 
   mutable std::mutex state_mu_;
   std::set<std::string> settled_runs_;  // "flow/run"
-  std::map<std::string, int64_t> run_heartbeats_;  // "flow/run": the newest last_heartbeat_ts seen
+  // "flow/run": the newest last_heartbeat_ts seen, and when it was seen (wall clock, s).
+  std::map<std::string, std::pair<int64_t, int64_t>> run_heartbeats_;
   std::optional<bool> server_filters_;
 };
 
