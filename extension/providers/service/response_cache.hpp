@@ -30,6 +30,9 @@ struct CachedDoc {
   bool paginated = false;                     // the answer carried X-Limit
   std::string next_cursor;                    // X-Next-Cursor, when there are more pages
   size_t bytes = 0;
+  // What the entry holds in memory, when known (a listing read row by row into its index holds
+  // its records, not its text); 0: estimated from the body.
+  size_t held = 0;
   Clock::time_point fetched{};
 
   mutable std::mutex index_mu;
