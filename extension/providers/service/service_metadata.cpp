@@ -295,17 +295,19 @@ void ServiceMetadata::read_ahead(const ReadAhead& ahead) {
         if (auto p = service::task_artifacts_path({ahead.scope.flow, ahead.scope.run_id, ahead.scope.step, id}); !peek(p))
           paths.push_back(p);
     if (!paths.empty()) fetch_many(paths);
-    return;
-  }
-  if (ahead.artifacts) mark("artifacts " + scope);
-  if (ahead.artifacts && memo_) {
-    // The names the statement reads (none: any), for a listing that keeps only theirs.
+  } else if (ahead.artifacts) {
+    mark("artifacts " + scope);
+    // The names the statement reads, for a listing that keeps only theirs; none (or a name the
+    // key cannot spell): any.
     std::string names;
     for (auto& n : ahead.artifact_names) {
-      if (!safe_component(n) || n.find(',') != std::string::npos) return;  // not expressible: keep all
+      if (!safe_component(n) || n.find(',') != std::string::npos) {
+        names.clear();
+        break;
+      }
       names += (names.empty() ? "" : ",") + n;
     }
-    memo_->remember("\x01svc " + base_ + " artifact names " + scope, names);
+    if (memo_) memo_->remember("\x01svc " + base_ + " artifact names " + scope, names);
   }
   if (ahead.metadata) mark("metadata " + scope);
 }
