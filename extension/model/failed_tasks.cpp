@@ -14,10 +14,9 @@ namespace {
 // Metaflow's own step decorators that leave task_exception as the base class has it (returning
 // nothing: the exception stands). Anything else, @catch above all, may handle an exception.
 bool leaves_exceptions_alone(std::string_view name) {
-  static const std::set<std::string_view> kKnown = {
-      "retry",  "timeout",  "resources", "environment", "batch",  "kubernetes", "conda",
-      "pypi",   "uv",       "card",      "secrets",     "parallel", "pytorch_parallel",
-      "conda_base", "pypi_base", "project", "schedule", "trigger", "trigger_on_finish"};
+  // (metaflow/plugins: only catch_decorator.py overrides task_exception.)
+  static const std::set<std::string_view> kKnown = {"retry", "timeout", "resources", "environment", "batch", "kubernetes",
+                                                     "conda", "pypi",    "card",      "secrets",     "parallel"};
   return kKnown.count(name) > 0;
 }
 
