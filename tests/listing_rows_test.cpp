@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/service/listing_rows.hpp"
+#include "providers/service/response_cache.hpp"
 
 namespace {
 
@@ -53,3 +54,28 @@ TEST(ListingRows, WhatIsNotAListIsRefused) {
 }
 
 }  // namespace
+
+// A listing read row by row into its index is budgeted by the records it keeps, not by 8x its
+// body: a 5,000-task step's 40 MB listing kept for a few names (~5 MB of records) stays cached
+// while other answers come and go. (Budgeted by its body it outgrew the 48 MB budget, was "kept
+// alone", and the next answer put pushed it out: the statement fetched it again.)
+TEST(ResponseCache, AnIndexedListingIsBudgetedByItsRecords) {
+  using mfsql::service::CachedDoc;
+  mfsql::service::ResponseCache cache(size_t{48} << 20);
+  auto doc = [](const std::string& url, size_t bytes, size_t held) {
+    auto d = std::make_shared<CachedDoc>();
+    d->url = url;
+    d->status = 200;
+    d->bytes = bytes;
+    d->held = held;
+    d->fetched = mfsql::service::Clock::now();
+    return d;
+  };
+  cache.put(doc("/steps/process/artifacts#only=name,square", size_t{40} << 20, size_t{5} << 20));
+  for (int i = 0; i < 20; ++i) cache.put(doc("/tasks/" + std::to_string(i) + "/artifacts", 8000, 0));
+  EXPECT_NE(cache.find("/steps/process/artifacts#only=name,square", std::nullopt), nullptr);
+  // An answer kept as its parsed document is still estimated from its body.
+  cache.put(doc("/runs", size_t{6} << 20, 0));  // 48 MB estimated: the others go, oldest first
+  EXPECT_EQ(cache.find("/steps/process/artifacts#only=name,square", std::nullopt), nullptr);
+  EXPECT_NE(cache.find("/runs", std::nullopt), nullptr);
+}

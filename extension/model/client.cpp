@@ -113,8 +113,6 @@ std::optional<TaskRecord> parameters_task(Store& store, const ObjectPath& run) {
   return std::nullopt;
 }
 
-namespace {
-
 std::optional<ordered_json> graph_info(Store& store, const ObjectPath& run) {
   std::optional<ArtifactRecord> art = store.meta().parameters_graph_artifact(run);
   if (!art) {
@@ -131,6 +129,8 @@ std::optional<ordered_json> graph_info(Store& store, const ObjectPath& run) {
   }
   return std::nullopt;
 }
+
+namespace {
 
 // How many attempts the runtime allows a task of `step` (runtime.py: 1 + user-code retries +
 // error retries, capped by MAX_ATTEMPTS = 6). @retry gives `times` user retries (or error retries

@@ -69,6 +69,10 @@ std::optional<int64_t> foreach_index(Store& store, const std::vector<ArtifactRec
 // The `_parameters` task of a run (the hidden step holding Parameters), if any.
 std::optional<TaskRecord> parameters_task(Store& store, const ObjectPath& run);
 
+// The run's _graph_info (of its _parameters task), decoded; nullopt when it has none or it
+// cannot be decoded.
+std::optional<nlohmann::ordered_json> graph_info(Store& store, const ObjectPath& run);
+
 // The flow graph's end step: `end_step` metadata of the _parameters task, else the `end_step` of
 // its _graph_info artifact, else "end". (The client skips _graph_info; mfsql follows the graph so
 // that resumed runs with a custom end step keep their end task: tables.md, `graph_end_task`.)

@@ -131,6 +131,18 @@ class MetadataProvider {
   // list and then the task's artifacts); nullopt: the caller asks the usual way.
   virtual std::optional<ArtifactRecord> parameters_graph_artifact(const ObjectPath&) { return std::nullopt; }
 
+  // The ids of the tasks of `step` that have a `field` metadata entry (any attempt) whose value
+  // the regular expression `pattern` matches anywhere: Metaflow's filter_tasks_by_metadata as the
+  // service answers it (filtered_tasks). nullopt where there is no cheaper way than reading every
+  // task's metadata (the local store) or the server does not answer: the caller reads the tasks.
+  // Whether tasks_with_metadata may answer at all (checked before reading what its use rests on).
+  virtual bool filters_tasks_by_metadata() const { return false; }
+  virtual std::optional<std::vector<std::string>> tasks_with_metadata(const ObjectPath& /*step*/,
+                                                                      const std::string& /*field*/,
+                                                                      const std::string& /*pattern*/) {
+    return std::nullopt;
+  }
+
   // Whether runs_where may carry the server's own run status (RunRecord::server_status).
   virtual bool may_know_server_status() const { return false; }
 
@@ -159,6 +171,12 @@ class MetadataProvider {
     bool task_lists = false;   // the task list of every step of the run
     bool artifacts = false;    // the shown attempt's artifacts of (many of) the tasks under scope
     bool metadata = false;     // the metadata of (many of) the tasks under scope
+    // With `artifacts`: the only artifact names whose records the statement reads (empty: any),
+    // so that a bulk listing need keep no others.
+    std::vector<std::string> artifact_names;
+    // With `artifacts` and a step as scope: only these tasks' are read (the service then fetches
+    // each one's own listing, all at once, instead of the step's). Empty: (many of) all of them.
+    std::vector<std::string> task_ids;
   };
   virtual void read_ahead(const ReadAhead&) {}
 };

@@ -1,6 +1,7 @@
 // tasks: one row per task, with the attempt the client shows and its outcome.
 #include "model/client.hpp"
 #include "model/code_package.hpp"
+#include "model/failed_tasks.hpp"
 #include "model/task_history.hpp"
 #include "tables/lineage_columns.hpp"
 #include "tables/object_columns.hpp"
@@ -152,11 +153,33 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   if (plan.columns_used & kNeedsLineage) defer_task_lineage(store, *task, row, kParentTaskPathspecs);
 }
 
+// Whether one of the statement's terms on `successful` drops every row where it is 1 (`= 0`,
+// `< 1`, `!= 1`, ...): then only the tasks that may be unsuccessful need be looked at.
+bool keeps_no_successful_task(const engine::Plan& plan) {
+  using Check = engine::Plan::Check;
+  for (const Check& c : plan.checks) {
+    if (c.column != kSuccessful) continue;
+    double v;
+    if (c.value.kind == Value::Kind::Integer) v = static_cast<double>(c.value.integer);
+    else if (c.value.kind == Value::Kind::Real) v = c.value.real;
+    else continue;  // text or NULL: SQLite's own comparison rules, not guessed here
+    const bool one_passes = c.op == Check::kEq ? 1 == v : c.op == Check::kNe ? 1 != v : c.op == Check::kLt ? 1 < v
+                          : c.op == Check::kLe ? 1 <= v : c.op == Check::kGt ? 1 > v : c.op == Check::kGe ? 1 >= v : true;
+    if (!one_passes) return true;
+  }
+  return false;
+}
+
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
   Walk how{.level = Level::kTask,
            .run_records = (plan.columns_used & kNeedsRun) != 0,
            .reads_artifacts = (plan.columns_used & kNeedsArtifacts) != 0,
            .reads_metadata = (plan.columns_used & kNeedsMetadata) != 0};
+  // `successful = 0`: the tasks the server's attempt_ok does not show succeeded, each then
+  // checked (model/failed_tasks.hpp: the rule, and where it does not hold).
+  if (keeps_no_successful_task(plan)) how.narrow_tasks = client::tasks_maybe_unsuccessful;
+  how.artifact_names = client::kOutcomeArtifacts;  // what put_outcome reads
+  how.artifact_names.insert(how.artifact_names.end(), {"_exception", "_foreach_stack"});
   if (plan.columns_used & kNeedsLineage) how.before_rows = lineage_ahead(source.store());
   return walk(source, plan, kPath, how, put_row);
 }

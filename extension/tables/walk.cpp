@@ -13,6 +13,8 @@ namespace {
 // Runs are walked in batches growing 1, 2, 4, ... up to this many: the first row of a LIMIT costs
 // one run, and a store-wide question still keeps every thread of the budget busy.
 constexpr size_t kMaxRunsAtOnce = 32;
+// A step narrowed to at most this many tasks has their artifacts read task by task (all at once).
+constexpr size_t kCandidatesReadAlone = 64;
 // Tasks whose artifacts are listed together, on the thread budget.
 constexpr size_t kTasksListedAtOnce = 256;
 
@@ -164,18 +166,35 @@ std::vector<Found> flatten(std::vector<std::vector<Found>>& parts) {
 void find_in_run(Store& store, const PathFilter& f, const Walk& how, const RunRecord& run, std::vector<Found>& out) {
   const bool lists_steps = !f.steps();
   const bool reads_artifacts = how.reads_artifacts || how.level == Level::kArtifact;
+  // Steps whose tasks may be narrowed say so one by one (a run-wide artifact listing would read
+  // the tasks narrowed away).
+  const bool narrows = how.narrow_tasks && how.level == Level::kTask && !f.tasks();
+  std::vector<std::string> names = how.level == Level::kArtifact ? std::vector<std::string>{} : how.artifact_names;
+  if (how.level == Level::kArtifact && f.names() && !f.names()->empty()) names = *f.names();
   if (lists_steps)
     store.meta().read_ahead({.scope = run.path, .task_lists = how.level > Level::kStep,
-                             .artifacts = reads_artifacts, .metadata = how.reads_metadata});
+                             .artifacts = reads_artifacts && !narrows, .metadata = how.reads_metadata,
+                             .artifact_names = names});
   for (StepRecord& step : select_steps(store, run.path, f, how)) {
     Found found{.flow = {run.path.flow, kUnknownTime}, .run = &run, .step = std::move(step)};
     if (how.level == Level::kStep) {
       if (f.accepts(found.step.path.pathspec())) out.push_back(std::move(found));
       continue;
     }
-    if (!lists_steps && !f.tasks())
-      store.meta().read_ahead({.scope = found.step.path, .artifacts = reads_artifacts, .metadata = how.reads_metadata});
-    for (TaskRecord& task : select_tasks(store, found.step.path, f)) {
+    std::vector<TaskRecord> tasks = select_tasks(store, found.step.path, f);
+    std::optional<std::vector<TaskRecord>> narrowed;
+    if (narrows) narrowed = how.narrow_tasks(store, found.step.path, tasks);
+    if (narrowed) {
+      tasks = std::move(*narrowed);
+      // A few candidates are read each on its own, together; many, as the step's listing.
+      MetadataProvider::ReadAhead ahead{.scope = found.step.path, .artifacts = reads_artifacts, .artifact_names = names};
+      if (tasks.size() <= kCandidatesReadAlone)
+        for (auto& t : tasks) ahead.task_ids.push_back(t.path.task_id);
+      if (reads_artifacts && !tasks.empty()) store.meta().read_ahead(ahead);
+    } else if ((!lists_steps || narrows) && !f.tasks())
+      store.meta().read_ahead({.scope = found.step.path, .artifacts = reads_artifacts,
+                               .metadata = how.reads_metadata && !lists_steps, .artifact_names = names});
+    for (TaskRecord& task : tasks) {
       if (how.level == Level::kTask && !f.accepts(task.path.pathspec())) continue;
       Found at_task = found;
       at_task.task = std::move(task);

@@ -95,6 +95,14 @@ struct Walk {
   // The rows read the artifacts or the metadata of many tasks (told to the provider ahead).
   bool reads_artifacts = false;
   bool reads_metadata = false;
+  // The tasks of one step the rows may come from, when fewer than all of them (only narrows:
+  // SQLite re-checks every row); nullopt keeps them all. The artifacts of a narrowed step are read
+  // task by task, not as the step's (or run's) whole listing.
+  std::function<std::optional<std::vector<TaskRecord>>(Store&, const ObjectPath& step, const std::vector<TaskRecord>&)>
+      narrow_tasks;
+  // With reads_artifacts: the only artifact names the rows read (empty: any). At kArtifact the
+  // names the query fixed are used.
+  std::vector<std::string> artifact_names;
   // kArtifact: the attempts whose artifacts are listed; nullopt is the one the client shows.
   std::vector<std::optional<int>> attempts = {std::nullopt};
   // When the runs of a flow are listed (no run fixed): the runs the statement asks about and how

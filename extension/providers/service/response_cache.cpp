@@ -16,7 +16,7 @@ namespace {
 // nodes, maps and strings take several times the text) and the records indexed from it. Budgeting
 // the text instead let a statement that reads many runs hold ~7x its budget.
 constexpr size_t kHeldPerBodyByte = 8;
-size_t held(const CachedDoc& doc) { return doc.bytes * kHeldPerBodyByte + doc.url.size(); }
+size_t held(const CachedDoc& doc) { return (doc.held ? doc.held : doc.bytes * kHeldPerBodyByte) + doc.url.size(); }
 
 }  // namespace
 

@@ -30,6 +30,9 @@ struct CachedDoc {
   bool paginated = false;                     // the answer carried X-Limit
   std::string next_cursor;                    // X-Next-Cursor, when there are more pages
   size_t bytes = 0;
+  // What the entry holds in memory, when known (a listing read row by row into its index holds
+  // its records, not its text); 0: estimated from the body.
+  size_t held = 0;
   Clock::time_point fetched{};
   bool final_candidate = false;  // final (no TTL) if its run was quiet when it came (final_answers.cpp)
   int64_t fetched_epoch_s = 0;   // when it came, wall clock, for that

@@ -2,6 +2,7 @@
 // The metadata service's GET routes (metaflow-service-api.md), each path component percent-encoded
 // so that no id can reach another route.
 #include <string>
+#include <vector>
 
 #include "model/records.hpp"
 #include "net/http_client.hpp"
@@ -30,6 +31,17 @@ inline std::string attempt_artifacts_path(const ObjectPath& task, int attempt) {
   return task_path(task) + "/attempt/" + std::to_string(attempt) + "/artifacts";
 }
 inline std::string task_metadata_path(const ObjectPath& task) { return task_path(task) + "/metadata"; }
+inline std::string filtered_tasks_path(const ObjectPath& step, const std::string& field, const std::string& pattern) {
+  return step_path(step) + "/filtered_tasks?metadata_field_name=" + esc(field) + "&pattern=" + esc(pattern);
+}
+
+// A bulk artifact listing kept only for these artifact names (sorted, "name" among them): the
+// cache's key for it, `path#only=a,b`. The fragment is never sent (fetch strips it).
+inline std::string only_names_key(const std::string& path, const std::vector<std::string>& names) {
+  std::string out = path + "#only=";
+  for (size_t i = 0; i < names.size(); ++i) out += (i ? "," : "") + names[i];
+  return out;
+}
 
 // "step/task": how bulk listings index their rows.
 inline std::string task_key(const std::string& step, const std::string& task_id) { return step + "/" + task_id; }

@@ -1,5 +1,6 @@
 // ServiceMetadata's plumbing: which answers are at hand, for how long, and the requests for the rest.
 #include <chrono>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -19,7 +20,7 @@ namespace {
 // The path's components before any query string: {"flows", F, "runs", R, ...}.
 std::vector<std::string> components(const std::string& path) {
   std::vector<std::string> out;
-  size_t end = path.find('?');
+  size_t end = path.find_first_of("?#");
   std::string bare = path.substr(0, end);
   size_t start = 1;
   while (start <= bare.size()) {
@@ -66,6 +67,21 @@ json parse_answer(const std::string& path, const std::string& body) {
     return true;
   };
   return json::parse(body, keep, /*allow_exceptions=*/false);
+}
+
+// A path without its cache-key fragment (routes.hpp, only_names_key), and the names it keeps.
+std::string without_fragment(const std::string& path) { return path.substr(0, path.find('#')); }
+std::optional<std::set<std::string>> only_names(const std::string& path) {
+  const size_t at = path.find("#only=");
+  if (at == std::string::npos) return std::nullopt;
+  std::set<std::string> out;
+  for (size_t start = at + 6; start <= path.size();) {
+    size_t comma = path.find(',', start);
+    if (comma == std::string::npos) comma = path.size();
+    out.insert(path.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
 }
 
 int64_t now_s() {
@@ -172,7 +188,7 @@ std::vector<DocPtr> ServiceMetadata::fetch_many(const std::vector<std::string>& 
     }
     auto [it, fresh] = position.emplace(paths[i], urls.size());
     if (fresh) {
-      urls.push_back(base_ + paths[i]);
+      urls.push_back(base_ + without_fragment(paths[i]));
       wanted_by.emplace_back();
     }
     wanted_by[it->second].push_back(i);
@@ -182,7 +198,7 @@ std::vector<DocPtr> ServiceMetadata::fetch_many(const std::vector<std::string>& 
   for (size_t k = 0; k < responses.size(); ++k) {
     net::HttpResponse& r = responses[k];
     auto doc = std::make_shared<CachedDoc>();
-    doc->url = r.url;
+    doc->url = base_ + paths[wanted_by[k].front()];  // the cache's key (with its fragment, if any)
     doc->status = r.status;
     doc->bytes = r.body.size();
     doc->fetched = net::Clock::now();
@@ -192,10 +208,12 @@ std::vector<DocPtr> ServiceMetadata::fetch_many(const std::vector<std::string>& 
       const std::string& path = paths[wanted_by[k].front()];
       const auto parts = components(path);
       const ListingKind listing = listing_of(parts);
+      const auto names = only_names(path);
       // A run's or step's listing (read through its index only): row by row, never whole.
       if (listing != ListingKind::kOther && (parts.size() == 5 || parts.size() == 7) &&
           index_while_reading(*doc, {parts[1], parts[3], {}, {}}, listing == ListingKind::kArtifacts, r.body,
-                              [listing](const std::string& key) { return kept_field(listing, key); })) {
+                              [listing](const std::string& key) { return kept_field(listing, key); },
+                              names ? &*names : nullptr)) {
         std::string().swap(r.body);
         doc->paginated = r.header("x-limit").has_value();
         doc->next_cursor = r.header("x-next-cursor").value_or("");

@@ -1,5 +1,4 @@
 #include "providers/service/service_metadata.hpp"
-#include "providers/service/listing_rows.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -7,17 +6,20 @@
 #include "datastore/datastore.hpp"
 #include "model/json_fields.hpp"
 #include "providers/service/routes.hpp"
+#include "providers/service/service_ids.hpp"
 #include "util/error.hpp"
 
 namespace mfsql {
 
 using nlohmann::json;
 using service::DocPtr;
+using service::id_field;
+using service::run_key;
+using service::step_key;
 using service::task_key;
+using service::valid;
 
 namespace {
-
-constexpr size_t kMetadataWindow = 32;  // tasks whose metadata one batch fetches
 
 int64_t ts_or_unknown(const json& j) {
   auto it = j.find("ts_epoch");
@@ -34,35 +36,6 @@ std::optional<int64_t> heartbeat(const json& j) {
 // A flow as the client builds it: its tags are the flow object's own (null from Metaflow's service).
 FlowRecord flow_of(const json& j, const std::string& name) {
   return FlowRecord{name, ts_or_unknown(j), sorted_tags(j.value("tags", json())), sorted_tags(j.value("system_tags", json()))};
-}
-
-// A field that is an id: run_number and task_id come as integers or strings.
-std::string id_field(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it == j.end() ? std::string() : id_text(*it);
-}
-
-// Every given part of the path can be one URL path segment (and so one route's parameter).
-bool valid(const ObjectPath& p, int depth) {
-  const std::string* parts[] = {&p.flow, &p.run_id, &p.step, &p.task_id};
-  for (int i = 0; i < depth; ++i)
-    if (!safe_component(*parts[i])) return false;
-  return true;
-}
-
-std::string run_key(const ObjectPath& p) { return p.flow + "/" + p.run_id; }
-std::string step_key(const ObjectPath& p) { return p.flow + "/" + p.run_id + "/" + p.step; }
-
-std::vector<ArtifactRecord> only_named(std::vector<ArtifactRecord> rows, const std::optional<std::string>& name) {
-  if (!name) return rows;
-  std::vector<ArtifactRecord> out;
-  for (auto& r : rows)
-    if (r.name == *name) out.push_back(std::move(r));
-  return out;
-}
-
-bool has_name(const std::vector<ArtifactRecord>& rows, const std::string& name) {
-  return std::any_of(rows.begin(), rows.end(), [&](const ArtifactRecord& a) { return a.name == name; });
 }
 
 }  // namespace
@@ -136,77 +109,6 @@ std::vector<MetadataEntry> ServiceMetadata::parse_metadata(const DocPtr& doc, co
     }
   }
   return out;
-}
-
-namespace {
-
-void add_artifact_row(service::ArtifactIndex& index, const json& j, const ObjectPath& run) {
-  if (!j.is_object()) return;
-  ObjectPath task{run.flow, run.run_id, id_field(j, "step_name"), id_field(j, "task_id")};
-  try {
-    index[task_key(task.step, task.task_id)].push_back(artifact_from_json(j, task));
-  } catch (const CorruptRecord&) {
-  }
-}
-
-void keep_latest_attempts(service::ArtifactIndex& index) {  // the routes send the latest attempt only; make sure of it
-  for (auto& [key, rows] : index) {
-    int latest = 0;
-    for (auto& a : rows) latest = std::max(latest, a.attempt);
-    std::erase_if(rows, [&](const ArtifactRecord& a) { return a.attempt != latest; });
-  }
-}
-
-void add_metadata_row(service::MetadataIndex& index, const json& j, const ObjectPath& run) {
-  if (!j.is_object()) return;
-  ObjectPath task{run.flow, run.run_id, id_field(j, "step_name"), id_field(j, "task_id")};
-  try {
-    index[task_key(task.step, task.task_id)].push_back(metadata_from_json(j, task));
-  } catch (const CorruptRecord&) {
-  }
-}
-
-}  // namespace
-
-std::shared_ptr<const service::ArtifactIndex> ServiceMetadata::artifact_index(const DocPtr& doc, const ObjectPath& run) {
-  std::lock_guard lock(doc->index_mu);
-  if (doc->artifact_index) return doc->artifact_index;
-  auto index = std::make_shared<service::ArtifactIndex>();
-  for (auto& j : array_of(doc)) add_artifact_row(*index, j, run);
-  keep_latest_attempts(*index);
-  doc->artifact_index = index;
-  return index;
-}
-
-std::shared_ptr<const service::MetadataIndex> ServiceMetadata::metadata_index(const DocPtr& doc, const ObjectPath& run) {
-  std::lock_guard lock(doc->index_mu);
-  if (doc->metadata_index) return doc->metadata_index;
-  auto index = std::make_shared<service::MetadataIndex>();
-  note_metadata(array_of(doc));
-  for (auto& j : array_of(doc)) add_metadata_row(*index, j, run);
-  doc->metadata_index = index;
-  return index;
-}
-
-bool ServiceMetadata::index_while_reading(service::CachedDoc& doc, const ObjectPath& run, bool artifacts,
-                                          const std::string& text,
-                                          const std::function<bool(const std::string&)>& keep) {
-  if (artifacts) {
-    auto index = std::make_shared<service::ArtifactIndex>();
-    if (!service::for_each_row(text, keep, [&](const json& j) { add_artifact_row(*index, j, run); })) return false;
-    keep_latest_attempts(*index);
-    doc.artifact_index = index;
-  } else {
-    auto index = std::make_shared<service::MetadataIndex>();
-    if (!service::for_each_row(text, keep, [&](const json& j) {
-          note_metadata(json::array({j}));
-          add_metadata_row(*index, j, run);
-        }))
-      return false;
-    doc.metadata_index = index;
-  }
-  doc.json = std::make_shared<const json>(json::array());  // the rows live in the index only
-  return true;
 }
 
 // ---- objects ------------------------------------------------------------------------------------
@@ -308,78 +210,6 @@ std::optional<TaskRecord> ServiceMetadata::task(const ObjectPath& path) {
   return TaskRecord{path, ts_or_unknown(*doc->json), heartbeat(*doc->json)};
 }
 
-// ---- artifacts and metadata ---------------------------------------------------------------------
-
-std::optional<std::vector<ArtifactRecord>> ServiceMetadata::latest_artifacts_at_hand(const ObjectPath& task,
-                                                                                     bool may_fetch) {
-  const ObjectPath run = task.run_path();
-  const ObjectPath step{task.flow, task.run_id, task.step, {}};
-  auto from_index = [&](const DocPtr& doc) {
-    auto index = artifact_index(doc, run);
-    auto it = index->find(task_key(task.step, task.task_id));
-    return it == index->end() ? std::vector<ArtifactRecord>{} : it->second;
-  };
-  if (DocPtr d = cached(service::run_artifacts_path(run))) return from_index(d);
-  if (DocPtr d = cached(service::step_artifacts_path(step))) return from_index(d);
-  if (DocPtr d = cached(service::task_artifacts_path(task))) return parse_artifacts(d, task);
-  if (!may_fetch) return std::nullopt;
-  // The statement reads the artifacts of many tasks of this run, or of this step (read_ahead).
-  if (marked("artifacts " + run_key(run))) return from_index(fetch(service::run_artifacts_path(run)));
-  if (marked("artifacts " + step_key(step))) return from_index(fetch(service::step_artifacts_path(step)));
-  return std::nullopt;
-}
-
-std::vector<ArtifactRecord> ServiceMetadata::artifacts(const ObjectPath& task, std::optional<int> attempt,
-                                                       const std::optional<std::string>& name) {
-  if (!valid(task, 4) || (name && !safe_component(*name)) || (attempt && *attempt < 0)) return {};
-  if (auto latest = latest_artifacts_at_hand(task, !attempt)) {
-    if (!attempt) {
-      // The name route's rule: the newest attempt that has the flow-name artifact `name`. A list
-      // holds the newest attempt with any artifact; they differ only when that one lacks `name`.
-      if (!name || latest->empty() || has_name(*latest, "name")) return only_named(std::move(*latest), name);
-    } else if (latest->empty()) {
-      return {};  // no attempt of this task registered any artifact
-    } else if (latest->front().attempt == *attempt) {
-      return only_named(std::move(*latest), name);
-    }
-  }
-  if (attempt) return only_named(parse_artifacts(fetch(service::attempt_artifacts_path(task, *attempt)), task), name);
-  if (name) {
-    DocPtr doc = fetch(service::task_artifact_path(task, *name));
-    if (doc->status == 404 || !doc->json->is_object()) return {};
-    return {artifact_from_json(*doc->json, task)};
-  }
-  return parse_artifacts(fetch(service::task_artifacts_path(task)), task);
-}
-
-std::vector<MetadataEntry> ServiceMetadata::metadata(const ObjectPath& task) {
-  if (!valid(task, 4)) return {};
-  const ObjectPath run = task.run_path();
-  const ObjectPath step{task.flow, task.run_id, task.step, {}};
-  auto from_index = [&](const DocPtr& doc) {
-    auto index = metadata_index(doc, run);
-    auto it = index->find(task_key(task.step, task.task_id));
-    return it == index->end() ? std::vector<MetadataEntry>{} : it->second;
-  };
-  if (DocPtr d = cached(service::run_metadata_path(run))) return from_index(d);
-  const std::string own = service::task_metadata_path(task);
-  if (DocPtr d = cached(own)) return parse_metadata(d, task);
-  if (marked("metadata " + run_key(run))) return from_index(fetch(service::run_metadata_path(run)));
-  if (marked("metadata " + step_key(step))) {
-    // The statement reads the metadata of this step's tasks: fetch the metadata of this task and of the next ones in the
-    // listing at once (a window, so that a LIMIT does not pay for a huge step).
-    if (DocPtr list = peek(service::tasks_path(step))) {
-      auto tasks = parse_tasks(list, step);
-      auto self = std::find_if(tasks.begin(), tasks.end(), [&](const TaskRecord& t) { return t.path == task; });
-      std::vector<std::string> paths;
-      for (auto it = self; it != tasks.end() && paths.size() < kMetadataWindow; ++it)
-        if (auto p = service::task_metadata_path(it->path); !peek(p)) paths.push_back(p);
-      if (paths.size() > 1) fetch_many(paths);
-    }
-  }
-  return parse_metadata(fetch(own), task);
-}
-
 // ---- bulk ---------------------------------------------------------------------------------------
 
 std::vector<RunRecord> ServiceMetadata::runs_with_tags(const std::string& flow, const std::vector<std::string>& tags,
@@ -433,12 +263,52 @@ std::optional<ArtifactRecord> ServiceMetadata::parameters_graph_artifact(const O
   return out;
 }
 
+std::optional<std::vector<std::string>> ServiceMetadata::tasks_with_metadata(const ObjectPath& step,
+                                                                             const std::string& field,
+                                                                             const std::string& pattern) {
+  if (!valid(step, 3)) return std::nullopt;
+  // filtered_tasks answers pathspecs ("F/R/S/T", sorted); T is the task's name when it has one,
+  // which the task listing does not show: such a task is simply not found here (the caller then
+  // reads it). An older server without the route (404), or any other answer: nullopt.
+  DocPtr doc = fetch(service::filtered_tasks_path(step, field, pattern), /*allow_400=*/true);
+  if (doc->status != 200 || !doc->json || !doc->json->is_array()) return std::nullopt;
+  std::vector<std::string> out;
+  for (auto& j : *doc->json) {
+    if (!j.is_string()) return std::nullopt;
+    const std::string& pathspec = j.get_ref<const std::string&>();
+    const size_t slash = pathspec.rfind('/');
+    out.push_back(slash == std::string::npos ? pathspec : pathspec.substr(slash + 1));
+  }
+  return out;
+}
+
 void ServiceMetadata::read_ahead(const ReadAhead& ahead) {
   const bool run_wide = ahead.scope.step.empty();
   if (!valid(ahead.scope, run_wide ? 2 : 3)) return;
   const std::string scope = run_wide ? run_key(ahead.scope) : step_key(ahead.scope);
   if (ahead.task_lists && run_wide) mark("task lists " + scope);
-  if (ahead.artifacts) mark("artifacts " + scope);
+  if (ahead.artifacts && !run_wide && !ahead.task_ids.empty()) {
+    // A few tasks of the step: their own listings, fetched together (not the step's).
+    std::vector<std::string> paths;
+    for (auto& id : ahead.task_ids)
+      if (safe_component(id))
+        if (auto p = service::task_artifacts_path({ahead.scope.flow, ahead.scope.run_id, ahead.scope.step, id}); !peek(p))
+          paths.push_back(p);
+    if (!paths.empty()) fetch_many(paths);
+  } else if (ahead.artifacts) {
+    mark("artifacts " + scope);
+    // The names the statement reads, for a listing that keeps only theirs; none (or a name the
+    // key cannot spell): any.
+    std::string names;
+    for (auto& n : ahead.artifact_names) {
+      if (!safe_component(n) || n.find(',') != std::string::npos) {
+        names.clear();
+        break;
+      }
+      names += (names.empty() ? "" : ",") + n;
+    }
+    if (memo_) memo_->remember("\x01svc " + base_ + " artifact names " + scope, names);
+  }
   if (ahead.metadata) mark("metadata " + scope);
 }
 

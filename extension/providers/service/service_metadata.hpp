@@ -62,12 +62,17 @@ class ServiceMetadata final : public MetadataProvider {
   std::vector<ArtifactRecord> artifacts(const ObjectPath& task, std::optional<int> attempt,
                                         const std::optional<std::string>& name) override;
   std::vector<MetadataEntry> metadata(const ObjectPath& task) override;
+  std::vector<ArtifactRecord> artifacts_named(const ObjectPath& task, std::optional<int> attempt,
+                                              const std::vector<std::string>& names) override;
 
   std::vector<RunRecord> runs_with_tags(const std::string& flow, const std::vector<std::string>& tags,
                                         TagMatch match) override;
   void read_ahead(const ReadAhead& ahead) override;
   std::unique_ptr<RunPages> runs_where(const std::string& flow, const RunQuery& query) override;
   std::optional<ArtifactRecord> parameters_graph_artifact(const ObjectPath& run) override;
+  bool filters_tasks_by_metadata() const override { return true; }
+  std::optional<std::vector<std::string>> tasks_with_metadata(const ObjectPath& step, const std::string& field,
+                                                              const std::string& pattern) override;
   bool may_know_server_status() const override { return server_filters() != false; }
 
   // Whether the server takes filters and pagination: nullopt until a filtered request told.
@@ -109,9 +114,18 @@ class ServiceMetadata final : public MetadataProvider {
   // A run's or step's artifact or metadata listing read row by row (listing_rows.hpp) straight into
   // its index, keeping the fields `keep` names; doc.json is then an empty list. False when the
   // text is not a list: the caller parses it whole (for its answer or error).
+  // `only_names` (artifacts): the index keeps these names' records only (each task's latest
+  // attempt still told from all its rows).
   bool index_while_reading(service::CachedDoc& doc, const ObjectPath& run, bool artifacts, const std::string& text,
-                           const std::function<bool(const std::string&)>& keep);
-  std::optional<std::vector<ArtifactRecord>> latest_artifacts_at_hand(const ObjectPath& task, bool may_fetch);
+                           const std::function<bool(const std::string&)>& keep,
+                           const std::set<std::string>* only_names = nullptr);
+  // The shown attempt's artifacts of `task` from a bulk listing at hand (or fetched, when the
+  // statement said it reads many and may_fetch): all of them, or, when `wanted` is given, at
+  // least those of these names (a listing kept for some names only answers for them).
+  std::optional<std::vector<ArtifactRecord>> latest_artifacts_at_hand(const ObjectPath& task, bool may_fetch,
+                                                                     const std::vector<std::string>* wanted = nullptr);
+  // The names read_ahead said the statement reads under `scope` (sorted, with "name"), or empty.
+  std::vector<std::string> announced_names(const std::string& scope);
   void prefetch_step_tasks(const ObjectPath& run);
 
   ServiceOptions options_;
