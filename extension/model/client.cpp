@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "util/error.hpp"
 
@@ -187,6 +188,9 @@ std::string run_status(Store& store, const RunRecord& run, const RunOutcome& out
   if (outcome.end_task && (!outcome.end.finished || !outcome.end.successful))
     throw CorruptRecord("The end task of " + run.path.pathspec() + " has an undecodable outcome.");  // -> NULL status
   if (outcome.end_task && outcome.end.successful.value_or(false)) return "completed";
+  // A stale heartbeat makes a run that is not completed failed whatever its tasks say: asked
+  // first, so that such a run's tasks are never read.
+  if (heartbeat_stale(run, now_s())) return "failed";
   // A run that cannot finish any more: some task's newest attempt is done, failed, and was the
   // last attempt its step's retry policy allows.
   std::optional<std::optional<ordered_json>> graph;
@@ -209,12 +213,15 @@ std::string run_status(Store& store, const RunRecord& run, const RunOutcome& out
       if (ok->attempt + 1 >= allowed) return "failed";
     }
   }
-  if (run.last_heartbeat_s) {
-    // The metadata service's own rule: a run whose heartbeat stopped 360 s ago is failed.
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    if (now - *run.last_heartbeat_s > 360) return "failed";
-  }
   return "running";
+}
+
+int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+bool heartbeat_stale(const RunRecord& run, int64_t now) {
+  return run.last_heartbeat_s && now - *run.last_heartbeat_s > kRunInactiveAfterS;
 }
 
 namespace {
@@ -297,6 +304,29 @@ bool server_status_stands(Store& store, const std::string& flow) {
   return stands;
 }
 
+std::optional<bool> successful_from_server(const RunRecord& run) {
+  if (run.server_status == "completed") return true;
+  if (run.server_status == "failed" || run.server_status == "running") return false;
+  return std::nullopt;
+}
+
+std::optional<std::string> status_from_server(const RunRecord& run, int64_t now) {
+  auto successful = successful_from_server(run);
+  if (!successful) return std::nullopt;
+  if (*successful) return "completed";
+  if (heartbeat_stale(run, now)) return "failed";
+  return std::nullopt;
+}
+
+std::vector<std::string> server_candidates(const std::vector<std::string>& statuses) {
+  std::set<std::string> out;
+  for (auto& s : statuses) {
+    if (s == "completed") out.insert("completed");
+    if (s == "failed" || s == "running") out.insert({"failed", "running"});
+  }
+  return {out.begin(), out.end()};
+}
+
 LatestRuns latest_runs(Store& store, const std::string& flow, bool successful_too) {
   LatestRuns out;
   // Where the server's `completed` is mfsql's successful, the newest such run is the answer: one
@@ -310,7 +340,7 @@ LatestRuns latest_runs(Store& store, const std::string& flow, bool successful_to
         return out;
       }
     }
-    auto page = store.meta().runs_where(flow, RunQuery{.wanted = 1, .server_completed = true})->next();
+    auto page = store.meta().runs_where(flow, RunQuery{.wanted = 1, .server_statuses = {"completed"}})->next();
     if (!page || page->empty()) return out;  // no run is completed, so none is successful
     if (page->front().server_status == "completed") {
       out.successful = page->front().path.run_id;

@@ -61,9 +61,10 @@ class RunFeed {
       return;
     }
     RunQuery query = how.run_query.value_or(RunQuery{});
-    // Where the server's completed is mfsql's successful, a statement about successful runs asks
-    // for completed ones only (exact: see client::server_status_stands).
-    if (query.only_successful && client::server_status_stands(store, flow)) query.server_completed = true;
+    // Where the server's completed is mfsql's completed, a statement that keeps some statuses asks
+    // for the server statuses those runs may have (client::server_candidates).
+    if (query.statuses && !query.statuses->empty() && client::server_status_stands(store, flow))
+      query.server_statuses = client::server_candidates(*query.statuses);
     pages_ = store.meta().runs_where(flow, query);
   }
 
