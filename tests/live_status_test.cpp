@@ -198,7 +198,21 @@ TEST_F(LiveRunStatus, FailedRunsAreTheServersFailedOrRunningOnes) {
   // The stale ones and the fresh one whose task failed for good; not the one without a heartbeat.
   EXPECT_EQ(costs[0].rows.size(), 2u * kSmall + 1);
   EXPECT_EQ(costs[1].rows.size(), 2u * kBig + 1);
-  for (auto& c : costs) EXPECT_TRUE(asked(c, "status:eq=failed,running&")) << ::testing::PrintToString(c.targets);
+  // The whole listing fits its first page, asked with every status: that names the newest run,
+  // whose graph the rule reads, and the completed runs in it stand without a read.
+  for (auto& c : costs) {
+    EXPECT_TRUE(asked(c, "status:eq=completed,failed,running&_limit=500")) << ::testing::PrintToString(c.targets);
+    EXPECT_FALSE(asked(c, "status:eq=failed,running&")) << ::testing::PrintToString(c.targets);
+  }
+  // A LIMIT: the first page (every status) holds only completed runs; once the rule is known the
+  // rest is asked for as candidates, from that page's oldest time down.
+  auto limited = same_cost_same_answer(kRuns + " AND status = 'failed' ORDER BY created_at DESC LIMIT 3",
+                                       kRuns + " AND +status = 'failed' ORDER BY created_at DESC, CAST(run_id AS INT) DESC LIMIT 3");
+  for (auto& c : limited) {
+    EXPECT_EQ(c.rows.size(), 3u);
+    EXPECT_TRUE(asked(c, "status:eq=completed,failed,running&_limit=3")) << ::testing::PrintToString(c.targets);
+    EXPECT_TRUE(asked(c, "status:eq=failed,running&")) << ::testing::PrintToString(c.targets);
+  }
 }
 
 TEST_F(LiveRunStatus, RunningRunsHaveNoStaleHeartbeat) {

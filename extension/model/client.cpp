@@ -281,13 +281,17 @@ bool server_completed_is_successful(const std::optional<ordered_json>& graph, co
   return true;
 }
 
-bool server_status_stands(Store& store, const std::string& flow) {
+bool server_status_stands(Store& store, const std::string& flow, const RunRecord* newest) {
   if (!store.meta().may_know_server_status()) return false;
   if (auto known = store.remembered_status_rule(flow)) return *known;
-  // The newest run with its server status: the same one-run page latest_runs reads first.
-  auto newest = store.meta().runs_where(flow, RunQuery{.wanted = 1, .with_server_status = true})->next();
-  if (!newest || newest->empty()) return false;  // no run yet: not remembered, a run may come
-  const ObjectPath& run = newest->front().path;
+  // The newest run with its server status: the first of the page latest_runs reads first.
+  std::optional<std::vector<RunRecord>> page;
+  if (!newest) {
+    page = store.meta().runs_where(flow, RunQuery{.wanted = kNewestPage, .with_server_status = true})->next();
+    if (!page || page->empty()) return false;  // no run yet: not remembered, a run may come
+    newest = &page->front();
+  }
+  const ObjectPath run = newest->path;
   bool stands = false;
   try {
     auto graph = graph_info(store, run);
@@ -329,16 +333,20 @@ std::vector<std::string> server_candidates(const std::vector<std::string>& statu
 
 LatestRuns latest_runs(Store& store, const std::string& flow, bool successful_too) {
   LatestRuns out;
-  // Where the server's `completed` is mfsql's successful, the newest such run is the answer: one
-  // page of one run (`status:eq=completed&_limit=1`), after the one-run page of the newest run.
+  // Where the server's `completed` is mfsql's successful, the newest such run is the answer: the
+  // first completed one of the newest runs' page (the page the rule read), else one page of one
+  // run (`status:eq=completed&_limit=1`).
   if (successful_too && server_status_stands(store, flow)) {
-    if (auto page = store.meta().runs_where(flow, RunQuery{.wanted = 1, .with_server_status = true})->next();
+    if (auto page = store.meta().runs_where(flow, RunQuery{.wanted = kNewestPage, .with_server_status = true})->next();
         page && !page->empty()) {
       out.any = page->front().path.run_id;
-      if (page->front().server_status == "completed") {  // the newest run is the newest completed one
-        out.successful = out.any;
-        return out;
-      }
+      for (const RunRecord& run : *page)
+        if (run.server_status == "completed") {
+          out.successful = run.path.run_id;
+          return out;
+        }
+      const bool whole_history = static_cast<int64_t>(page->size()) < kNewestPage;
+      if (whole_history && page->front().server_status) return out;  // no run is completed
     }
     auto page = store.meta().runs_where(flow, RunQuery{.wanted = 1, .server_statuses = {"completed"}})->next();
     if (!page || page->empty()) return out;  // no run is completed, so none is successful

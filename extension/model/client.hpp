@@ -122,7 +122,13 @@ LatestRuns latest_runs(Store& store, const std::string& flow, bool successful_to
 bool server_completed_is_successful(const std::optional<nlohmann::ordered_json>& graph, const std::string& end_step);
 // The same for a flow, from the graph of its newest run (the flow's code as it runs now): a flow
 // whose older runs had another end step is the case this does not see.
-bool server_status_stands(Store& store, const std::string& flow);
+// `newest`: the flow's newest run, when the caller has it (the first run of a listing from the
+// newest on, with its server status); else the newest runs' page is asked for.
+bool server_status_stands(Store& store, const std::string& flow, const RunRecord* newest = nullptr);
+// The page of the newest runs with their server status that server_status_stands reads (its first
+// run is the newest): ten, so that it is also the first page of a statement's `LIMIT 10` and holds
+// the newest completed run of most flows (latest_runs).
+constexpr int64_t kNewestPage = 10;
 
 // Which of the server's answers stand for mfsql's, where server_status_stands (the server's
 // completed is then exactly mfsql's completed, both ways):
