@@ -154,10 +154,10 @@ class LiveRunStatus : public ::testing::Test {
     Rows rows;
     std::vector<std::string> targets;
   };
-  static Cost run(const std::string& sql) {
+  static Cost run(const std::string& sql, const std::filesystem::path* datastore = nullptr) {
     TestDb db;  // a new connection: nothing cached, the rule not known yet
     db.query("CREATE VIRTUAL TABLE temp.l_runs USING runs(service=" + quote(live_->url()) +
-             ", datastore=" + quote(tmp_->path().string()) + ")");
+             ", datastore=" + quote((datastore ? *datastore : tmp_->path()).string()) + ")");
     Cost c{db.query(sql), {}};
     for (auto& r : db.query("SELECT target FROM metaflow_trace WHERE kind = 'http' AND cache_hit = 0"))
       c.targets.push_back(r[0].value_or(""));
@@ -241,6 +241,25 @@ TEST_F(LiveRunStatus, StatusOfEveryRunChecksOnlyWhatCannotStand) {
       "SELECT run_id, status, successful FROM l_runs WHERE flow = $F AND (finished IS NULL OR finished IS NOT NULL)" + kOrder;
   auto costs = same_cost_same_answer(sql, checked);
   EXPECT_EQ(costs[1].rows.size(), 6u * kBig + 3);
+}
+
+// The graph's blob missing from the datastore (a copied store, a cleaned-up bucket): no graph, so
+// the rule does not hold; nothing is narrowed and every run is checked by mfsql's own rule.
+TEST_F(LiveRunStatus, AMissingGraphBlobMeansEveryRunIsChecked) {
+  TempDir bare;
+  std::filesystem::copy(tmp_->path(), bare.path(), std::filesystem::copy_options::recursive);
+  size_t removed = 0;
+  for (const char* flow : {"StatusSmallFlow", "StatusBigFlow"})
+    removed += std::filesystem::remove(bare.path() / ".metaflow" / flow / "data" / std::string(kGraph).substr(0, 2) / kGraph);
+  ASSERT_EQ(removed, 2u);
+  for (const char* where : {" AND status = 'failed'", " AND status = 'completed'", ""}) {
+    const std::string sql = "SELECT run_id, status, successful FROM l_runs WHERE flow = 'StatusBigFlow'" + std::string(where);
+    Cost c = run(sql + kOrder, &bare.path());
+    EXPECT_EQ(c.rows, run(sql + " AND (finished IS NULL OR finished IS NOT NULL)" + kOrder).rows) << sql;
+    EXPECT_FALSE(asked(c, "status:eq=failed,running&")) << sql;
+    EXPECT_FALSE(asked(c, "status:eq=completed&")) << sql;
+    EXPECT_GT(c.targets.size(), 6u * kBig) << sql;  // every run checked
+  }
 }
 
 }  // namespace
