@@ -81,6 +81,22 @@ TEST_F(ServicePushdown, AServerWithoutFiltersIsToldOncePerConnection) {
   EXPECT_EQ(db.scalar("SELECT count(*) FROM metaflow_trace WHERE target LIKE '%/flows/BranchFlow/runs?_limit=1'"), "1");
 }
 
+// A run whose heartbeat stopped long ago (the recording's are days old) and whose end task did not
+// succeed is failed whatever its tasks say: its status reads the end step, not every task of the
+// run (FailFlow/5 failed in `explode`, before its end step).
+TEST_F(ServicePushdown, AStaleRunsStatusReadsNoTaskBeyondItsEndStep) {
+  TestDb db;
+  create_tables(db);
+  Cost c = run(db, "SELECT status FROM s_runs WHERE flow = 'FailFlow' AND run_id = '5'");
+  ASSERT_EQ(c.rows.size(), 1u);
+  EXPECT_EQ(c.rows[0][0], "failed");
+  for (auto& t : server_->targets()) {
+    EXPECT_EQ(t.find("/steps/explode"), std::string::npos) << t;
+    EXPECT_EQ(t.find("/steps/start"), std::string::npos) << t;
+  }
+  std::printf("[cost] status of a stale failed run: %d requests\n", c.requests);
+}
+
 TEST_F(ServicePushdown, ExplainShowsTheLimitOffsetAndOrder) {
   TestDb db;
   create_tables(db);
