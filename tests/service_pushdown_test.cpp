@@ -37,6 +37,12 @@ TEST_F(ServicePushdown, AnswersEqualThoseWithoutThePushdown) {
       {"SELECT run_id, status, successful FROM s_runs WHERE flow = $F LIMIT 3",
        "SELECT run_id, status, successful FROM s_runs WHERE flow = $F AND +run_id <> '' "
        "ORDER BY created_at DESC, CAST(run_id AS INT) DESC LIMIT 3"},
+      {"SELECT run_id, status FROM s_runs WHERE flow = $F AND status = 'failed'",
+       "SELECT run_id, status FROM s_runs WHERE flow = $F AND +status = 'failed'"},
+      {"SELECT run_id FROM s_runs WHERE flow = $F AND status IN ('running', 'completed')",
+       "SELECT run_id FROM s_runs WHERE flow = $F AND +status IN ('running', 'completed')"},
+      {"SELECT run_id FROM s_runs WHERE flow = $F AND successful = 0",
+       "SELECT run_id FROM s_runs WHERE flow = $F AND +successful = 0"},
       {"SELECT run_id FROM s_tags WHERE flow = $F AND tag = 'fixture' LIMIT 1",
        "SELECT run_id FROM s_runs WHERE flow = $F AND +tags LIKE '%\"fixture\"%' "
        "ORDER BY created_at DESC, CAST(run_id AS INT) DESC LIMIT 1"},
