@@ -102,31 +102,20 @@ class RunFeed {
 
  private:
   // After the first page of every status: the rule from its first run, the newest. Where it
-  // stands, that page keeps its candidates only, and unless it held the whole listing the rest is
-  // asked for as candidates, from the oldest time of that page on down (no run handed out twice).
-  void switch_to_candidates(std::vector<RunRecord>& first) {
+  // stands, runs keep their candidates only (add), and unless that page held the whole listing
+  // the rest is asked for as candidates, from its oldest time on down (no run handed out twice).
+  void switch_to_candidates(const std::vector<RunRecord>& first) {
     RunQuery rest = std::move(*candidates_);
     candidates_.reset();
     if (first.empty() || !client::server_status_stands(*store_, flow_, &first.front())) return;
     rest.server_statuses = client::server_candidates(*rest.statuses);
-    const size_t listed = first.size();
+    kept_server_statuses_ = rest.server_statuses;  // for this page and any later one of this listing
+    // A page short of its size was the last (the next is then nullopt, without a request); so was
+    // one with a run without a time, which no bound can name: the rest comes as it is.
     int64_t oldest = first.front().ts_ms;
-    for (auto& r : first) {
-      oldest = std::min(oldest, r.ts_ms);
-      seen_.insert(r.path.run_id);
-    }
-    std::erase_if(first, [&](const RunRecord& r) {
-      return r.server_status && std::find(rest.server_statuses.begin(), rest.server_statuses.end(), *r.server_status) ==
-                                    rest.server_statuses.end();
-    });
-    if (static_cast<int64_t>(listed) < first_page_size_) {  // the whole listing
-      pages_.reset();
-      return;
-    }
-    if (oldest < 0) {  // a run without a time: the rest as it comes
-      seen_.clear();
-      return;
-    }
+    for (auto& r : first) oldest = std::min(oldest, r.ts_ms);
+    if (static_cast<int64_t>(first.size()) < first_page_size_ || oldest < 0) return;
+    for (auto& r : first) seen_.insert(r.path.run_id);
     rest.created_to_ms = std::min(rest.created_to_ms.value_or(oldest), oldest);
     if (rest.wanted) rest.wanted = std::max<int64_t>(*rest.wanted - static_cast<int64_t>(first.size()), 1);
     pages_ = store_->meta().runs_where(flow_, rest);
@@ -135,7 +124,10 @@ class RunFeed {
   void add(std::vector<RunRecord> runs, bool skip_seen = true) {
     std::erase_if(runs, [&](const RunRecord& r) {
       return !filter_.allows(1, r.path.run_id) || (how_.level == Level::kRun && !filter_.accepts(r.path.pathspec())) ||
-             (skip_seen && seen_.count(r.path.run_id));
+             (skip_seen && seen_.count(r.path.run_id)) ||
+             (r.server_status && !kept_server_statuses_.empty() &&
+              std::find(kept_server_statuses_.begin(), kept_server_statuses_.end(), *r.server_status) ==
+                  kept_server_statuses_.end());
     });
     client::sort_newest_first(runs);  // within a page; pages come newest first
     for (auto& r : runs) runs_.push_back(std::move(r));
@@ -149,6 +141,7 @@ class RunFeed {
   std::optional<RunQuery> candidates_;  // the query of the pages after the first (switch_to_candidates)
   int64_t first_page_size_ = 0;
   std::set<std::string> seen_;          // the first page's runs, when the rest are candidates
+  std::vector<std::string> kept_server_statuses_;  // once the rule stands: the candidates' statuses
 };
 
 std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const PathFilter& f, const Walk& how) {
