@@ -37,6 +37,12 @@ TEST_F(ServicePushdown, AnswersEqualThoseWithoutThePushdown) {
       {"SELECT run_id, status, successful FROM s_runs WHERE flow = $F LIMIT 3",
        "SELECT run_id, status, successful FROM s_runs WHERE flow = $F AND +run_id <> '' "
        "ORDER BY created_at DESC, CAST(run_id AS INT) DESC LIMIT 3"},
+      {"SELECT run_id, status FROM s_runs WHERE flow = $F AND status = 'failed'",
+       "SELECT run_id, status FROM s_runs WHERE flow = $F AND +status = 'failed'"},
+      {"SELECT run_id FROM s_runs WHERE flow = $F AND status IN ('running', 'completed')",
+       "SELECT run_id FROM s_runs WHERE flow = $F AND +status IN ('running', 'completed')"},
+      {"SELECT run_id FROM s_runs WHERE flow = $F AND successful = 0",
+       "SELECT run_id FROM s_runs WHERE flow = $F AND +successful = 0"},
       {"SELECT run_id FROM s_tags WHERE flow = $F AND tag = 'fixture' LIMIT 1",
        "SELECT run_id FROM s_runs WHERE flow = $F AND +tags LIKE '%\"fixture\"%' "
        "ORDER BY created_at DESC, CAST(run_id AS INT) DESC LIMIT 1"},
@@ -81,6 +87,22 @@ TEST_F(ServicePushdown, AServerWithoutFiltersIsToldOncePerConnection) {
   EXPECT_EQ(db.scalar("SELECT count(*) FROM metaflow_trace WHERE target LIKE '%/flows/BranchFlow/runs?_limit=1'"), "1");
 }
 
+// A run whose heartbeat stopped long ago (the recording's are days old) and whose end task did not
+// succeed is failed whatever its tasks say: its status reads the end step, not every task of the
+// run (FailFlow/5 failed in `explode`, before its end step).
+TEST_F(ServicePushdown, AStaleRunsStatusReadsNoTaskBeyondItsEndStep) {
+  TestDb db;
+  create_tables(db);
+  Cost c = run(db, "SELECT status FROM s_runs WHERE flow = 'FailFlow' AND run_id = '5'");
+  ASSERT_EQ(c.rows.size(), 1u);
+  EXPECT_EQ(c.rows[0][0], "failed");
+  for (auto& t : server_->targets()) {
+    EXPECT_EQ(t.find("/steps/explode"), std::string::npos) << t;
+    EXPECT_EQ(t.find("/steps/start"), std::string::npos) << t;
+  }
+  std::printf("[cost] status of a stale failed run: %d requests\n", c.requests);
+}
+
 TEST_F(ServicePushdown, ExplainShowsTheLimitOffsetAndOrder) {
   TestDb db;
   create_tables(db);
@@ -122,6 +144,44 @@ TEST(ServerStatusRule, AgreesOnlyForAnEndStepNamedEndWithoutCatch) {
   EXPECT_FALSE(client::server_completed_is_successful(graph("[]"), "finish"));  // a custom end step
   EXPECT_FALSE(client::server_completed_is_successful(std::nullopt, "end"));    // no graph recorded
   EXPECT_FALSE(client::server_completed_is_successful(ordered_json::parse(R"({"steps": {"finish": {}}})"), "end"));
+}
+
+// Which server answers stand for mfsql's status where the rule above holds, both sides of it
+// (against the real service: live_status_test.cpp).
+TEST(ServerStatusRule, FailedStandsOnlyWithAStaleHeartbeat) {
+  const int64_t now = 1'800'000'000;
+  auto run = [&](std::optional<std::string> server, std::optional<int64_t> heartbeat_age_s) {
+    RunRecord r;
+    r.server_status = std::move(server);
+    if (heartbeat_age_s) r.last_heartbeat_s = now - *heartbeat_age_s;
+    return r;
+  };
+  const int64_t cutoff = client::kRunInactiveAfterS;
+  // Completed on the server: completed, whatever the heartbeat.
+  EXPECT_EQ(client::status_from_server(run("completed", std::nullopt), now), "completed");
+  EXPECT_EQ(client::status_from_server(run("completed", 3600), now), "completed");
+  // Failed or running on the server with a stale heartbeat: failed (not completed, and stale).
+  EXPECT_EQ(client::status_from_server(run("failed", cutoff + 1), now), "failed");
+  EXPECT_EQ(client::status_from_server(run("running", 3600), now), "failed");  // a retry of end, the runtime gone
+  // Not stale, or no heartbeat at all: mfsql checks (the server's failed may be running here: no
+  // heartbeat, or an end task that failed with a retry left).
+  EXPECT_EQ(client::status_from_server(run("failed", cutoff), now), std::nullopt);
+  EXPECT_EQ(client::status_from_server(run("failed", std::nullopt), now), std::nullopt);
+  EXPECT_EQ(client::status_from_server(run("running", 10), now), std::nullopt);
+  EXPECT_EQ(client::status_from_server(run(std::nullopt, 3600), now), std::nullopt);  // the listing had no status
+  EXPECT_EQ(client::status_from_server(run("pending", 3600), now), std::nullopt);      // a status mfsql does not know
+  // successful follows the server's completed both ways; unknown statuses say nothing.
+  EXPECT_EQ(client::successful_from_server(run("completed", 10)), true);
+  EXPECT_EQ(client::successful_from_server(run("failed", std::nullopt)), false);
+  EXPECT_EQ(client::successful_from_server(run("running", 10)), false);
+  EXPECT_EQ(client::successful_from_server(run(std::nullopt, 10)), std::nullopt);
+  // The candidate sets: a failed or running run is failed or running on the server.
+  using V = std::vector<std::string>;
+  EXPECT_EQ(client::server_candidates({"completed"}), V{"completed"});
+  EXPECT_EQ(client::server_candidates({"failed"}), (V{"failed", "running"}));
+  EXPECT_EQ(client::server_candidates({"running"}), (V{"failed", "running"}));
+  EXPECT_EQ(client::server_candidates({"running", "completed"}), (V{"completed", "failed", "running"}));
+  EXPECT_EQ(client::server_candidates({"bogus"}), V{});
 }
 
 }  // namespace

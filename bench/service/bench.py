@@ -97,16 +97,18 @@ def child(state, sql):
 def run_child(state_path, sql, timeout_s, memory_gib):
     """The child's measurements, or None (and why) when it ran out of time or memory."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "MFSQL_SERVICE", "AWS_"))}
-    env.update(MFSQL_TRACE_KEEP="100000000", METAFLOW_HOME=tempfile.mkdtemp(prefix="mfsql-bench-home-"))
 
     def cap():  # a question that grows with the history must not take the shared machine down
         limit = int(memory_gib * (1 << 30))
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    try:
-        out = subprocess.run([sys.executable, __file__, "--child", state_path, sql], env=env, capture_output=True,
-                             text=True, timeout=timeout_s, preexec_fn=cap)
-    except subprocess.TimeoutExpired:
-        return None, "gave up after %d s" % timeout_s
+    # An empty METAFLOW_HOME (no profile of the user's), removed with whatever the child left in it.
+    with tempfile.TemporaryDirectory(prefix="mfsql-bench-home-") as home:
+        env.update(MFSQL_TRACE_KEEP="100000000", METAFLOW_HOME=home)
+        try:
+            out = subprocess.run([sys.executable, __file__, "--child", state_path, sql], env=env, capture_output=True,
+                                 text=True, timeout=timeout_s, preexec_fn=cap)
+        except subprocess.TimeoutExpired:
+            return None, "gave up after %d s" % timeout_s
     if out.returncode != 0:
         return None, "failed: " + (out.stderr.strip().splitlines() or ["?"])[-1][:150]
     return json.loads(out.stdout), None

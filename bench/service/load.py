@@ -12,7 +12,8 @@ with COPY through psql (the service's API commits one row per insert: days for 6
   runs spread over 90 days, 25 users (a few do most runs), user tags from a small vocabulary,
   8% failed: the end step never ran, the failing task's attempt_ok and _task_ok/_success are
   those of FailFlow/5's failed task.
-Artifact blobs: the recorded flows' datastore copied under each flow, plus the 5,000-task foreach's
+Artifact blobs: the recorded flows' datastore copied under each flow and under the recorded flows'
+own names (as production keeps every run's blobs), plus the 5,000-task foreach's
 own (item, square, _foreach_stack, ...) written as Metaflow writes them (gzip of a protocol-4 pickle
 at data/<sha[:2]>/<sha>), into --datastore.
 """
@@ -225,6 +226,12 @@ def main():
         data = os.path.join(a.datastore, ".metaflow", f, "data")
         for tf in ("LinearFlow", "ForeachFlow", "FailFlow"):
             shutil.copytree(os.path.join(src, tf, "data"), data, dirs_exist_ok=True)
+    # The recorded flows themselves (loaded before, with their own names) read their blobs -- the
+    # _graph_info the run status rule reads, above all -- where production keeps them: under their own flow.
+    for tf in sorted(os.listdir(src)):
+        if os.path.isdir(os.path.join(src, tf, "data")):
+            shutil.copytree(os.path.join(src, tf, "data"), os.path.join(a.datastore, ".metaflow", tf, "data"),
+                            dirs_exist_ok=True)
     w = Writer(db)
     for f in flow_names:
         w.add("flows_v3", {"flow_id": f, "user_name": None, "ts_epoch": str(stamps[0] - 1000), "tags": "null",

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "util/error.hpp"
 
@@ -187,6 +188,9 @@ std::string run_status(Store& store, const RunRecord& run, const RunOutcome& out
   if (outcome.end_task && (!outcome.end.finished || !outcome.end.successful))
     throw CorruptRecord("The end task of " + run.path.pathspec() + " has an undecodable outcome.");  // -> NULL status
   if (outcome.end_task && outcome.end.successful.value_or(false)) return "completed";
+  // A stale heartbeat makes a run that is not completed failed whatever its tasks say: asked
+  // first, so that such a run's tasks are never read.
+  if (heartbeat_stale(run, now_s())) return "failed";
   // A run that cannot finish any more: some task's newest attempt is done, failed, and was the
   // last attempt its step's retry policy allows.
   std::optional<std::optional<ordered_json>> graph;
@@ -209,12 +213,15 @@ std::string run_status(Store& store, const RunRecord& run, const RunOutcome& out
       if (ok->attempt + 1 >= allowed) return "failed";
     }
   }
-  if (run.last_heartbeat_s) {
-    // The metadata service's own rule: a run whose heartbeat stopped 360 s ago is failed.
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    if (now - *run.last_heartbeat_s > 360) return "failed";
-  }
   return "running";
+}
+
+int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+bool heartbeat_stale(const RunRecord& run, int64_t now) {
+  return run.last_heartbeat_s && now - *run.last_heartbeat_s > kRunInactiveAfterS;
 }
 
 namespace {
@@ -274,13 +281,17 @@ bool server_completed_is_successful(const std::optional<ordered_json>& graph, co
   return true;
 }
 
-bool server_status_stands(Store& store, const std::string& flow) {
+bool server_status_stands(Store& store, const std::string& flow, const RunRecord* newest) {
   if (!store.meta().may_know_server_status()) return false;
   if (auto known = store.remembered_status_rule(flow)) return *known;
-  // The newest run with its server status: the same one-run page latest_runs reads first.
-  auto newest = store.meta().runs_where(flow, RunQuery{.wanted = 1, .with_server_status = true})->next();
-  if (!newest || newest->empty()) return false;  // no run yet: not remembered, a run may come
-  const ObjectPath& run = newest->front().path;
+  // The newest run with its server status: the first of the page latest_runs reads first.
+  std::optional<std::vector<RunRecord>> page;
+  if (!newest) {
+    page = store.meta().runs_where(flow, RunQuery{.wanted = kNewestPage, .with_server_status = true})->next();
+    if (!page || page->empty()) return false;  // no run yet: not remembered, a run may come
+    newest = &page->front();
+  }
+  const ObjectPath run = newest->path;
   bool stands = false;
   try {
     auto graph = graph_info(store, run);
@@ -297,20 +308,47 @@ bool server_status_stands(Store& store, const std::string& flow) {
   return stands;
 }
 
+std::optional<bool> successful_from_server(const RunRecord& run) {
+  if (run.server_status == "completed") return true;
+  if (run.server_status == "failed" || run.server_status == "running") return false;
+  return std::nullopt;
+}
+
+std::optional<std::string> status_from_server(const RunRecord& run, int64_t now) {
+  auto successful = successful_from_server(run);
+  if (!successful) return std::nullopt;
+  if (*successful) return "completed";
+  if (heartbeat_stale(run, now)) return "failed";
+  return std::nullopt;
+}
+
+std::vector<std::string> server_candidates(const std::vector<std::string>& statuses) {
+  std::set<std::string> out;
+  for (auto& s : statuses) {
+    if (s == "completed") out.insert("completed");
+    if (s == "failed" || s == "running") out.insert({"failed", "running"});
+  }
+  return {out.begin(), out.end()};
+}
+
 LatestRuns latest_runs(Store& store, const std::string& flow, bool successful_too) {
   LatestRuns out;
-  // Where the server's `completed` is mfsql's successful, the newest such run is the answer: one
-  // page of one run (`status:eq=completed&_limit=1`), after the one-run page of the newest run.
+  // Where the server's `completed` is mfsql's successful, the newest such run is the answer: the
+  // first completed one of the newest runs' page (the page the rule read), else one page of one
+  // run (`status:eq=completed&_limit=1`).
   if (successful_too && server_status_stands(store, flow)) {
-    if (auto page = store.meta().runs_where(flow, RunQuery{.wanted = 1, .with_server_status = true})->next();
+    if (auto page = store.meta().runs_where(flow, RunQuery{.wanted = kNewestPage, .with_server_status = true})->next();
         page && !page->empty()) {
       out.any = page->front().path.run_id;
-      if (page->front().server_status == "completed") {  // the newest run is the newest completed one
-        out.successful = out.any;
-        return out;
-      }
+      for (const RunRecord& run : *page)
+        if (run.server_status == "completed") {
+          out.successful = run.path.run_id;
+          return out;
+        }
+      const bool whole_history = static_cast<int64_t>(page->size()) < kNewestPage;
+      if (whole_history && page->front().server_status) return out;  // no run is completed
     }
-    auto page = store.meta().runs_where(flow, RunQuery{.wanted = 1, .server_completed = true})->next();
+    auto page = store.meta().runs_where(flow, RunQuery{.wanted = 1, .server_statuses = {"completed"}})->next();
     if (!page || page->empty()) return out;  // no run is completed, so none is successful
     if (page->front().server_status == "completed") {
       out.successful = page->front().path.run_id;

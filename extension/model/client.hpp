@@ -87,6 +87,13 @@ RunOutcome run_outcome(Store& store, const ObjectPath& run);
 // "completed", "failed" or "running" (tables.md, runs.status).
 std::string run_status(Store& store, const RunRecord& run, const RunOutcome& outcome);
 
+// The metadata service's own rule, which mfsql follows: a run whose heartbeat stopped longer ago
+// than this is no longer running (services/data/postgres_async_db.py, RUN_INACTIVE_CUTOFF_TIME's
+// default). A run without a heartbeat (the local store, an old client) never goes stale.
+constexpr int64_t kRunInactiveAfterS = 360;
+int64_t now_s();
+bool heartbeat_stale(const RunRecord& run, int64_t now_s);
+
 // Step.finished_at: the latest _task_ok registration of its tasks; nullopt while any is unfinished.
 std::optional<int64_t> step_finished_at(Store& store, const std::vector<TaskRecord>& tasks);
 
@@ -119,7 +126,32 @@ LatestRuns latest_runs(Store& store, const std::string& flow, bool successful_to
 bool server_completed_is_successful(const std::optional<nlohmann::ordered_json>& graph, const std::string& end_step);
 // The same for a flow, from the graph of its newest run (the flow's code as it runs now): a flow
 // whose older runs had another end step is the case this does not see.
-bool server_status_stands(Store& store, const std::string& flow);
+// `newest`: the flow's newest run, when the caller has it (the first run of a listing from the
+// newest on, with its server status); else the newest runs' page is asked for.
+bool server_status_stands(Store& store, const std::string& flow, const RunRecord* newest = nullptr);
+// The page of the newest runs with their server status that server_status_stands reads (its first
+// run is the newest): ten, so that it is also the first page of a statement's `LIMIT 10` and holds
+// the newest completed run of most flows (latest_runs).
+constexpr int64_t kNewestPage = 10;
+
+// Which of the server's answers stand for mfsql's, where server_status_stands (the server's
+// completed is then exactly mfsql's completed, both ways):
+//   server completed                        -> completed, successful
+//   server failed or running                -> not successful; and where the run's own heartbeat
+//                                              is stale (heartbeat_stale) -> failed: mfsql's rule
+//                                              says failed for every stale run that is not completed
+//   server failed or running, heartbeat     -> not successful; the status is mfsql's to check: a NULL
+//     fresh or NULL                            heartbeat is `failed` on the server but `running` here
+//                                              unless a task failed with no retry left, and an end task
+//                                              that failed with a retry left is `failed` on the server
+//                                              but `running` here until the heartbeat goes stale
+// nullopt: mfsql checks the run (an unknown server status too). Neither reads the run's tasks, so
+// a run whose end task's outcome cannot be decoded (NULL when checked) is not seen as such.
+std::optional<std::string> status_from_server(const RunRecord& run, int64_t now_s);
+std::optional<bool> successful_from_server(const RunRecord& run);
+// The server statuses a run may have whose mfsql status is one of `statuses`, where
+// server_status_stands: completed <- {completed}; failed, running <- {failed, running}. Sorted.
+std::vector<std::string> server_candidates(const std::vector<std::string>& statuses);
 
 // Runs `read` over a decoded value; a value of an unexpected shape (a nlohmann type or range
 // error) becomes CorruptRecord naming `what`, so the damaged-record rule applies to it.

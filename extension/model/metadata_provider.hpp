@@ -42,18 +42,24 @@ struct RunQuery {
   std::optional<int64_t> wanted;
   // Ask for the server's own status of each run (RunRecord::server_status), where it has one.
   bool with_server_status = false;
-  // Only runs whose server status is `completed` (narrows only where client::server_status_stands
-  // says the server's completed covers mfsql's successful; others ignore it).
-  bool server_completed = false;
-  // The statement keeps only successful runs (`successful = 1`, `status = 'completed'`): the walk
-  // sets server_completed for each flow where client::server_status_stands.
-  bool only_successful = false;
+  // Only runs whose server status is one of these (`status:eq=a,b`); empty: any. Set only where
+  // client::server_status_stands makes them a superset of the runs the statement keeps
+  // (client::server_candidates); others ignore it.
+  std::vector<std::string> server_statuses;
+  // The mfsql statuses (completed, failed, running) the statement keeps, from `status = ?`,
+  // `status <> ?`, `successful = ?` (SQLite re-checks); nullopt: any. The walk turns them into
+  // server_statuses for each flow where client::server_status_stands.
+  std::optional<std::vector<std::string>> statuses;
+  // Only runs without a heartbeat or with one at or after this (epoch s): a run whose heartbeat
+  // stopped longer ago than client::kRunInactiveAfterS is never `running` (whatever the graph).
+  std::optional<int64_t> heartbeat_from_s;
 
-  bool filters() const { return !tags_any.empty() || user || created_from_ms || created_to_ms; }
+  bool filters() const { return !tags_any.empty() || user || created_from_ms || created_to_ms || heartbeat_from_s; }
   bool admits(const RunRecord& r) const {
     if (!tags_any.empty() && !carries_tags(r, tags_any, TagMatch::kAny)) return false;
     if (user && run_user(r) != *user) return false;
     if ((created_from_ms || created_to_ms) && r.ts_ms == kUnknownTime) return false;  // a NULL time passes no bound
+    if (heartbeat_from_s && r.last_heartbeat_s && *r.last_heartbeat_s < *heartbeat_from_s) return false;
     return !(created_from_ms && r.ts_ms < *created_from_ms) && !(created_to_ms && r.ts_ms > *created_to_ms);
   }
 };

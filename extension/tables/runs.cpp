@@ -1,4 +1,6 @@
 // runs: one row per run, newest first, with the client's finished/successful and mfsql's status.
+#include <algorithm>
+
 #include "model/client.hpp"
 #include "model/code_package.hpp"
 #include "model/parameters.hpp"
@@ -61,15 +63,19 @@ void put_outcome(Store& store, const RunRecord& run, const engine::Plan& plan, e
 constexpr uint64_t kOutcome = engine::column_bits({kFinished, kSuccessful, kFinishedAt, kStatus, kEndTask});
 constexpr uint64_t kFromServer = engine::column_bits({kSuccessful, kStatus});
 
-// successful = 1 and status = completed from the server's own status, without reading the run's
-// tasks, where the flow's graph makes the two rules agree (client::server_status_stands) and the
-// statement reads no other outcome column. Other runs are checked by mfsql's rule.
-bool completed_on_server(Store& store, const RunRecord& run, const engine::Plan& plan, engine::Row& row) {
-  if (run.server_status != "completed" || (plan.columns_used & kOutcome & ~kFromServer) ||
-      !client::server_status_stands(store, run.path.flow))
-    return false;
-  row[kSuccessful] = Value::boolean(true);
-  row[kStatus] = Value::of(std::string("completed"));
+// successful and status from the server's own status, without reading the run's tasks, where the
+// flow's graph makes the two rules agree (client::server_status_stands) and the statement reads no
+// other outcome column: completed from completed; not successful from failed or running, and
+// failed where the run's heartbeat is stale too (client::status_from_server says which stand).
+// A status that does not stand is checked by mfsql's rule.
+bool outcome_from_server(Store& store, const RunRecord& run, const engine::Plan& plan, engine::Row& row) {
+  const std::optional<bool> successful = client::successful_from_server(run);
+  if (!successful || (plan.columns_used & kOutcome & ~kFromServer)) return false;
+  const std::optional<std::string> status = client::status_from_server(run, client::now_s());
+  if (plan.uses(kStatus) && !status) return false;
+  if (!client::server_status_stands(store, run.path.flow)) return false;
+  row[kSuccessful] = Value::boolean(*successful);
+  if (status) row[kStatus] = Value::of(*status);
   return true;
 }
 constexpr uint64_t kStartTask = engine::column_bits({kTrigger});
@@ -91,7 +97,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   // The rest reads the run's tasks: computed only for runs the query keeps.
   if (plan.columns_used & kOutcome)
     row.defer(kOutcome, [&store, &plan, run](engine::Row& r) {
-      if (completed_on_server(store, *run, plan, r)) return;
+      if (outcome_from_server(store, *run, plan, r)) return;
       guarded_fill([&] { put_outcome(store, *run, plan, r); });  // a damaged end task: NULL status columns
     });
   if (plan.uses(kOriginRunId))
@@ -113,16 +119,37 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
     });
 }
 
+// The statuses a row may have that the statement keeps: `status = / <> 'x'` (an IN list: one value
+// per call), `successful = / <> 0|1` (successful is 1 exactly for completed). nullopt: any.
+std::optional<std::vector<std::string>> kept_statuses(const engine::Plan& plan) {
+  std::optional<std::vector<std::string>> kept;
+  auto keep = [&](auto&& passes) {
+    std::vector<std::string> out;
+    for (const char* s : {"completed", "failed", "running"})
+      if (passes(std::string(s)) && (!kept || std::find(kept->begin(), kept->end(), s) != kept->end())) out.push_back(s);
+    kept = std::move(out);
+  };
+  using Check = engine::Plan::Check;
+  for (const Check& c : plan.checks) {
+    if (c.op != Check::kEq && c.op != Check::kNe) continue;
+    const bool eq = c.op == Check::kEq;
+    if (c.column == kStatus && c.value.kind == Value::Kind::Text)
+      keep([&](const std::string& s) { return (s == c.value.text) == eq; });
+    if (c.column == kSuccessful && c.value.kind == Value::Kind::Integer && (c.value.integer == 0 || c.value.integer == 1))
+      keep([&](const std::string& s) { return ((s == "completed") == (c.value.integer == 1)) == eq; });
+  }
+  return kept;
+}
+
 engine::Generator<engine::Row> rows(TableSource& source, const engine::Plan& plan) {
   // created_at bounds, user and LIMIT go to the provider (the service: its filters and page size),
   // which sends the server's status along when the statement reads successful or status.
   RunQuery query = runs_query(plan, kCreatedAt, kUser, /*rows_are_runs=*/true);
   query.with_server_status = (plan.columns_used & kFromServer) && !(plan.columns_used & kOutcome & ~kFromServer);
-  for (const engine::Plan::Check& c : plan.checks)
-    if (c.op == engine::Plan::Check::kEq &&
-        ((c.column == kStatus && c.value.kind == Value::Kind::Text && c.value.text == "completed") ||
-         (c.column == kSuccessful && c.value.kind == Value::Kind::Integer && c.value.integer == 1)))
-      query.only_successful = true;
+  query.statuses = kept_statuses(plan);
+  // A running run's heartbeat is not stale (or it has none): the server drops the others.
+  if (query.statuses && *query.statuses == std::vector<std::string>{"running"})
+    query.heartbeat_from_s = client::now_s() - client::kRunInactiveAfterS;
   return walk(source, plan, kPath,
               {.level = Level::kRun, .run_query = std::move(query),
                .objects_at_once = 32, .min_per_thread = 1},

@@ -3,6 +3,9 @@
 // GET /flows/F/runs takes (services/metadata_service/api/run.py, metaflow-service-api.md):
 //   _tags:any=a,b / _tags:all=a,b   the run's tags or system tags hold any / all of them
 //   ts_epoch:ge=T / ts_epoch:le=T   creation time bounds, epoch ms (mfsql's created_at is ts_epoch)
+//   last_heartbeat_ts:ge=null,T     no heartbeat, or one at or after T (epoch s; values are OR'd)
+//   status:eq=a,b                   the server's derived status is one of these (see client.hpp,
+//                                   server_candidates: which runs of mfsql's statuses they hold)
 //   _limit=N (at most 500), _cursor=C   pages newest first by (ts_epoch, run_number), the next one
 //                                   named by X-Next-Cursor; X-Limit marks a filtered answer
 // mfsql's user = X becomes _tags:all=user:X: runs.user is the first `user:` system tag, so a run
@@ -44,9 +47,11 @@ std::string filter_query(const RunQuery& q) {
   if (q.user && expressible(*q.user)) terms.push_back("_tags:all=" + tag_list({"user:" + *q.user}));
   if (q.created_from_ms) terms.push_back("ts_epoch:ge=" + std::to_string(*q.created_from_ms));
   if (q.created_to_ms) terms.push_back("ts_epoch:le=" + std::to_string(*q.created_to_ms));
+  // A run without a heartbeat passes too (`null`: the server's IS NULL); its times are seconds.
+  if (q.heartbeat_from_s) terms.push_back("last_heartbeat_ts:ge=null," + std::to_string(*q.heartbeat_from_s));
   // Every run has one of the three (the server's CASE always yields one), so asking for all three
   // drops none and makes the server send each run's status.
-  if (q.server_completed) terms.push_back("status:eq=completed");
+  if (!q.server_statuses.empty()) terms.push_back("status:eq=" + tag_list(q.server_statuses));
   else if (q.with_server_status) terms.push_back("status:eq=completed,failed,running");
   std::string out;
   for (auto& t : terms) out += t + "&";
@@ -98,7 +103,9 @@ class ServiceRunPages final : public RunPages {
 
   std::vector<RunRecord> admitted(std::vector<RunRecord> runs) const {
     std::erase_if(runs, [&](const RunRecord& r) {
-      return !query_.admits(r) || (query_.server_completed && r.server_status.value_or("completed") != "completed");
+      return !query_.admits(r) || (r.server_status && !query_.server_statuses.empty() &&
+                                   std::find(query_.server_statuses.begin(), query_.server_statuses.end(),
+                                             *r.server_status) == query_.server_statuses.end());
     });
     std::stable_sort(runs.begin(), runs.end(), [](const RunRecord& a, const RunRecord& b) { return a.ts_ms > b.ts_ms; });
     return runs;
@@ -129,8 +136,9 @@ std::unique_ptr<RunPages> ServiceMetadata::runs_where(const std::string& flow, c
   // Without a filter or a LIMIT the plain listing answers (one request, cached for the run lookups
   // of the rest of the statement); a server known to lack filters is asked the same way.
   const bool only_tags = !query.tags_any.empty() && !query.user && !query.created_from_ms && !query.created_to_ms &&
-                         !query.wanted && !query.with_server_status && !query.server_completed;
-  if (!safe_component(flow) || (!query.filters() && !query.wanted && !query.with_server_status && !query.server_completed) ||
+                         !query.heartbeat_from_s &&
+                         !query.wanted && !query.with_server_status && query.server_statuses.empty();
+  if (!safe_component(flow) || (!query.filters() && !query.wanted && !query.with_server_status && query.server_statuses.empty()) ||
       only_tags || server_filters() == false)
     return MetadataProvider::runs_where(flow, query);  // (only tags: runs_with_tags, with its own paging)
   return std::make_unique<ServiceRunPages>(*this, flow, query);
