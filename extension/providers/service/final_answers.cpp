@@ -89,7 +89,10 @@ bool every_task_finished(const service::CachedDoc& doc) {
 
 }  // namespace
 
-static std::vector<std::string> path_parts(const std::string& path) {
+// The parts of a cache key's path; a key kept for some names only (`#only=`, routes.hpp) names
+// the same listing, so it is final when the whole one would be.
+static std::vector<std::string> path_parts(const std::string& key) {
+  const std::string path = key.substr(0, key.find('#'));
   std::vector<std::string> parts;
   for (size_t start = 1; start <= path.size();) {
     size_t slash = path.find('/', start);
