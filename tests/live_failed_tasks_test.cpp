@@ -11,7 +11,6 @@
 // the same requests on both flows: on `flaky` the task list, the graph, the filter and one request
 // per candidate (never the step's artifact listing); on `risky` (@catch: attempt_ok says nothing)
 // every task is checked, from the step's listing kept for the outcome artifacts only.
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -40,43 +39,21 @@ const std::string kTrue = "868436778cb011a1c6230bc12534683ab0b7f1c3";
 const std::string kFalse = "2473d4676d5b2aba674167293142f8031ada401b";
 const std::string kName = "b15a105b64b9d7fc4268a73b4e14e5b983464be5";
 
-size_t collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-json http_post(const std::string& url, const json& body) {
-  CURL* curl = curl_easy_init();
-  std::string text = body.dump(), answer;
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
-  long status = 0;
-  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  if (status != 200) throw std::runtime_error("POST " + url + ": HTTP " + std::to_string(status) + " " + answer);
-  return json::parse(answer, nullptr, false);
-}
-
 // Writes one flow's run; returns its run number.
 std::string load_flow(const std::string& url, const std::string& flow, int n) {
   const json user = {{"user_name", "tester"}, {"tags", json::array()}, {"system_tags", {"user:tester"}}};
-  http_post(url + "/flows/" + flow, json::object());
-  const std::string run = std::to_string(http_post(url + "/flows/" + flow + "/run", user).at("run_number").get<int64_t>());
+  post_ok(url + "/flows/" + flow, json::object());
+  const std::string run = std::to_string(post_ok(url + "/flows/" + flow + "/run", user).at("run_number").get<int64_t>());
   const std::string base = url + "/flows/" + flow + "/runs/" + run + "/steps/";
   auto task = [&](const std::string& step) {
     json body = user;
     body["run_number"] = run;
     body["step_name"] = step;
-    return std::to_string(http_post(base + step + "/task", body).at("task_id").get<int64_t>());
+    return std::to_string(post_ok(base + step + "/task", body).at("task_id").get<int64_t>());
   };
   auto metadata = [&](const std::string& step, const std::string& id, const std::string& field, const std::string& value,
                       int attempt) {
-    http_post(base + step + "/tasks/" + id + "/metadata",
+    post_ok(base + step + "/tasks/" + id + "/metadata",
               json::array({{{"field_name", field}, {"value", value}, {"type", field == "attempt_ok" ? "internal_attempt_status" : field},
                             {"user_name", "tester"}, {"tags", {"attempt_id:" + std::to_string(attempt)}},
                             {"system_tags", json::array()}}}));
@@ -88,7 +65,7 @@ std::string load_flow(const std::string& url, const std::string& flow, int n) {
       rows.push_back({{"name", name}, {"location", ":root:/nowhere/.metaflow"}, {"ds_type", "local"}, {"sha", sha},
                       {"type", "metaflow.artifact"}, {"content_type", "pickle-v4"}, {"attempt_id", attempt},
                       {"user_name", "tester"}, {"tags", json::array()}, {"system_tags", json::array()}});
-    http_post(base + step + "/tasks/" + id + "/artifact", rows);
+    post_ok(base + step + "/tasks/" + id + "/artifact", rows);
   };
   // An attempt that ran to its end: attempt, its artifacts, attempt_ok (in task.py's order).
   auto attempt = [&](const std::string& step, const std::string& id, int k, bool task_ok, bool success) {
@@ -100,7 +77,7 @@ std::string load_flow(const std::string& url, const std::string& flow, int n) {
     json body = user;
     body["run_number"] = run;
     body["step_name"] = step;
-    http_post(base + step + "/step", body);
+    post_ok(base + step + "/step", body);
   }
   artifacts("_parameters", task("_parameters"), 0, {{"_graph_info", kGraph}, {"name", kName}});
   for (int i = 0; i < n; ++i) attempt("flaky", task("flaky"), 0, true, true);

@@ -3,7 +3,6 @@
 // service's REST API (POST /flows/F, POST /flows/F/run, as Metaflow's client writes them). Each
 // question costs the same requests on both, and answers what the same question answers with the
 // pushdown defeated (`+created_at`, `+user`: an expression, which SQLite never hands a table).
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -26,38 +25,19 @@ using nlohmann::json;
 
 constexpr int kSmall = 30, kBig = 120;  // runs per flow
 
-size_t collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-long http_post(const std::string& url, const json& body) {
-  CURL* curl = curl_easy_init();
-  std::string text = body.dump(), answer;
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
-  long status = 0;
-  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  return status;
-}
+long post_status(const std::string& url, const json& body) { return http_post(url, body).status; }
 
 // A flow with `runs` runs: users alternate alice/bob, every third run is tagged `nightly`, every
 // run carries `batch:<i/10>`.
 void load_flow(const std::string& url, const std::string& flow, int runs) {
   if (http_get(url + "/flows/" + flow).status == 200) return;  // loaded by an earlier test process
-  ASSERT_EQ(http_post(url + "/flows/" + flow, {{"user_name", "alice"}, {"tags", json::array()},
+  ASSERT_EQ(post_status(url + "/flows/" + flow, {{"user_name", "alice"}, {"tags", json::array()},
                                                {"system_tags", json::array()}}), 200);
   for (int i = 0; i < runs; ++i) {
     const std::string user = i % 2 ? "bob" : "alice";
     json tags = {"batch:" + std::to_string(i / 10)};
     if (i % 3 == 0) tags.push_back("nightly");
-    ASSERT_EQ(http_post(url + "/flows/" + flow + "/run",
+    ASSERT_EQ(post_status(url + "/flows/" + flow + "/run",
                         {{"user_name", user}, {"tags", tags}, {"system_tags", {"user:" + user, "runtime:dev"}}}), 200);
   }
 }

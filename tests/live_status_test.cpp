@@ -9,7 +9,6 @@
 // fresh one still going (running; the fixture's server calls it failed after 1 s). Each question
 // costs the same requests on both flows and answers what it answers with the pushdown defeated
 // (`+status`: an expression, which SQLite never hands a table: every run checked by mfsql's rule).
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -34,28 +33,6 @@ constexpr const char* kGraph = "711c96f956ef7b765b3ea652c5e414b8c353d27a";  // F
 constexpr const char* kTrue = "868436778cb011a1c6230bc12534683ab0b7f1c3";
 constexpr const char* kFalse = "2473d4676d5b2aba674167293142f8031ada401b";
 
-size_t collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-json post(const std::string& url, const json& body) {
-  CURL* curl = curl_easy_init();
-  std::string text = body.dump(), answer;
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
-  long status = 0;
-  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  if (status != 200) throw std::runtime_error("POST " + url + ": HTTP " + std::to_string(status) + " " + answer);
-  return json::parse(answer, nullptr, false);
-}
-
 enum class Kind { kCompleted, kStaleFailed, kNoHeartbeat, kFreshFailed, kFreshRunning };
 
 class RunWriter {
@@ -68,7 +45,7 @@ class RunWriter {
     json system_tags = {"user:alice"};
     if (kind != Kind::kNoHeartbeat) system_tags.push_back("metaflow_version:2.19.38");
     const std::string run = std::to_string(
-        post(url_ + "/flows/" + flow_ + "/run", {{"user_name", "alice"}, {"tags", json::array()}, {"system_tags", system_tags}})
+        post_ok(url_ + "/flows/" + flow_ + "/run", {{"user_name", "alice"}, {"tags", json::array()}, {"system_tags", system_tags}})
             .at("run_number")
             .get<int64_t>());
     const std::string params = task(run, "_parameters");
@@ -88,8 +65,8 @@ class RunWriter {
   }
   std::string task(const std::string& run, const std::string& step) {
     const json who = {{"user_name", "alice"}, {"tags", json::array()}, {"system_tags", json::array()}};
-    post(base(run, step) + "/step", who);
-    return std::to_string(post(base(run, step) + "/task", who).at("task_id").get<int64_t>());
+    post_ok(base(run, step) + "/step", who);
+    return std::to_string(post_ok(base(run, step) + "/task", who).at("task_id").get<int64_t>());
   }
   void metadata(const std::string& run, const std::string& step, const std::string& task,
                 const std::vector<std::pair<std::string, std::string>>& fields) {
@@ -97,7 +74,7 @@ class RunWriter {
     for (auto& [name, value] : fields)
       rows.push_back({{"field_name", name}, {"value", value}, {"type", name}, {"user_name", "alice"},
                       {"tags", {"attempt_id:0"}}, {"system_tags", json::array()}});
-    post(base(run, step) + "/tasks/" + task + "/metadata", rows);
+    post_ok(base(run, step) + "/tasks/" + task + "/metadata", rows);
   }
   void artifacts(const std::string& run, const std::string& step, const std::string& task,
                  const std::vector<std::pair<std::string, std::string>>& named) {
@@ -106,7 +83,7 @@ class RunWriter {
       rows.push_back({{"name", name}, {"location", ":root:/nowhere/.metaflow"}, {"ds_type", "local"}, {"sha", sha},
                       {"type", "metaflow.artifact"}, {"content_type", "pickle-v4"}, {"attempt_id", 0},
                       {"user_name", "alice"}, {"tags", json::array()}, {"system_tags", json::array()}});
-    post(base(run, step) + "/tasks/" + task + "/artifact", rows);
+    post_ok(base(run, step) + "/tasks/" + task + "/artifact", rows);
   }
   std::string url_, flow_;
 };
@@ -136,7 +113,7 @@ class LiveRunStatus : public ::testing::Test {
       std::filesystem::copy(service_fixture() / "datastore" / ".metaflow" / "FailFlow" / "data",
                             tmp_->path() / ".metaflow" / flow / "data", std::filesystem::copy_options::recursive);
       if (http_get(live_->url() + "/flows/" + flow).status == 200) continue;  // written by an earlier test process
-      post(live_->url() + "/flows/" + flow, {{"user_name", "alice"}, {"tags", json::array()}, {"system_tags", json::array()}});
+      post_ok(live_->url() + "/flows/" + flow, {{"user_name", "alice"}, {"tags", json::array()}, {"system_tags", json::array()}});
       RunWriter w(live_->url(), flow);
       std::vector<std::string> stale;
       for (int i = 0; i < 2 * times; ++i) stale.push_back(w.write(Kind::kStaleFailed));

@@ -47,6 +47,34 @@ HttpAnswer http_get(const std::string& url) {
   return answer;
 }
 
+HttpAnswer http_post(const std::string& url, const nlohmann::json& body) {
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) throw std::runtime_error("curl_easy_init failed");
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> headers(
+      curl_slist_append(nullptr, "Content-Type: application/json"), curl_slist_free_all);
+  const std::string text = body.dump();
+  HttpAnswer answer;
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, text.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, append_body);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &answer.body);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, append_header);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &answer.headers);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 60000L);
+  CURLcode rc = curl_easy_perform(curl.get());
+  if (rc != CURLE_OK) throw std::runtime_error("POST " + url + ": " + curl_easy_strerror(rc));
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &answer.status);
+  return answer;
+}
+
+nlohmann::json post_ok(const std::string& url, const nlohmann::json& body) {
+  HttpAnswer answer = http_post(url, body);
+  if (answer.status != 200)
+    throw std::runtime_error("POST " + url + ": HTTP " + std::to_string(answer.status) + " " + answer.body);
+  return nlohmann::json::parse(answer.body, nullptr, false);
+}
+
 const LiveService* LiveService::find() {
   static const LiveService* found = []() -> const LiveService* {
     const char* state = std::getenv("MFSQL_LIVE_STATE");

@@ -18,6 +18,10 @@ struct HttpAnswer {
 };
 // A plain GET (no retries: the live service answers or the test fails). Throws on a transport error.
 HttpAnswer http_get(const std::string& url);
+// A POST of a JSON body, as Metaflow's writer sends one. Throws on a transport error.
+HttpAnswer http_post(const std::string& url, const nlohmann::json& body);
+// The same for writing a test's data: throws unless the service answered 200; returns its JSON.
+nlohmann::json post_ok(const std::string& url, const nlohmann::json& body);
 
 class LiveService {
  public:
