@@ -19,13 +19,19 @@ const std::string kReads =
     "SELECT count(*) FROM metaflow_trace WHERE kind IN ('file', 'dir') AND cache_hit = 0 AND status = 0";
 const std::string kChecks = "SELECT count(*) FROM metaflow_trace WHERE kind = 'check'";
 
+// An hour ago, the same moment for the whole test.
+int64_t an_hour_ago() {
+  static const int64_t t = wall_s() - 3600;
+  return t;
+}
+
 // A BenchFlow store of `runs` runs in `dir`, its files written an hour ago.
 fs::path old_store(const TempDir& dir, int runs) {
   storegen::GenerateOptions options;
   options.out_dir = dir.path() / "s";
   options.runs = runs;
   storegen::generate_store(options);
-  age_tree(options.out_dir, wall_s() - 3600);
+  age_tree(options.out_dir, an_hour_ago());
   return options.out_dir;
 }
 
@@ -40,6 +46,7 @@ struct Answer {
 Answer ask(const fs::path& root, bool cache = true, const std::string& sql = kQuestion) {
   TestDb db;
   db.query(create_table(root));
+  db.query("CREATE VIRTUAL TABLE temp.g_tasks USING tasks(root=" + quote(root.string()) + ")");
   if (!cache) db.query("SELECT metaflow_set('cache', 'off')");
   db.query("SELECT metaflow_trace_clear()");
   Answer a;
@@ -124,22 +131,23 @@ TEST(CacheNeverStale, ARacyEntryIsReadAgain) {
     fs::path root = old_store(dir, 3);
     Answer before = ask(root);
     retag_in_place(first_run_self(root), "inplace");
-    age_tree(root, wall_s() - 3600, 0, 60);  // the file's own mtime back: nothing a stat of _meta sees
+    age_tree(root, an_hour_ago(), 0, 60);  // the file's own mtime back: nothing a stat of _meta sees
     EXPECT_EQ(ask(root).rows, before.rows);
     EXPECT_NE(ask(root, false).rows, before.rows);
   }
-  // Written just now (racy): the same rewrite is seen.
+  // The run's _meta changed just now (racy): the same rewrite is seen.
   TempDir dir;
   CacheOn cache(dir.path());
-  storegen::GenerateOptions options;
-  options.out_dir = dir.path() / "s";
-  options.runs = 3;
-  storegen::generate_store(options);
-  Answer before = ask(options.out_dir);
-  retag_in_place(first_run_self(options.out_dir), "inplace");
-  Answer after = ask(options.out_dir);
+  fs::path root = old_store(dir, 3);
+  fs::path self = first_run_self(root);
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  set_mtime(self.parent_path(), now.tv_sec, now.tv_nsec);
+  Answer before = ask(root);
+  retag_in_place(self, "inplace");  // the folder's stat stays the same: only the rule can tell
+  Answer after = ask(root);
   EXPECT_NE(after.rows, before.rows);
-  EXPECT_EQ(after.rows, ask(options.out_dir, false).rows);
+  EXPECT_EQ(after.rows, ask(root, false).rows);
 }
 
 TEST(CacheNeverStale, AFolderFromTheFutureIsReadAgain) {
@@ -153,6 +161,24 @@ TEST(CacheNeverStale, AFolderFromTheFutureIsReadAgain) {
   retag_in_place(self, "inplace");  // the folder's stat stays the same: only the rule can tell
   EXPECT_NE(ask(root).rows, before.rows);
   EXPECT_EQ(ask(root).rows, ask(root, false).rows);
+}
+
+TEST(CacheNeverStale, AFileAppendedInPlaceIsSeen) {
+  // Metaflow before 2.19.20 wrote datastore files in place (docs/caching.md): a log, data.json or
+  // blob is validated by its own stat, which an append changes even when the folder's does not.
+  TempDir dir;
+  CacheOn cache(dir.path());
+  fs::path root = old_store(dir, 2);
+  fs::path log = first_run_self(root).parent_path().parent_path() / "start" / "1" / "0.runtime_stdout.log";
+  ASSERT_TRUE(fs::exists(log));
+  const std::string sql = "SELECT run_id, stdout FROM g_tasks WHERE flow = 'BenchFlow' AND step = 'start' ORDER BY run_id";
+  Answer before = ask(root, true, sql);
+  ASSERT_EQ(ask(root, true, sql).reads, 0);  // answered from memory
+  std::ofstream(log, std::ios::app) << "appended in place\n";
+  age_tree(root, an_hour_ago(), 0, 60);  // the same old mtime as before: only size and ctime differ
+  Answer after = ask(root, true, sql);
+  EXPECT_NE(after.rows, before.rows);
+  EXPECT_EQ(after.rows, ask(root, false, sql).rows);
 }
 
 TEST(CacheNeverStale, ADeletedRunIsGone) {
@@ -175,7 +201,7 @@ TEST(CacheNeverStale, ACopyAndAReplacementAreOtherStores) {
   fs::path copy = dir.path() / "copy";
   ASSERT_EQ(std::system(("cp -a '" + root.string() + "' '" + copy.string() + "'").c_str()), 0);
   retag_in_place(first_run_self(copy), "copied");
-  age_tree(copy, wall_s() - 3600, 0, 60);
+  age_tree(copy, an_hour_ago(), 0, 60);
   Answer copied = ask(copy);
   EXPECT_NE(copied.rows, original.rows);
   EXPECT_EQ(copied.rows, ask(copy, false).rows);
