@@ -89,6 +89,9 @@ bool CacheFile::open_locked() {
     }
     ::chmod(path_.c_str(), 0600);
     sqlite3_busy_timeout(db_, 2000);
+    // No fsync: a cache lost or torn by a power cut is detected (SQLite's checks, each row's CRC)
+    // and rebuilt, and a statement should not wait on the disk to remember what it read.
+    exec(db_, "PRAGMA synchronous=OFF");
     int rc = SQLITE_OK;
     int app = pragma_int(db_, "PRAGMA application_id", &rc);
     int version = rc == SQLITE_OK ? pragma_int(db_, "PRAGMA user_version", &rc) : -1;

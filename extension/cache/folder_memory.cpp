@@ -55,7 +55,7 @@ size_t RememberedEntry::bytes() const {
 
 std::string encode_shard(const Shard& entries, bool skip_racy) {
   std::string body;
-  auto racy = [&](const RememberedEntry& e) { return skip_racy && e.read_ns - e.stat.mtime_ns <= StoreMemory::kGranularityNs; };
+  auto racy = [&](const RememberedEntry& e) { return skip_racy && !StoreMemory::lasting(e); };
   size_t count = 0;
   for (auto& [path, e] : entries) count += !racy(e);
   put_u64(body, count);
@@ -143,6 +143,8 @@ std::shared_ptr<StoreMemory> StoreMemory::shared(const std::string& key, std::sh
   return slot;
 }
 
+bool StoreMemory::lasting(const RememberedEntry& e) { return e.read_ns - e.stat.mtime_ns > kGranularityNs; }
+
 bool StoreMemory::trusted(const FileStat& stat, int64_t read_ns, int64_t now_ns) {
   // Racy: a change in the same timestamp tick as the remembered stat would leave it unchanged.
   // A clock that went backwards since the read (now < read_ns) cannot vouch for anything either.
@@ -162,10 +164,13 @@ Shard& StoreMemory::shard_locked(const std::string& path) {
   return shards_.emplace(name, std::move(loaded)).first->second;
 }
 
-void StoreMemory::add_bytes_locked(const std::string& path, long delta) {
+// `lasting`: the change touched an entry that is written out (not racy), so its shard must be
+// written again. Racy entries change on every read of a store being written; they alone never
+// cause a write. Callers use no reference into shards_ after this call (it may clear them).
+void StoreMemory::add_bytes_locked(const std::string& path, long delta, bool lasting) {
   bytes_ = static_cast<size_t>(static_cast<long>(bytes_) + delta);
   const std::string_view flow = std::string_view(path).substr(0, path.find('/'));
-  if (dirty_.find(flow) == dirty_.end()) dirty_.emplace(flow);
+  if (lasting && dirty_.find(flow) == dirty_.end()) dirty_.emplace(flow);
   if (bytes_ > kMaxStoreBytes) {  // start over; what was persisted stays persisted
     shards_.clear();
     dirty_.clear();
@@ -187,12 +192,14 @@ bool StoreMemory::validate_folder(const std::string& dir, const FileStat& now_st
       trusted(it->second.stat, it->second.read_ns, now_ns))
     return true;
   long before = it == shard.end() ? 0 : static_cast<long>(it->second.bytes());
+  const bool was_lasting = it != shard.end() && lasting(it->second);
   RememberedEntry fresh;
   fresh.stat = now_stat;
   fresh.read_ns = now_ns;
   long after = static_cast<long>(fresh.bytes());
+  const bool lasts = lasting(fresh);
   shard[dir] = std::move(fresh);
-  add_bytes_locked(dir, after - before);
+  add_bytes_locked(dir, after - before, was_lasting || lasts);
   return false;
 }
 
@@ -220,13 +227,14 @@ void StoreMemory::remember_listing(const std::string& dir, const FileStat& stat,
   auto& shard = shard_locked(dir);
   auto& e = shard[dir];
   long before = static_cast<long>(e.bytes());
+  const bool was_lasting = lasting(e);
   if (e.is_file || !(e.stat == stat)) {  // a new state of the folder: what was remembered is gone
     e = RememberedEntry{};
     e.stat = stat;
     e.read_ns = read_ns;
   }
   e.listing = std::move(listing);
-  add_bytes_locked(dir, static_cast<long>(e.bytes()) - before);
+  add_bytes_locked(dir, static_cast<long>(e.bytes()) - before, was_lasting || lasting(e));
 }
 
 void StoreMemory::remember_member(const std::string& dir, const FileStat& as_of, const std::string& name,
@@ -239,7 +247,7 @@ void StoreMemory::remember_member(const std::string& dir, const FileStat& as_of,
   if (it == shard.end() || it->second.is_file || !(it->second.stat == as_of)) return;
   long before = static_cast<long>(it->second.bytes());
   it->second.members[name] = contents;
-  add_bytes_locked(dir, static_cast<long>(it->second.bytes()) - before);
+  add_bytes_locked(dir, static_cast<long>(it->second.bytes()) - before, lasting(it->second));
 }
 
 std::optional<std::string> StoreMemory::file(const std::string& path, const FileStat& now_stat, int64_t now_ns) {
@@ -258,12 +266,13 @@ void StoreMemory::remember_file(const std::string& path, const FileStat& stat, i
   auto& shard = shard_locked(path);
   auto& e = shard[path];
   long before = static_cast<long>(e.bytes());
+  const bool was_lasting = lasting(e);
   e = RememberedEntry{};
   e.is_file = true;
   e.stat = stat;
   e.read_ns = read_ns;
   e.contents = contents;
-  add_bytes_locked(path, static_cast<long>(e.bytes()) - before);
+  add_bytes_locked(path, static_cast<long>(e.bytes()) - before, was_lasting || lasting(e));
 }
 
 void StoreMemory::forget(const std::string& path) {
@@ -272,8 +281,9 @@ void StoreMemory::forget(const std::string& path) {
   auto it = shard.find(path);
   if (it == shard.end()) return;
   long before = static_cast<long>(it->second.bytes());
+  const bool was_lasting = lasting(it->second);
   shard.erase(it);
-  add_bytes_locked(path, -before);
+  add_bytes_locked(path, -before, was_lasting);
 }
 
 void StoreMemory::flush() {

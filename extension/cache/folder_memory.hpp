@@ -85,10 +85,12 @@ class StoreMemory {
 
   size_t bytes();
   static bool trusted(const FileStat& stat, int64_t read_ns, int64_t now_ns);
+  // Not racy: a later reader may trust it, so it is worth writing out.
+  static bool lasting(const RememberedEntry& e);
 
  private:
   Shard& shard_locked(const std::string& path);
-  void add_bytes_locked(const std::string& path, long delta);
+  void add_bytes_locked(const std::string& path, long delta, bool lasting);
 
   std::string key_;
   std::shared_ptr<ShardPersistence> persistence_;
