@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cache/cache_file.hpp"
 #include "decode/pickle.hpp"
 #include "engine/vtab.hpp"
 #include "session/interrupt.hpp"
@@ -122,6 +123,7 @@ void column_types_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
 
 extern "C" int sqlite3_metaflow_init(sqlite3* db, char** err, const sqlite3_api_routines* api) {
   SQLITE_EXTENSION_INIT2(api);
+  set_default_persistence(&CacheFile::process_default_persistence);  // needs the routine table just set
   // One Session per connection; every module holds a share and the last to go frees it.
   auto session = std::make_shared<Session>(interrupt_check(db));
   for (const engine::TableSpec* spec : tables::all_tables()) {

@@ -24,6 +24,7 @@ class CacheFile final : public ShardPersistence {
 
   // The process's cache file (opened once), or null when there is no home to put it in.
   static std::shared_ptr<CacheFile> process_default();
+  static std::shared_ptr<ShardPersistence> process_default_persistence() { return process_default(); }
   // $XDG_CACHE_HOME/mfsql/cache.sqlite3, or ~/.cache/...; empty when neither is known.
   static std::string default_path();
 

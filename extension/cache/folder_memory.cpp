@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <atomic>
 #include <cstring>
 #include <unordered_map>
 #include <vector>
@@ -132,6 +133,17 @@ std::optional<Shard> decode_shard(std::string_view bytes) {
   }
   if (r.bad || !r.in.empty()) return std::nullopt;
   return out;
+}
+
+namespace {
+std::atomic<PersistenceFactory> persistence_factory{nullptr};
+}  // namespace
+
+void set_default_persistence(PersistenceFactory factory) { persistence_factory = factory; }
+
+std::shared_ptr<ShardPersistence> default_persistence() {
+  PersistenceFactory f = persistence_factory;
+  return f ? f() : nullptr;
 }
 
 std::shared_ptr<StoreMemory> StoreMemory::shared(const std::string& key, std::shared_ptr<ShardPersistence> persistence) {

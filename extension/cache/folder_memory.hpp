@@ -31,6 +31,12 @@ class ShardPersistence {
   virtual void save(const std::string& store, const std::string& shard, const std::string& bytes) = 0;
 };
 
+// The process's persistence (cache/cache_file.*), registered by the loaded module: code linked
+// without SQLite's routine table (unit tests) remembers in memory only.
+using PersistenceFactory = std::shared_ptr<ShardPersistence> (*)();
+void set_default_persistence(PersistenceFactory factory);
+std::shared_ptr<ShardPersistence> default_persistence();
+
 // One remembered folder (its listing and, for `_meta`, its files) or file.
 struct RememberedEntry {
   FileStat stat;
@@ -53,7 +59,7 @@ class StoreMemory {
   // coarse clock (a jiffy) and modest clock skew between an NFS client and server.
   static constexpr int64_t kGranularityNs = 2'000'000'000;
   static constexpr size_t kMaxFileBytes = 64 * 1024;          // larger files are read every time
-  static constexpr size_t kMaxStoreBytes = size_t{48} << 20;  // beyond it, the store's memory starts over
+  static constexpr size_t kMaxStoreBytes = size_t{16} << 20;  // beyond it, the store's memory starts over (RSS: real use is ~2x)
 
   // The process-wide memory of the store `key` (root path + device/inode of the root).
   static std::shared_ptr<StoreMemory> shared(const std::string& key, std::shared_ptr<ShardPersistence> persistence);

@@ -5,7 +5,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cache/cache_file.hpp"
 #include "cache/folder_memory.hpp"
 #include "datastore/local_datastore.hpp"
 #include "datastore/s3_datastore.hpp"
@@ -205,7 +204,7 @@ std::shared_ptr<Store> Session::store(const engine::ModuleArgs& args) {
   auto files = std::make_shared<LocalFiles>(config.local_root(), trace_.get(), &memo_);
   if (cache_wanted(config))
     if (std::string identity = files->identity(); !identity.empty())
-      files->remember_in(StoreMemory::shared(identity, CacheFile::process_default()),
+      files->remember_in(StoreMemory::shared(identity, default_persistence()),
                          [settings = settings_] { return settings->cache; });
   std::shared_ptr<Datastore> data;
   if (config.get("METAFLOW_DEFAULT_DATASTORE").value_or("local") == "s3") data = open_s3_datastore(config, trace_, interrupted_);
