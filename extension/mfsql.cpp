@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cache/cache_file.hpp"
 #include "decode/pickle.hpp"
 #include "engine/vtab.hpp"
 #include "session/interrupt.hpp"
@@ -69,11 +70,19 @@ void set_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
   Session& session = **static_cast<std::shared_ptr<Session>*>(sqlite3_user_data(ctx));
   const char* name = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
   std::string setting = name ? name : "";
+  if (setting == "cache") {  // 'on'/'off' (or 1/0): remember validated facts across statements
+    std::string v = sqlite3_value_type(argv[1]) == SQLITE_INTEGER ? (sqlite3_value_int64(argv[1]) ? "on" : "off")
+                    : sqlite3_value_text(argv[1]) ? reinterpret_cast<const char*>(sqlite3_value_text(argv[1])) : "";
+    if (v != "on" && v != "off")
+      return sqlite3_result_error(ctx, "metaflow_set: cache takes 'on' or 'off' (or 1 or 0).", -1);
+    session.settings().cache = v == "on";
+    return sqlite3_result_text(ctx, v.c_str(), -1, SQLITE_TRANSIENT);
+  }
   size_t* target = nullptr;
   if (setting == "max_value_bytes") target = &session.settings().max_value_bytes;
   else if (setting == "value_cache_entries") target = &session.settings().value_cache_entries;
   if (!target) {
-    std::string msg = "metaflow_set: there is no setting '" + setting + "'; the settings are max_value_bytes and value_cache_entries.";
+    std::string msg = "metaflow_set: there is no setting '" + setting + "'; the settings are max_value_bytes, value_cache_entries and cache.";
     return sqlite3_result_error(ctx, msg.c_str(), -1);
   }
   if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER || sqlite3_value_int64(argv[1]) < 0) {
@@ -114,6 +123,7 @@ void column_types_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
 
 extern "C" int sqlite3_metaflow_init(sqlite3* db, char** err, const sqlite3_api_routines* api) {
   SQLITE_EXTENSION_INIT2(api);
+  set_default_persistence(&CacheFile::process_default_persistence);  // needs the routine table just set
   // One Session per connection; every module holds a share and the last to go frees it.
   auto session = std::make_shared<Session>(interrupt_check(db));
   for (const engine::TableSpec* spec : tables::all_tables()) {

@@ -22,6 +22,7 @@ namespace mfsql {
 struct StoreSettings {
   size_t max_value_bytes = size_t{16} << 20;  // serialized size beyond which `value` is NULL
   size_t value_cache_entries = 4096;          // decoded small values kept, by sha
+  bool cache = true;  // remember validated facts across statements (docs/caching.md); metaflow_set('cache', 'off')
 };
 
 // The connection owns its settings and may change them at any time (metaflow_set); stores read

@@ -33,6 +33,7 @@ const std::vector<std::pair<std::string, std::string>> kKnown = {
     {"MFSQL_SERVICE_CONCURRENCY", "8"},
     {"MFSQL_SERVICE_CACHE_TTL_S", "3600"},
     {"MFSQL_SERVICE_CACHE_TTL_RUNNING_S", "2"},
+    {"MFSQL_CACHE", "on"},  // off: nothing remembered across statements, no cache file (docs/caching.md)
     {"MFSQL_S3_CACHE_DIR", ""},  // the S3 datastore's defaults: ~/.cache/mfsql/s3, 1 GiB
     {"MFSQL_S3_CACHE_BYTES", ""},
     {"METAFLOW_S3_RETRY_COUNT", "5"},

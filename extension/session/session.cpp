@@ -1,9 +1,11 @@
 #include "session/session.hpp"
 
+#include <cctype>
 #include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
+#include "cache/folder_memory.hpp"
 #include "datastore/local_datastore.hpp"
 #include "datastore/s3_datastore.hpp"
 #include "net/http_client.hpp"
@@ -162,6 +164,14 @@ std::shared_ptr<Store> open_service_store(const Config& config, const std::share
   return std::make_shared<Store>(std::move(meta), std::move(data), trace, std::move(settings));
 }
 
+// MFSQL_CACHE=off (or 0, false, no): nothing is remembered across statements and no cache file is
+// opened, whatever metaflow_set says later.
+bool cache_wanted(const Config& config) {
+  std::string v = config.get("MFSQL_CACHE").value_or("on");
+  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return !(v == "off" || v == "0" || v == "false" || v == "no");
+}
+
 }  // namespace
 
 const std::vector<std::string>& Session::table_arguments() {
@@ -192,6 +202,10 @@ std::shared_ptr<Store> Session::store(const engine::ModuleArgs& args) {
                     "service='...'.");
   // Local metadata always lives in the local .metaflow, also when blobs, data.json and logs go to S3.
   auto files = std::make_shared<LocalFiles>(config.local_root(), trace_.get(), &memo_);
+  if (cache_wanted(config))
+    if (std::string identity = files->identity(); !identity.empty())
+      files->remember_in(StoreMemory::shared(identity, default_persistence()),
+                         [settings = settings_] { return settings->cache; });
   std::shared_ptr<Datastore> data;
   if (config.get("METAFLOW_DEFAULT_DATASTORE").value_or("local") == "s3") data = open_s3_datastore(config, trace_, interrupted_);
   else data = std::make_shared<LocalDatastore>(files);

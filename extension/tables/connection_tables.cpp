@@ -25,12 +25,12 @@ engine::Generator<engine::Row> config_rows(TableSource& source, const engine::Pl
 
 const engine::Column kTraceColumns[] = {
     {"seq", Type::Integer, kPlain, 0, "Order of the call in this connection"},
-    {"kind", Type::Text, kPlain, 0, "file, dir, stat (a file size, no read), link (a symlink mfsql did not follow), http or s3"},
+    {"kind", Type::Text, kPlain, 0, "file, dir, stat (a file size, no read), check (a stat validating what the cache remembers), link (a symlink mfsql did not follow), http or s3"},
     {"target", Type::Text, kPlain, 0, "Path within the store, or URL without secrets"},
     {"status", Type::Integer, kPlain, 0, "0 or HTTP status; -1 when the file or folder could not be read (see error)"},
     {"ms", Type::Real, kPlain, 0, "Milliseconds the call took"},
     {"bytes", Type::Integer, kPlain, 0, "Bytes read (entries, for a directory)"},
-    {"cache_hit", Type::Integer, kPlain, 0, "1 when answered from a cache"},
+    {"cache_hit", Type::Integer, kPlain, 0, "1 when answered from a cache (for a check: what was remembered is still valid and used)"},
     {"error", Type::Text, kPlain, 0, "Why the call failed (missing, permission denied, symlink not followed, ...), else NULL"},
 };
 

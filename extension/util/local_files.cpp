@@ -58,7 +58,7 @@ LocalFiles::~LocalFiles() {
   if (root_fd_ >= 0) ::close(root_fd_);
 }
 
-int LocalFiles::open_beneath(const std::string& relative, bool directory) const {
+int LocalFiles::open_beneath(const std::string& relative, bool directory, bool path_only) const {
   if (root_fd_ < 0) return -1;
   const std::string_view rel(relative);
   for (size_t start = 0; start <= rel.size();) {
@@ -71,7 +71,8 @@ int LocalFiles::open_beneath(const std::string& relative, bool directory) const 
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
-  const int final_flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (directory ? O_DIRECTORY : O_NONBLOCK);
+  const int final_flags = path_only ? O_PATH | O_NOFOLLOW | O_CLOEXEC | (directory ? O_DIRECTORY : 0)
+                                    : O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (directory ? O_DIRECTORY : O_NONBLOCK);
   if (relative.empty()) return ::openat(root_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (auto fd = open_confined(root_fd_, relative, final_flags)) return *fd;
   int fd = ::dup(root_fd_);
@@ -87,7 +88,7 @@ int LocalFiles::open_beneath(const std::string& relative, bool directory) const 
       errno = EINVAL;
       return -1;
     }
-    int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | ((last && !directory) ? O_NONBLOCK : O_DIRECTORY);
+    int flags = last ? final_flags : O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_DIRECTORY;
     int next = ::openat(fd, part.c_str(), flags);
     int saved = errno;
     ::close(fd);
@@ -128,6 +129,12 @@ void LocalFiles::note_link(const std::string& folder, const char* name) const {
 }
 
 std::optional<std::string> LocalFiles::read(const std::string& relative, size_t max_bytes) const {
+  return remembering() ? read_remembered(relative, max_bytes) : read_plain(relative, max_bytes, nullptr);
+}
+
+// `seen`, when given, gets the file's stat as it was opened, or stays zero when what was read is
+// not the whole of that file (it changed size under the read).
+std::optional<std::string> LocalFiles::read_plain(const std::string& relative, size_t max_bytes, FileStat* seen) const {
   TraceTimer timer(trace_, "file", relative);
   int fd = open_beneath(relative, false);
   if (fd < 0) {
@@ -161,6 +168,7 @@ std::optional<std::string> LocalFiles::read(const std::string& relative, size_t 
     got += static_cast<size_t>(n);
   }
   ::close(fd);
+  if (seen && got == data.size()) *seen = stat_of(st);
   data.resize(got);  // a file shrinking under us (being rewritten) reads as what was there
   timer.entry().bytes = static_cast<int64_t>(got);
   return data;
@@ -208,7 +216,7 @@ bool LocalFiles::exists(const std::string& relative) const {
 }
 
 DirListing LocalFiles::list(const std::string& relative) const {
-  if (!memo_) return read_dir(relative);
+  if (!memo_) return remembering() ? list_remembered(relative) : read_dir(relative, nullptr);
   const std::string key = root_ + "/" + relative + "/";  // the trailing '/' keeps it apart from files
   if (auto hit = memo_->find_listing(key)) {
     TraceTimer timer(trace_, "dir", relative.empty() ? "." : relative);
@@ -216,14 +224,14 @@ DirListing LocalFiles::list(const std::string& relative) const {
     timer.entry().bytes = static_cast<int64_t>(hit->size());
     return hit;
   }
-  auto listing = read_dir(relative);
+  auto listing = remembering() ? list_remembered(relative) : read_dir(relative, nullptr);
   memo_->remember_listing(key, listing);
   return listing;
 }
 
 // getdents64 straight into a buffer: opendir's own 32 KiB buffer and flag checks cost more than
 // the listing of a small _meta folder.
-DirListing LocalFiles::read_dir(const std::string& relative) const {
+DirListing LocalFiles::read_dir(const std::string& relative, FileStat* seen) const {
   TraceTimer timer(trace_, "dir", relative.empty() ? "." : relative);
   std::string names;  // every kept name, NUL-terminated, end to end
   std::vector<std::pair<size_t, bool>> kept;  // (offset in names, is_dir)
@@ -238,6 +246,10 @@ DirListing LocalFiles::read_dir(const std::string& relative) const {
                       " cannot be read (" + std::strerror(errno) + "); mfsql must list it to answer this query. "
                       "Give the user running mfsql read and search access to it.");
     return std::make_shared<const Listing>();
+  }
+  if (seen) {
+    struct stat st {};
+    if (::fstat(fd, &st) == 0) *seen = stat_of(st);
   }
   alignas(8) char buf[16384];
   for (;;) {

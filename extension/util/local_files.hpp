@@ -4,14 +4,19 @@
 // store. Each read and listing is recorded in the connection's Trace.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "util/file_stat.hpp"
 #include "util/statement_memo.hpp"
 #include "util/trace.hpp"
 
 namespace mfsql {
+
+class StoreMemory;
 
 class LocalFiles {
  public:
@@ -42,15 +47,32 @@ class LocalFiles {
 
   static constexpr size_t kDefaultMaxBytes = size_t{2} << 30;
 
+  // Remember what is read in `memory` (cache/folder_memory.hpp), validated on every use, while
+  // `enabled` says so. `identity()` is the key such a memory is kept under: the root's path and
+  // its device and inode, so that a store copied elsewhere or replaced at the same path is another.
+  void remember_in(std::shared_ptr<StoreMemory> memory, std::function<bool()> enabled);
+  std::string identity() const;
+
  private:
-  int open_beneath(const std::string& relative, bool directory) const;
-  DirListing read_dir(const std::string& relative) const;
+  std::optional<std::string> read_plain(const std::string& relative, size_t max_bytes, FileStat* seen) const;
+  DirListing read_dir(const std::string& relative, FileStat* seen) const;
+  bool remembering() const { return memory_ && (!enabled_ || enabled_()); }
+  std::optional<std::string> read_remembered(const std::string& relative, size_t max_bytes) const;
+  DirListing list_remembered(const std::string& relative) const;
+  std::optional<FileStat> validated_folder(const std::string& dir) const;
+  void note_hit(const char* kind, const std::string& target, int64_t bytes, bool present) const;
+  std::optional<FileStat> check_timed(TraceTimer& timer, const std::string& relative, bool directory) const;
+
+  // `path_only`: an O_PATH descriptor, enough for fstat (cache/ validates by stat alone).
+  int open_beneath(const std::string& relative, bool directory, bool path_only = false) const;
   void note_link(const std::string& folder, const char* name) const;
 
   std::string root_;
   int root_fd_ = -1;  // kept open: every path is resolved beneath it
   Trace* trace_;
   StatementMemo* memo_;
+  std::shared_ptr<StoreMemory> memory_;
+  std::function<bool()> enabled_;
 };
 
 }  // namespace mfsql

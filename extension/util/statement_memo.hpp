@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +15,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "util/file_stat.hpp"
 
 namespace mfsql {
 
@@ -59,8 +62,12 @@ class StatementMemo {
     ++open_cursors_;
   }
   void cursor_closed() {
-    std::lock_guard lock(mu_);
-    if (open_cursors_ > 0 && --open_cursors_ == 0) {
+    std::vector<std::function<void()>> ended;
+    {
+      std::lock_guard lock(mu_);
+      if (open_cursors_ == 0 || --open_cursors_ > 0) return;
+      for (auto& [owner, fn] : at_end_) ended.push_back(fn);
+      validated_.clear();
       files_.clear();
       listings_.clear();
       listing_order_.clear();
@@ -68,6 +75,26 @@ class StatementMemo {
       computed_order_.clear();
       bytes_ = 0;
     }
+    for (auto& fn : ended) fn();  // outside the lock: it may take a while (cache/cache_file)
+  }
+
+  // Called whenever a statement ends, once per `owner` (the remembered store writes itself out).
+  void at_statement_end(const void* owner, std::function<void()> fn) {
+    std::lock_guard lock(mu_);
+    at_end_[owner] = std::move(fn);
+  }
+
+  // Folders whose remembered facts were validated in this statement, with the stat they were
+  // validated as (cache/folder_memory.hpp): one stat per folder per statement.
+  std::optional<FileStat> validated(const std::string& key) {
+    std::lock_guard lock(mu_);
+    auto it = validated_.find(key);
+    if (it == validated_.end()) return std::nullopt;
+    return it->second;
+  }
+  void mark_validated(const std::string& key, const FileStat& stat) {
+    std::lock_guard lock(mu_);
+    if (open_cursors_ > 0 && validated_.size() < kMaxListingEntries) validated_[key] = stat;
   }
 
   // Outer nullopt: not remembered. Inner nullopt: remembered as missing.
@@ -137,6 +164,8 @@ class StatementMemo {
   int open_cursors_ = 0;
   size_t bytes_ = 0;
   std::unordered_map<std::string, std::optional<std::string>> files_;
+  std::unordered_map<std::string, FileStat> validated_;
+  std::map<const void*, std::function<void()>> at_end_;
   std::unordered_map<std::string, DirListing> listings_;
   std::deque<std::string> listing_order_;  // oldest first
   std::unordered_map<std::string, std::shared_ptr<Computed>> computed_;

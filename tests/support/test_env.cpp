@@ -1,5 +1,7 @@
 #include "support/test_env.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -70,4 +72,29 @@ fs::path copy_metadata_only(const fs::path& from, const TempDir& into) {
   return root;
 }
 
+}  // namespace mfsql::testing
+
+namespace mfsql::testing {
+namespace {
+
+// Tests never share mfsql's cache (docs/caching.md): each test process gets its own
+// XDG_CACHE_HOME, removed when it exits, and the cache is off unless a test turns it on
+// (tests/cache_test.cpp), so tests that count files keep their exact counts.
+struct PrivateCache {
+  fs::path dir;
+  PrivateCache() {
+    dir = fs::temp_directory_path() / ("mfsql-test-cache-" + std::to_string(::getpid()));
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    setenv("XDG_CACHE_HOME", dir.c_str(), 1);
+    setenv("MFSQL_CACHE", "off", 1);
+  }
+  ~PrivateCache() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+const PrivateCache private_cache;
+
+}  // namespace
 }  // namespace mfsql::testing

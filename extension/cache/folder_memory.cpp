@@ -1,0 +1,322 @@
+#include "cache/folder_memory.hpp"
+
+#include <zlib.h>
+
+#include <atomic>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+namespace mfsql {
+namespace {
+
+constexpr std::string_view kFormat = "mfsql-shard-1\n";  // bump when the encoding changes
+
+void put_u64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void put_str(std::string& out, std::string_view s) {
+  put_u64(out, s.size());
+  out.append(s);
+}
+
+// Reads what put_* wrote; any overrun marks the whole blob bad.
+struct Reader {
+  std::string_view in;
+  bool bad = false;
+  uint64_t u64() {
+    if (in.size() < 8) return bad = true, 0;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= uint64_t(static_cast<unsigned char>(in[i])) << (8 * i);
+    in.remove_prefix(8);
+    return v;
+  }
+  std::string_view str() {
+    uint64_t n = u64();
+    if (bad || n > in.size()) return bad = true, std::string_view();
+    auto s = in.substr(0, n);
+    in.remove_prefix(n);
+    return s;
+  }
+};
+
+uint32_t crc_of(std::string_view s) {
+  return static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(s.data()), static_cast<uInt>(s.size())));
+}
+
+}  // namespace
+
+size_t RememberedEntry::bytes() const {
+  size_t n = 96 + contents.size();
+  if (listing)
+    for (auto& e : *listing) n += e.name.size() + 24;
+  for (auto& [name, c] : members) n += name.size() + (c ? c->size() : 0) + 64;
+  return n;
+}
+
+std::string encode_shard(const Shard& entries, bool skip_racy) {
+  std::string body;
+  auto racy = [&](const RememberedEntry& e) { return skip_racy && !StoreMemory::lasting(e); };
+  size_t count = 0;
+  for (auto& [path, e] : entries) count += !racy(e);
+  put_u64(body, count);
+  for (auto& [path, e] : entries) {
+    if (racy(e)) continue;
+    put_str(body, path);
+    put_u64(body, e.is_file);
+    for (uint64_t v : {e.stat.dev, e.stat.ino, e.stat.size, uint64_t(e.stat.mtime_ns), uint64_t(e.stat.ctime_ns),
+                       uint64_t(e.read_ns)})
+      put_u64(body, v);
+    if (e.is_file) {
+      put_str(body, e.contents);
+      continue;
+    }
+    put_u64(body, e.listing ? e.listing->size() + 1 : 0);  // 0: not listed
+    if (e.listing)
+      for (auto& d : *e.listing) {
+        put_str(body, d.name);
+        put_u64(body, d.is_dir);
+      }
+    put_u64(body, e.members.size());
+    for (auto& [name, c] : e.members) {
+      put_str(body, name);
+      put_u64(body, c.has_value());
+      if (c) put_str(body, *c);
+    }
+  }
+  std::string out(kFormat);
+  put_u64(out, crc_of(body));
+  return out + body;
+}
+
+std::optional<Shard> decode_shard(std::string_view bytes) {
+  if (bytes.substr(0, kFormat.size()) != kFormat) return std::nullopt;
+  Reader r{bytes.substr(kFormat.size())};
+  uint64_t crc = r.u64();
+  if (r.bad || crc != crc_of(r.in)) return std::nullopt;
+  Shard out;
+  uint64_t count = r.u64();
+  for (uint64_t i = 0; i < count && !r.bad; ++i) {
+    std::string path(r.str());
+    RememberedEntry e;
+    e.is_file = r.u64() != 0;
+    e.stat.dev = r.u64();
+    e.stat.ino = r.u64();
+    e.stat.size = r.u64();
+    e.stat.mtime_ns = static_cast<int64_t>(r.u64());
+    e.stat.ctime_ns = static_cast<int64_t>(r.u64());
+    e.read_ns = static_cast<int64_t>(r.u64());
+    if (e.is_file) {
+      e.contents = std::string(r.str());
+    } else {
+      uint64_t listed = r.u64();
+      if (listed > r.in.size()) return std::nullopt;
+      if (listed) {
+        std::string names;
+        std::vector<std::pair<size_t, bool>> kept;
+        for (uint64_t k = 0; k + 1 < listed && !r.bad; ++k) {
+          auto name = r.str();
+          kept.emplace_back(names.size(), r.u64() != 0);
+          names.append(name);
+          names.push_back('\0');
+        }
+        e.listing = std::make_shared<const Listing>(std::move(names), kept);
+      }
+      uint64_t members = r.u64();
+      for (uint64_t k = 0; k < members && !r.bad; ++k) {
+        std::string name(r.str());
+        if (r.u64()) e.members[name] = std::string(r.str());
+        else e.members[name] = std::nullopt;
+      }
+    }
+    out.emplace(std::move(path), std::move(e));
+  }
+  if (r.bad || !r.in.empty()) return std::nullopt;
+  return out;
+}
+
+namespace {
+std::atomic<PersistenceFactory> persistence_factory{nullptr};
+}  // namespace
+
+void set_default_persistence(PersistenceFactory factory) { persistence_factory = factory; }
+
+std::shared_ptr<ShardPersistence> default_persistence() {
+  PersistenceFactory f = persistence_factory;
+  return f ? f() : nullptr;
+}
+
+std::shared_ptr<StoreMemory> StoreMemory::shared(const std::string& key, std::shared_ptr<ShardPersistence> persistence) {
+  static std::mutex mu;
+  static std::unordered_map<std::string, std::shared_ptr<StoreMemory>> stores;
+  std::lock_guard lock(mu);
+  auto& slot = stores[key];
+  if (!slot) slot = std::make_shared<StoreMemory>(key, std::move(persistence));
+  return slot;
+}
+
+bool StoreMemory::lasting(const RememberedEntry& e) { return e.read_ns - e.stat.mtime_ns > kGranularityNs; }
+
+bool StoreMemory::trusted(const FileStat& stat, int64_t read_ns, int64_t now_ns) {
+  // Racy: a change in the same timestamp tick as the remembered stat would leave it unchanged.
+  // A clock that went backwards since the read (now < read_ns) cannot vouch for anything either.
+  return read_ns - stat.mtime_ns > kGranularityNs && now_ns >= read_ns;
+}
+
+Shard& StoreMemory::shard_locked(const std::string& path) {
+  const std::string_view flow = std::string_view(path).substr(0, path.find('/'));
+  auto it = shards_.find(flow);
+  if (it != shards_.end()) return it->second;
+  const std::string name(flow);
+  Shard loaded;
+  if (persistence_)
+    if (auto bytes = persistence_->load(key_, name))
+      if (auto decoded = decode_shard(*bytes)) loaded = std::move(*decoded);
+  for (auto& [p, e] : loaded) bytes_ += e.bytes();
+  return shards_.emplace(name, std::move(loaded)).first->second;
+}
+
+// `lasting`: the change touched an entry that is written out (not racy), so its shard must be
+// written again. Racy entries change on every read of a store being written; they alone never
+// cause a write. Callers use no reference into shards_ after this call (it may clear them).
+void StoreMemory::add_bytes_locked(const std::string& path, long delta, bool lasting) {
+  bytes_ = static_cast<size_t>(static_cast<long>(bytes_) + delta);
+  const std::string_view flow = std::string_view(path).substr(0, path.find('/'));
+  if (lasting && dirty_.find(flow) == dirty_.end()) dirty_.emplace(flow);
+  if (bytes_ > kMaxStoreBytes) {  // start over; what was persisted stays persisted
+    shards_.clear();
+    dirty_.clear();
+    bytes_ = 0;
+  }
+}
+
+bool StoreMemory::knows(const std::string& path) {
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(path);
+  return shard.count(path) > 0;
+}
+
+bool StoreMemory::validate_folder(const std::string& dir, const FileStat& now_stat, int64_t now_ns) {
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(dir);
+  auto it = shard.find(dir);
+  if (it != shard.end() && !it->second.is_file && it->second.stat == now_stat &&
+      trusted(it->second.stat, it->second.read_ns, now_ns))
+    return true;
+  long before = it == shard.end() ? 0 : static_cast<long>(it->second.bytes());
+  const bool was_lasting = it != shard.end() && lasting(it->second);
+  RememberedEntry fresh;
+  fresh.stat = now_stat;
+  fresh.read_ns = now_ns;
+  long after = static_cast<long>(fresh.bytes());
+  const bool lasts = lasting(fresh);
+  shard[dir] = std::move(fresh);
+  add_bytes_locked(dir, after - before, was_lasting || lasts);
+  return false;
+}
+
+DirListing StoreMemory::listing(const std::string& dir, const FileStat& as_of) {
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(dir);
+  auto it = shard.find(dir);
+  if (it == shard.end() || it->second.is_file || !(it->second.stat == as_of)) return nullptr;
+  return it->second.listing;
+}
+
+std::optional<std::optional<std::string>> StoreMemory::member(const std::string& dir, const FileStat& as_of,
+                                                              const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(dir);
+  auto it = shard.find(dir);
+  if (it == shard.end() || it->second.is_file || !(it->second.stat == as_of)) return std::nullopt;
+  auto m = it->second.members.find(name);
+  if (m == it->second.members.end()) return std::nullopt;
+  return m->second;
+}
+
+void StoreMemory::remember_listing(const std::string& dir, const FileStat& stat, int64_t read_ns, DirListing listing) {
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(dir);
+  auto& e = shard[dir];
+  long before = static_cast<long>(e.bytes());
+  const bool was_lasting = lasting(e);
+  if (e.is_file || !(e.stat == stat)) {  // a new state of the folder: what was remembered is gone
+    e = RememberedEntry{};
+    e.stat = stat;
+    e.read_ns = read_ns;
+  }
+  e.listing = std::move(listing);
+  add_bytes_locked(dir, static_cast<long>(e.bytes()) - before, was_lasting || lasting(e));
+}
+
+void StoreMemory::remember_member(const std::string& dir, const FileStat& as_of, const std::string& name,
+                                  const std::optional<std::string>& contents) {
+  if (contents && contents->size() > kMaxFileBytes) return;
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(dir);
+  auto it = shard.find(dir);
+  // Only into the state it was read in: a folder that moved on meanwhile may hold other contents.
+  if (it == shard.end() || it->second.is_file || !(it->second.stat == as_of)) return;
+  long before = static_cast<long>(it->second.bytes());
+  it->second.members[name] = contents;
+  add_bytes_locked(dir, static_cast<long>(it->second.bytes()) - before, lasting(it->second));
+}
+
+std::optional<std::string> StoreMemory::file(const std::string& path, const FileStat& now_stat, int64_t now_ns) {
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(path);
+  auto it = shard.find(path);
+  if (it == shard.end() || !it->second.is_file || !(it->second.stat == now_stat) ||
+      !trusted(it->second.stat, it->second.read_ns, now_ns))
+    return std::nullopt;
+  return it->second.contents;
+}
+
+void StoreMemory::remember_file(const std::string& path, const FileStat& stat, int64_t read_ns, const std::string& contents) {
+  if (contents.size() > kMaxFileBytes) return;
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(path);
+  auto& e = shard[path];
+  long before = static_cast<long>(e.bytes());
+  const bool was_lasting = lasting(e);
+  e = RememberedEntry{};
+  e.is_file = true;
+  e.stat = stat;
+  e.read_ns = read_ns;
+  e.contents = contents;
+  add_bytes_locked(path, static_cast<long>(e.bytes()) - before, was_lasting || lasting(e));
+}
+
+void StoreMemory::forget(const std::string& path) {
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(path);
+  auto it = shard.find(path);
+  if (it == shard.end()) return;
+  long before = static_cast<long>(it->second.bytes());
+  const bool was_lasting = lasting(it->second);
+  shard.erase(it);
+  add_bytes_locked(path, -before, was_lasting);
+}
+
+void StoreMemory::flush() {
+  if (!persistence_) return;
+  std::vector<std::pair<std::string, std::string>> out;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& name : dirty_) {
+      auto it = shards_.find(name);
+      if (it == shards_.end()) continue;
+      // Racy entries are left out: no later reader could trust them anyway.
+      out.emplace_back(name, encode_shard(it->second, /*skip_racy=*/true));
+    }
+    dirty_.clear();
+  }
+  for (auto& [name, bytes] : out) persistence_->save(key_, name, bytes);
+}
+
+size_t StoreMemory::bytes() {
+  std::lock_guard lock(mu_);
+  return bytes_;
+}
+
+}  // namespace mfsql

@@ -1,0 +1,109 @@
+#pragma once
+// What mfsql remembers of one local store, validated on every use (docs/caching.md): a folder's
+// listing and the files of a `_meta` folder are remembered with the folder's stat, any other file
+// with its own stat. A remembered fact is used only when a fresh stat equals the remembered one AND
+// the remembered read was not "racy" (git's rule: the stat's mtime is older than the moment of the
+// read by more than the filesystem's timestamp granularity, and the clock has not gone backwards
+// since). Anything else is read again. One StoreMemory per store identity is shared by every
+// connection of the process; a ShardPersistence (cache/cache_file.*) carries it across processes,
+// one blob per flow ("shard"), so a fresh process loads a flow's facts in one SQLite read.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "util/file_stat.hpp"
+#include "util/statement_memo.hpp"
+
+namespace mfsql {
+
+// Where remembered shards live between processes. Implementations never throw: a cache that
+// cannot be read or written is simply not used.
+class ShardPersistence {
+ public:
+  virtual ~ShardPersistence() = default;
+  virtual std::optional<std::string> load(const std::string& store, const std::string& shard) = 0;
+  virtual void save(const std::string& store, const std::string& shard, const std::string& bytes) = 0;
+};
+
+// The process's persistence (cache/cache_file.*), registered by the loaded module: code linked
+// without SQLite's routine table (unit tests) remembers in memory only.
+using PersistenceFactory = std::shared_ptr<ShardPersistence> (*)();
+void set_default_persistence(PersistenceFactory factory);
+std::shared_ptr<ShardPersistence> default_persistence();
+
+// One remembered folder (its listing and, for `_meta`, its files) or file.
+struct RememberedEntry {
+  FileStat stat;
+  int64_t read_ns = 0;  // wall clock just before the stat was taken
+  bool is_file = false;
+  DirListing listing;   // folders: null until listed
+  std::map<std::string, std::optional<std::string>> members;  // `_meta`: name -> contents (nullopt: missing)
+  std::string contents;  // files
+  size_t bytes() const;
+};
+using Shard = std::unordered_map<std::string, RememberedEntry>;  // path -> entry
+
+// A shard's bytes carry a format tag and a CRC: damaged bytes decode to nullopt, never to facts.
+std::string encode_shard(const Shard& entries, bool skip_racy = false);
+std::optional<Shard> decode_shard(std::string_view bytes);
+
+class StoreMemory {
+ public:
+  // Two seconds covers coarse filesystems (FAT, HFS+, some NFS servers: 1-2 s ticks), the kernel's
+  // coarse clock (a jiffy) and modest clock skew between an NFS client and server.
+  static constexpr int64_t kGranularityNs = 2'000'000'000;
+  static constexpr size_t kMaxFileBytes = 64 * 1024;          // larger files are read every time
+  static constexpr size_t kMaxStoreBytes = size_t{16} << 20;  // beyond it, the store's memory starts over (RSS: real use is ~2x)
+
+  // The process-wide memory of the store `key` (root path + device/inode of the root).
+  static std::shared_ptr<StoreMemory> shared(const std::string& key, std::shared_ptr<ShardPersistence> persistence);
+
+  StoreMemory(std::string key, std::shared_ptr<ShardPersistence> persistence)
+      : key_(std::move(key)), persistence_(std::move(persistence)) {}
+
+  bool knows(const std::string& path);  // is anything remembered for this folder or file?
+
+  // Folder `dir`, just stat'ed as `now_stat` at wall-clock `now_ns` (taken before the stat): true
+  // when what is remembered of it may be used. Otherwise its entry starts over from this stat.
+  bool validate_folder(const std::string& dir, const FileStat& now_stat, int64_t now_ns);
+  // What is remembered of `dir` as of the stat `as_of` (the one validated): null/nullopt otherwise.
+  DirListing listing(const std::string& dir, const FileStat& as_of);
+  std::optional<std::optional<std::string>> member(const std::string& dir, const FileStat& as_of, const std::string& name);
+  // `listing` was read from a folder whose fstat (taken at `read_ns`) was `stat`.
+  void remember_listing(const std::string& dir, const FileStat& stat, int64_t read_ns, DirListing listing);
+  // `contents` was read after `dir` was validated as `as_of`; dropped when the entry moved on.
+  void remember_member(const std::string& dir, const FileStat& as_of, const std::string& name,
+                       const std::optional<std::string>& contents);
+
+  // A file outside `_meta`, validated by its own stat.
+  std::optional<std::string> file(const std::string& path, const FileStat& now_stat, int64_t now_ns);
+  void remember_file(const std::string& path, const FileStat& stat, int64_t read_ns, const std::string& contents);
+
+  void forget(const std::string& path);
+  // Writes every shard changed since the last flush to the persistence (at a statement's end).
+  void flush();
+
+  size_t bytes();
+  static bool trusted(const FileStat& stat, int64_t read_ns, int64_t now_ns);
+  // Not racy: a later reader may trust it, so it is worth writing out.
+  static bool lasting(const RememberedEntry& e);
+
+ private:
+  Shard& shard_locked(const std::string& path);
+  void add_bytes_locked(const std::string& path, long delta, bool lasting);
+
+  std::string key_;
+  std::shared_ptr<ShardPersistence> persistence_;
+  std::mutex mu_;
+  std::map<std::string, Shard, std::less<>> shards_;  // by flow ("" for the root)
+  std::set<std::string, std::less<>> dirty_;
+  size_t bytes_ = 0;
+};
+
+}  // namespace mfsql

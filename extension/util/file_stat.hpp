@@ -1,0 +1,22 @@
+#pragma once
+// What a rename into a folder, or a rewrite of a file, changes: the facts a remembered read is
+// validated against (cache/folder_memory.hpp).
+#include <sys/stat.h>
+
+#include <cstdint>
+
+namespace mfsql {
+
+struct FileStat {
+  uint64_t dev = 0, ino = 0, size = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
+  bool operator==(const FileStat&) const = default;
+};
+
+inline FileStat stat_of(const struct stat& st) {
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+          static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec};
+}
+
+}  // namespace mfsql

@@ -1,0 +1,146 @@
+// LocalFiles reads through a StoreMemory (cache/folder_memory.hpp): what was read before is
+// answered again only after a stat shows that nothing it depends on changed (docs/caching.md).
+//  * a file in a `_meta` folder: Metaflow writes each one by temp file + rename into that folder
+//    (and rewrites only a run's _self.json, also by rename), so one stat of the folder per
+//    statement validates every file read from it, and its listing;
+//  * any other folder's listing: that folder's stat;
+//  * any other file (data.json, blobs, logs): its own stat. Older Metaflow versions wrote those in
+//    place, so a file growing under the writer must be seen by its own size and mtime.
+// The trace shows a validation as kind "check" (cache_hit 1 when the remembered facts were kept)
+// and an answer from memory as a "file"/"dir" entry with cache_hit 1.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/folder_memory.hpp"
+#include "util/local_files.hpp"
+
+namespace mfsql {
+namespace {
+
+int64_t wall_ns() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+bool in_meta(const std::string& dir) {
+  return dir == "_meta" || (dir.size() > 6 && dir.compare(dir.size() - 6, 6, "/_meta") == 0);
+}
+
+}  // namespace
+
+void LocalFiles::remember_in(std::shared_ptr<StoreMemory> memory, std::function<bool()> enabled) {
+  memory_ = std::move(memory);
+  enabled_ = std::move(enabled);
+  if (memo_ && memory_)
+    memo_->at_statement_end(memory_.get(), [memory = memory_] {
+      try {
+        memory->flush();
+      } catch (...) {
+        // A cache that cannot be written is not used; the answer was already given.
+      }
+    });
+}
+
+std::string LocalFiles::identity() const {
+  struct stat st {};
+  if (root_fd_ < 0 || ::fstat(root_fd_, &st) != 0) return {};
+  return root_ + "\n" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
+void LocalFiles::note_hit(const char* kind, const std::string& target, int64_t bytes, bool present) const {
+  TraceTimer timer(trace_, kind, target.empty() ? "." : target);
+  timer.entry().cache_hit = true;
+  timer.entry().status = present ? 0 : -1;
+  timer.entry().bytes = bytes;
+}
+
+std::optional<FileStat> LocalFiles::check_timed(TraceTimer& timer, const std::string& relative, bool directory) const {
+  int fd = open_beneath(relative, directory, /*path_only=*/true);
+  struct stat st {};
+  const bool ok = fd >= 0 && ::fstat(fd, &st) == 0 && (directory ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+  if (fd >= 0) ::close(fd);
+  if (!ok) {
+    timer.entry().status = -1;
+    timer.entry().error = "missing";
+    return std::nullopt;
+  }
+  return stat_of(st);
+}
+
+std::optional<FileStat> LocalFiles::validated_folder(const std::string& dir) const {
+  const std::string key = root_ + "/" + dir + "/";
+  if (memo_)
+    if (auto v = memo_->validated(key)) return v;
+  const int64_t now = wall_ns();  // before the stat: a change after it is then never "older"
+  TraceTimer timer(trace_, "check", dir.empty() ? "." : dir);
+  auto st = check_timed(timer, dir, true);
+  if (!st) {
+    memory_->forget(dir);
+    return std::nullopt;
+  }
+  timer.entry().cache_hit = memory_->validate_folder(dir, *st, now);  // kept: what was remembered is used
+  if (memo_) memo_->mark_validated(key, *st);
+  return st;
+}
+
+DirListing LocalFiles::list_remembered(const std::string& dir) const {
+  if (memory_->knows(dir)) {
+    auto st = validated_folder(dir);
+    if (!st) return read_dir(dir, nullptr);
+    if (auto hit = memory_->listing(dir, *st)) {
+      note_hit("dir", dir, static_cast<int64_t>(hit->size()), true);
+      return hit;
+    }
+  }
+  FileStat seen;
+  const int64_t read_ns = wall_ns();
+  auto listing = read_dir(dir, &seen);
+  if (seen.ino) {
+    memory_->remember_listing(dir, seen, read_ns, listing);
+    // The entry now stands for this stat: later reads in this statement need no other check.
+    if (memo_ && !memo_->validated(root_ + "/" + dir + "/")) memo_->mark_validated(root_ + "/" + dir + "/", seen);
+  }
+  return listing;
+}
+
+std::optional<std::string> LocalFiles::read_remembered(const std::string& relative, size_t max_bytes) const {
+  const size_t slash = relative.rfind('/');
+  const std::string dir = slash == std::string::npos ? std::string() : relative.substr(0, slash);
+  if (in_meta(dir)) {
+    const std::string name = relative.substr(slash + 1);
+    auto st = validated_folder(dir);
+    if (!st) return read_plain(relative, max_bytes, nullptr);
+    if (auto hit = memory_->member(dir, *st, name); hit && (!*hit || (*hit)->size() <= max_bytes)) {
+      note_hit("file", relative, *hit ? static_cast<int64_t>((*hit)->size()) : 0, hit->has_value());
+      return *hit;
+    }
+    auto contents = read_plain(relative, max_bytes, nullptr);
+    if (contents && contents->size() <= max_bytes) memory_->remember_member(dir, *st, name, contents);
+    return contents;
+  }
+  if (memory_->knows(relative)) {
+    const int64_t now = wall_ns();
+    std::optional<std::string> hit;
+    {
+      TraceTimer timer(trace_, "check", relative);
+      auto st = check_timed(timer, relative, false);
+      if (!st) memory_->forget(relative);
+      else hit = memory_->file(relative, *st, now);
+      timer.entry().cache_hit = hit && hit->size() <= max_bytes;
+    }
+    if (hit && hit->size() <= max_bytes) {
+      note_hit("file", relative, static_cast<int64_t>(hit->size()), true);
+      return hit;
+    }
+  }
+  FileStat seen;
+  const int64_t read_ns = wall_ns();
+  auto contents = read_plain(relative, max_bytes, &seen);
+  if (contents && seen.ino) memory_->remember_file(relative, seen, read_ns, *contents);
+  return contents;
+}
+
+}  // namespace mfsql
