@@ -182,5 +182,24 @@ TEST_F(LiveRecordedTest, EveryTableOverTheLiveServiceEqualsOverTheReplay) {
   std::printf("[live] %zu fields compared\n", fields);
 }
 
+
+// A pathspec asks the artifact alone (no task record first): over the real service a task, step or
+// run that does not exist answers 404 there, which is no row, and an existing one its value.
+TEST_F(LiveRecordedTest, AnArtifactPathspecAnswersAloneAndMissingOnesAreNoRows) {
+  ReplayServer replay(service_fixture() / "recorded");
+  TestDb db;
+  const std::string datastore = quote((service_fixture() / "datastore").string());
+  db.query("CREATE VIRTUAL TABLE temp.r_artifacts USING artifacts(service=" + quote(replay.url()) + ", datastore=" + datastore + ")");
+  db.query("CREATE VIRTUAL TABLE temp.v_artifacts USING artifacts(service=" + quote(live_->url()) + ", datastore=" + datastore + ")");
+  const std::string present = "'ForeachFlow/4/process/17/square'";
+  EXPECT_EQ(db.scalar("SELECT value FROM v_artifacts WHERE pathspec = " + present),
+            db.scalar("SELECT value FROM r_artifacts WHERE pathspec = " + present));
+  EXPECT_NE(db.scalar("SELECT value FROM v_artifacts WHERE pathspec = " + present), std::nullopt);
+  for (const std::string missing : {"ForeachFlow/4/process/999999/square", "ForeachFlow/4/no_step/17/square",
+                                    "ForeachFlow/999999/process/17/square", "NoSuchFlow/4/process/17/square",
+                                    "ForeachFlow/4/process/17/no_such_artifact"})
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM v_artifacts WHERE pathspec = " + quote(missing)), "0") << missing;
+}
+
 }  // namespace
 }  // namespace mfsql::testing

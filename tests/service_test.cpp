@@ -151,6 +151,8 @@ TEST_F(ServiceTest, RequestCountsStaySmall) {
       {"one artifact's value across the foreach tasks",
        "SELECT task_id, value FROM s_artifacts WHERE flow = 'ForeachFlow' AND run_id = '4' AND step = 'process' "
        "AND name = 'square'", 2, 10},
+      // A pathspec asks for the artifact alone: the task's own record is not needed for its rows.
+      {"one artifact by pathspec", "SELECT value FROM s_artifacts WHERE pathspec = 'ForeachFlow/4/process/17/square'", 1, 1},
       {"runs of a flow with a given tag", "SELECT run_id FROM s_tags WHERE flow = 'LinearFlow' AND tag = 'fixture'", 1, 1},
       {"runs with a given tag, every flow", "SELECT flow, run_id FROM s_tags WHERE tag = 'fixture'", 13, 5},
       {"the attempt of every task of one step",

@@ -24,25 +24,33 @@ import urllib.parse
 
 
 def questions(state):
-    """name -> (sql, floor(get) -> the fewest requests' targets; get(target) asks the service uncounted)."""
+    """name -> (sql, floor(get) -> the fewest requests' targets, or (targets, files the answer reads too);
+    get(target) asks the service uncounted)."""
     foreach_flow, foreach_run = state["foreach_run"].split("/")
     tag = state["rare_tag"]
     week_ago_ms = int(time.time() * 1000) - 7 * 86400 * 1000
     week_ago = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(week_ago_ms / 1000))
     lookup = state["lookup"]
     return {
+        # The three run status questions: the server's status is the answer only where the flow's
+        # graph says it agrees with the client's rule (end step `end`, no @catch on it: EndpointsFlow
+        # ends in `finish`), so the same correct answer also needs each flow's graph: the newest
+        # run's _parameters artifact listing and its _graph_info blob (with_graphs).
         "latest 10 runs of the 10,000-run flow with status": (
             "SELECT run_id, status FROM runs WHERE flow = 'BigFlow' ORDER BY created_at DESC LIMIT 10",
             # The status filter turns on the server's status column; _limit=10 is the page.
-            lambda get: ["/flows/BigFlow/runs?status:eq=completed,failed,running&_limit=10"]),
+            lambda get: with_graphs(state, get, ["BigFlow"],
+                                    ["/flows/BigFlow/runs?status:eq=completed,failed,running&_limit=10"])),
         "latest successful run of every flow": (
             "SELECT flow, latest_successful_run FROM flows",
-            lambda get: ["/flows"] + ["/flows/%s/runs?status:eq=completed&_limit=1" % f["flow_id"]
-                                      for f in get("/flows")]),
+            lambda get: with_graphs(state, get, [f["flow_id"] for f in get("/flows")],
+                                    ["/flows"] + ["/flows/%s/runs?status:eq=completed&_limit=1" % f["flow_id"]
+                                                  for f in get("/flows")])),
         "failed runs of the last 7 days": (
             "SELECT flow, run_id FROM runs WHERE status = 'failed' AND created_at >= '%s'" % week_ago,
-            lambda get: ["/flows"] + ["/flows/%s/runs?status:eq=failed&ts_epoch:ge=%d&_limit=500" % (f["flow_id"], week_ago_ms)
-                                      for f in get("/flows")]),
+            lambda get: with_graphs(state, get, [f["flow_id"] for f in get("/flows")],
+                                    ["/flows"] + ["/flows/%s/runs?status:eq=failed&ts_epoch:ge=%d&_limit=500"
+                                                  % (f["flow_id"], week_ago_ms) for f in get("/flows")])),
         "runs with a tag (BigFlow)": (
             "SELECT run_id FROM tags WHERE flow = 'BigFlow' AND tag = '%s'" % tag,
             lambda get: ["/flows/BigFlow/runs?_tags:any=%s&_limit=500" % tag]),
@@ -60,6 +68,20 @@ def questions(state):
             "SELECT value FROM artifacts WHERE pathspec = '%s'" % lookup,
             lambda get: ["/flows/%s/runs/%s/steps/%s/tasks/%s/artifacts/%s" % tuple(lookup.split("/"))]),
     }
+
+
+def with_graphs(state, get, flows, targets):
+    """targets plus, per flow, its newest run's _parameters artifact listing; and the graph blobs."""
+    files = []
+    for flow in flows:
+        newest = get("/flows/%s/runs?_limit=1" % flow)
+        if not newest:
+            continue
+        listing = "/flows/%s/runs/%s/steps/_parameters/artifacts" % (flow, newest[0]["run_number"])
+        targets.append(listing)
+        files += [os.path.join(state["datastore"], ".metaflow", a["flow_id"], "data", a["sha"][:2], a["sha"])
+                  for a in get(listing) if a["name"] == "_graph_info"]
+    return targets, files
 
 
 def failed_task_floor(get, flow, run):
@@ -184,8 +206,9 @@ def main():
         if a.only and not any(o in name for o in a.only.split(",")):
             continue
         results = [run_child(state_path, sql, a.timeout, a.memory_gib) for _ in range(a.repeat)]
-        targets = floor_targets(get)
-        files = []
+        targets, files = floor_targets(get), []
+        if isinstance(targets, tuple):
+            targets, files = targets
         if "value" in sql:
             files = blobs_of(state, targets[0], None if "pathspec" in sql else "square")
         f_ms, f_bytes = floor(state, targets, files, a.repeat)

@@ -167,13 +167,20 @@ std::vector<StepRecord> select_steps(Store& store, const ObjectPath& run, const 
   return out;
 }
 
-std::vector<TaskRecord> select_tasks(Store& store, const ObjectPath& step, const PathFilter& f) {
+// `records`: whether the tasks' own records are needed. Artifact rows need only their paths, so
+// a pathspec lookup asks for the artifact alone (a task that does not exist lists none).
+std::vector<TaskRecord> select_tasks(Store& store, const ObjectPath& step, const PathFilter& f, bool records) {
   std::vector<TaskRecord> out;
   if (!f.tasks()) {
     out = store.meta().tasks(step);
   } else {
-    for (auto& id : *f.tasks())
+    for (auto& id : *f.tasks()) {
+      if (!records) {
+        out.push_back(TaskRecord{{step.flow, step.run_id, step.step, id}, kUnknownTime, {}});
+        continue;
+      }
       if (auto t = store.meta().task({step.flow, step.run_id, step.step, id})) out.push_back(std::move(*t));
+    }
   }
   std::erase_if(out, [&](const TaskRecord& t) { return !f.allows(3, t.path.task_id); });
   client::sort_newest_first(out);
@@ -232,7 +239,7 @@ void find_in_run(Store& store, const PathFilter& f, const Walk& how, const RunRe
       if (f.accepts(found.step.path.pathspec())) out.push_back(std::move(found));
       continue;
     }
-    std::vector<TaskRecord> tasks = select_tasks(store, found.step.path, f);
+    std::vector<TaskRecord> tasks = select_tasks(store, found.step.path, f, how.level != Level::kArtifact);
     std::optional<std::vector<TaskRecord>> narrowed;
     if (narrows) narrowed = how.narrow_tasks(store, found.step.path, tasks);
     if (narrowed) {
