@@ -69,6 +69,9 @@ inline std::string run_cli(const std::filesystem::path& dir, const std::string& 
     out << ".load " << (build_dir() / "metaflow").string() << "\n.nullvalue NULL\n" << sql << "\n";
   }
   std::string cmd = "sqlite3 -bail :memory: < '" + script.string() + "' 2>&1";
+#ifdef MFSQL_ASAN_RUNTIME  // a sanitized module in the (unsanitized) sqlite3 program
+  cmd = std::string("LD_PRELOAD='") + MFSQL_ASAN_RUNTIME + "' " + cmd;
+#endif
   std::string out;
   if (FILE* p = ::popen(cmd.c_str(), "r")) {
     char buf[4096];
