@@ -2,7 +2,9 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstring>
 #include <unordered_map>
 #include <vector>
@@ -12,22 +14,68 @@ namespace {
 
 constexpr std::string_view kFormat = "mfsql-shard-1\n";  // bump when the encoding changes
 
-void put_u64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void put_str(std::string& out, std::string_view s) {
-  put_u64(out, s.size());
-  out.append(s);
+// Little-endian u64s and length-prefixed strings. Encoding runs at a statement's end under the
+// store's lock (a cold statement writes megabytes), so the size is counted first and the bytes are
+// then copied into one allocation: the same template walks an entry for both passes.
+struct SizeCounter {
+  size_t n = 0;
+  void u64(uint64_t) { n += 8; }
+  void str(std::string_view s) { n += 8 + s.size(); }
+};
+struct Writer {
+  char* p;
+  void u64(uint64_t v) {
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(p, &v, 8);
+    } else {
+      for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+    }
+    p += 8;
+  }
+  void str(std::string_view s) {
+    u64(s.size());
+    if (!s.empty()) std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  }
+};
+
+template <typename Sink>
+void put_entry(Sink& out, const std::string& path, const RememberedEntry& e) {
+  out.str(path);
+  out.u64(e.is_file);
+  for (uint64_t v : {e.stat.dev, e.stat.ino, e.stat.size, uint64_t(e.stat.mtime_ns), uint64_t(e.stat.ctime_ns),
+                     uint64_t(e.read_ns)})
+    out.u64(v);
+  if (e.is_file) {
+    out.str(e.contents);
+    return;
+  }
+  out.u64(e.listing ? e.listing->size() + 1 : 0);  // 0: not listed
+  if (e.listing)
+    for (auto& d : *e.listing) {
+      out.str(d.name);
+      out.u64(d.is_dir);
+    }
+  out.u64(e.members.size());
+  for (auto& [name, c] : e.members) {
+    out.str(name);
+    out.u64(c.has_value());
+    if (c) out.str(*c);
+  }
 }
 
-// Reads what put_* wrote; any overrun marks the whole blob bad.
+// Reads what put_entry wrote; any overrun marks the whole blob bad.
 struct Reader {
   std::string_view in;
   bool bad = false;
   uint64_t u64() {
     if (in.size() < 8) return bad = true, 0;
     uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= uint64_t(static_cast<unsigned char>(in[i])) << (8 * i);
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(&v, in.data(), 8);
+    } else {
+      for (int i = 0; i < 8; ++i) v |= uint64_t(static_cast<unsigned char>(in[i])) << (8 * i);
+    }
     in.remove_prefix(8);
     return v;
   }
@@ -55,38 +103,21 @@ size_t RememberedEntry::bytes() const {
 }
 
 std::string encode_shard(const Shard& entries, bool skip_racy) {
-  std::string body;
   auto racy = [&](const RememberedEntry& e) { return skip_racy && !StoreMemory::lasting(e); };
-  size_t count = 0;
-  for (auto& [path, e] : entries) count += !racy(e);
-  put_u64(body, count);
-  for (auto& [path, e] : entries) {
-    if (racy(e)) continue;
-    put_str(body, path);
-    put_u64(body, e.is_file);
-    for (uint64_t v : {e.stat.dev, e.stat.ino, e.stat.size, uint64_t(e.stat.mtime_ns), uint64_t(e.stat.ctime_ns),
-                       uint64_t(e.read_ns)})
-      put_u64(body, v);
-    if (e.is_file) {
-      put_str(body, e.contents);
-      continue;
-    }
-    put_u64(body, e.listing ? e.listing->size() + 1 : 0);  // 0: not listed
-    if (e.listing)
-      for (auto& d : *e.listing) {
-        put_str(body, d.name);
-        put_u64(body, d.is_dir);
-      }
-    put_u64(body, e.members.size());
-    for (auto& [name, c] : e.members) {
-      put_str(body, name);
-      put_u64(body, c.has_value());
-      if (c) put_str(body, *c);
-    }
-  }
-  std::string out(kFormat);
-  put_u64(out, crc_of(body));
-  return out + body;
+  SizeCounter size;
+  uint64_t count = 0;
+  for (auto& [path, e] : entries)
+    if (!racy(e)) ++count, put_entry(size, path, e);
+  const size_t header = kFormat.size() + 8;  // the format tag, then the body's CRC
+  std::string out(header + 8 + size.n, '\0');
+  std::memcpy(out.data(), kFormat.data(), kFormat.size());
+  Writer body{out.data() + header};
+  body.u64(count);
+  for (auto& [path, e] : entries)
+    if (!racy(e)) put_entry(body, path, e);
+  Writer crc{out.data() + kFormat.size()};
+  crc.u64(crc_of(std::string_view(out).substr(header)));
+  return out;
 }
 
 std::optional<Shard> decode_shard(std::string_view bytes) {
@@ -96,6 +127,8 @@ std::optional<Shard> decode_shard(std::string_view bytes) {
   if (r.bad || crc != crc_of(r.in)) return std::nullopt;
   Shard out;
   uint64_t count = r.u64();
+  // An entry takes at least 64 bytes, so a damaged count cannot reserve more than the blob holds.
+  out.reserve(static_cast<size_t>(std::min<uint64_t>(count, r.in.size() / 64)));
   for (uint64_t i = 0; i < count && !r.bad; ++i) {
     std::string path(r.str());
     RememberedEntry e;
@@ -114,6 +147,7 @@ std::optional<Shard> decode_shard(std::string_view bytes) {
       if (listed) {
         std::string names;
         std::vector<std::pair<size_t, bool>> kept;
+        kept.reserve(static_cast<size_t>(std::min<uint64_t>(listed - 1, r.in.size() / 16)));
         for (uint64_t k = 0; k + 1 < listed && !r.bad; ++k) {
           auto name = r.str();
           kept.emplace_back(names.size(), r.u64() != 0);
@@ -125,8 +159,10 @@ std::optional<Shard> decode_shard(std::string_view bytes) {
       uint64_t members = r.u64();
       for (uint64_t k = 0; k < members && !r.bad; ++k) {
         std::string name(r.str());
-        if (r.u64()) e.members[name] = std::string(r.str());
-        else e.members[name] = std::nullopt;
+        std::optional<std::string> contents;
+        if (r.u64()) contents.emplace(r.str());
+        // Written from a std::map, so names come in order: each one goes at the end.
+        e.members.insert_or_assign(e.members.end(), std::move(name), std::move(contents));
       }
     }
     out.emplace(std::move(path), std::move(e));
