@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -334,7 +337,99 @@ void StoreMemory::forget(const std::string& path) {
   add_bytes_locked(path, -before, was_lasting);
 }
 
+namespace {
+
+// The process's one writer of shards. Its thread touches only the StoreMemory each job owns (and
+// that memory's persistence), never other statics; the destructor (process exit, or the module's
+// unloading) lets it finish the queue and joins it, so no write outlives the module's code.
+class ShardWriter {
+ public:
+  ~ShardWriter() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    gone_ = true;
+  }
+
+  // False when the caller must write itself (exiting, or no thread could be started).
+  bool post(std::shared_ptr<StoreMemory> memory) {
+    std::lock_guard lock(mu_);
+    if (stop_) return false;
+    if (!thread_.joinable()) {
+      try {
+        thread_ = std::thread([this] { run(); });
+      } catch (...) {
+        return false;
+      }
+    }
+    for (auto& queued : queue_)
+      if (queued == memory) return true;  // still queued: it writes whatever is dirty by then
+    queue_.push_back(std::move(memory));
+    wake_.notify_all();
+    return true;
+  }
+
+  void drain() {
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  }
+
+  static inline std::atomic<bool> gone_{false};  // constant-initialized: safe to read after destruction
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to write
+      std::shared_ptr<StoreMemory> memory = std::move(queue_.front());
+      queue_.pop_front();
+      busy_ = true;
+      lock.unlock();
+      try {
+        memory->write_dirty();
+      } catch (...) {
+        // A cache that cannot be written is not used.
+      }
+      memory.reset();  // may free the memory and close its file: outside the lock
+      lock.lock();
+      busy_ = false;
+      idle_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_, idle_;
+  std::deque<std::shared_ptr<StoreMemory>> queue_;
+  bool busy_ = false, stop_ = false;
+  std::thread thread_;
+};
+
+ShardWriter& shard_writer() {
+  static ShardWriter writer;
+  return writer;
+}
+
+}  // namespace
+
 void StoreMemory::flush() {
+  if (!persistence_) return;
+  {
+    std::lock_guard lock(mu_);
+    if (dirty_.empty()) return;
+  }
+  auto self = weak_from_this().lock();
+  if (!self || ShardWriter::gone_ || !shard_writer().post(std::move(self))) write_dirty();
+}
+
+void StoreMemory::drain_writes() {
+  if (!ShardWriter::gone_) shard_writer().drain();
+}
+
+void StoreMemory::write_dirty() {
   if (!persistence_) return;
   std::vector<std::pair<std::string, std::string>> out;
   {
