@@ -1,5 +1,7 @@
 #include "cache/folder_memory.hpp"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -176,15 +178,20 @@ namespace {
 // The process's one writer of shards. Its thread touches only the StoreMemory each job owns (and
 // that memory's persistence), never other statics; the destructor (process exit, or the module's
 // unloading) lets it finish the queue and joins it, so no write outlives the module's code.
+// fork(): the child has no writer thread, and a lock the writer held would stay held there, so
+// fork waits until the writer is idle (pthread_atfork; glibc drops the handlers at dlclose), and
+// the child starts its own thread when it needs one.
 class ShardWriter {
  public:
+  ShardWriter() { ::pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child); }
   ~ShardWriter() {
     {
       std::lock_guard lock(mu_);
       stop_ = true;
     }
     wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    if (thread_) thread_->join();
+    delete thread_;
     gone_ = true;
   }
 
@@ -192,9 +199,9 @@ class ShardWriter {
   bool post(std::shared_ptr<StoreMemory> memory) {
     std::lock_guard lock(mu_);
     if (stop_) return false;
-    if (!thread_.joinable()) {
+    if (!thread_) {
       try {
-        thread_ = std::thread([this] { run(); });
+        thread_ = new std::thread([this] { run(); });
       } catch (...) {
         return false;
       }
@@ -235,16 +242,43 @@ class ShardWriter {
     }
   }
 
+  static void before_fork();
+  static void after_fork_in_parent();
+  static void after_fork_in_child();
+
   std::mutex mu_;
   std::condition_variable wake_, idle_;
   std::deque<std::shared_ptr<StoreMemory>> queue_;
   bool busy_ = false, stop_ = false;
-  std::thread thread_;
+  std::thread* thread_ = nullptr;  // a pointer: a forked child forgets it (the thread is not there)
+  static inline std::thread* forgotten_ = nullptr;  // the parent's, in a child: reachable, never joined
 };
 
 ShardWriter& shard_writer() {
   static ShardWriter writer;
   return writer;
+}
+
+void ShardWriter::before_fork() {
+  if (gone_) return;
+  std::unique_lock lock(shard_writer().mu_);
+  shard_writer().idle_.wait(lock, [] { return shard_writer().queue_.empty() && !shard_writer().busy_; });
+  lock.release();  // held across fork(): the writer takes no lock meanwhile
+}
+
+void ShardWriter::after_fork_in_parent() {
+  if (!gone_) shard_writer().mu_.unlock();
+}
+
+void ShardWriter::after_fork_in_child() {
+  if (gone_) return;
+  ShardWriter& w = shard_writer();
+  // Only this thread exists here: the parent's writer thread and any waits on these are gone.
+  forgotten_ = w.thread_;
+  w.thread_ = nullptr;
+  new (&w.mu_) std::mutex;
+  new (&w.wake_) std::condition_variable;
+  new (&w.idle_) std::condition_variable;
 }
 
 }  // namespace
