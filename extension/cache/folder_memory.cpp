@@ -1,140 +1,15 @@
 #include "cache/folder_memory.hpp"
 
-#include <zlib.h>
+#include <pthread.h>
 
 #include <atomic>
-#include <cstring>
+#include <condition_variable>
+#include <deque>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 namespace mfsql {
-namespace {
-
-constexpr std::string_view kFormat = "mfsql-shard-1\n";  // bump when the encoding changes
-
-void put_u64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void put_str(std::string& out, std::string_view s) {
-  put_u64(out, s.size());
-  out.append(s);
-}
-
-// Reads what put_* wrote; any overrun marks the whole blob bad.
-struct Reader {
-  std::string_view in;
-  bool bad = false;
-  uint64_t u64() {
-    if (in.size() < 8) return bad = true, 0;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= uint64_t(static_cast<unsigned char>(in[i])) << (8 * i);
-    in.remove_prefix(8);
-    return v;
-  }
-  std::string_view str() {
-    uint64_t n = u64();
-    if (bad || n > in.size()) return bad = true, std::string_view();
-    auto s = in.substr(0, n);
-    in.remove_prefix(n);
-    return s;
-  }
-};
-
-uint32_t crc_of(std::string_view s) {
-  return static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(s.data()), static_cast<uInt>(s.size())));
-}
-
-}  // namespace
-
-size_t RememberedEntry::bytes() const {
-  size_t n = 96 + contents.size();
-  if (listing)
-    for (auto& e : *listing) n += e.name.size() + 24;
-  for (auto& [name, c] : members) n += name.size() + (c ? c->size() : 0) + 64;
-  return n;
-}
-
-std::string encode_shard(const Shard& entries, bool skip_racy) {
-  std::string body;
-  auto racy = [&](const RememberedEntry& e) { return skip_racy && !StoreMemory::lasting(e); };
-  size_t count = 0;
-  for (auto& [path, e] : entries) count += !racy(e);
-  put_u64(body, count);
-  for (auto& [path, e] : entries) {
-    if (racy(e)) continue;
-    put_str(body, path);
-    put_u64(body, e.is_file);
-    for (uint64_t v : {e.stat.dev, e.stat.ino, e.stat.size, uint64_t(e.stat.mtime_ns), uint64_t(e.stat.ctime_ns),
-                       uint64_t(e.read_ns)})
-      put_u64(body, v);
-    if (e.is_file) {
-      put_str(body, e.contents);
-      continue;
-    }
-    put_u64(body, e.listing ? e.listing->size() + 1 : 0);  // 0: not listed
-    if (e.listing)
-      for (auto& d : *e.listing) {
-        put_str(body, d.name);
-        put_u64(body, d.is_dir);
-      }
-    put_u64(body, e.members.size());
-    for (auto& [name, c] : e.members) {
-      put_str(body, name);
-      put_u64(body, c.has_value());
-      if (c) put_str(body, *c);
-    }
-  }
-  std::string out(kFormat);
-  put_u64(out, crc_of(body));
-  return out + body;
-}
-
-std::optional<Shard> decode_shard(std::string_view bytes) {
-  if (bytes.substr(0, kFormat.size()) != kFormat) return std::nullopt;
-  Reader r{bytes.substr(kFormat.size())};
-  uint64_t crc = r.u64();
-  if (r.bad || crc != crc_of(r.in)) return std::nullopt;
-  Shard out;
-  uint64_t count = r.u64();
-  for (uint64_t i = 0; i < count && !r.bad; ++i) {
-    std::string path(r.str());
-    RememberedEntry e;
-    e.is_file = r.u64() != 0;
-    e.stat.dev = r.u64();
-    e.stat.ino = r.u64();
-    e.stat.size = r.u64();
-    e.stat.mtime_ns = static_cast<int64_t>(r.u64());
-    e.stat.ctime_ns = static_cast<int64_t>(r.u64());
-    e.read_ns = static_cast<int64_t>(r.u64());
-    if (e.is_file) {
-      e.contents = std::string(r.str());
-    } else {
-      uint64_t listed = r.u64();
-      if (listed > r.in.size()) return std::nullopt;
-      if (listed) {
-        std::string names;
-        std::vector<std::pair<size_t, bool>> kept;
-        for (uint64_t k = 0; k + 1 < listed && !r.bad; ++k) {
-          auto name = r.str();
-          kept.emplace_back(names.size(), r.u64() != 0);
-          names.append(name);
-          names.push_back('\0');
-        }
-        e.listing = std::make_shared<const Listing>(std::move(names), kept);
-      }
-      uint64_t members = r.u64();
-      for (uint64_t k = 0; k < members && !r.bad; ++k) {
-        std::string name(r.str());
-        if (r.u64()) e.members[name] = std::string(r.str());
-        else e.members[name] = std::nullopt;
-      }
-    }
-    out.emplace(std::move(path), std::move(e));
-  }
-  if (r.bad || !r.in.empty()) return std::nullopt;
-  return out;
-}
-
 namespace {
 std::atomic<PersistenceFactory> persistence_factory{nullptr};
 }  // namespace
@@ -298,7 +173,131 @@ void StoreMemory::forget(const std::string& path) {
   add_bytes_locked(path, -before, was_lasting);
 }
 
+namespace {
+
+// The process's one writer of shards. Its thread touches only the StoreMemory each job owns (and
+// that memory's persistence), never other statics; the destructor (process exit, or the module's
+// unloading) lets it finish the queue and joins it, so no write outlives the module's code.
+// fork(): the child has no writer thread, and a lock the writer held would stay held there, so
+// fork waits until the writer is idle (pthread_atfork; glibc drops the handlers at dlclose), and
+// the child starts its own thread when it needs one.
+class ShardWriter {
+ public:
+  ShardWriter() { ::pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child); }
+  ~ShardWriter() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (thread_) thread_->join();
+    delete thread_;
+    gone_ = true;
+  }
+
+  // False when the caller must write itself (exiting, or no thread could be started).
+  bool post(std::shared_ptr<StoreMemory> memory) {
+    std::lock_guard lock(mu_);
+    if (stop_) return false;
+    if (!thread_) {
+      try {
+        thread_ = new std::thread([this] { run(); });
+      } catch (...) {
+        return false;
+      }
+    }
+    for (auto& queued : queue_)
+      if (queued == memory) return true;  // still queued: it writes whatever is dirty by then
+    queue_.push_back(std::move(memory));
+    wake_.notify_all();
+    return true;
+  }
+
+  void drain() {
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  }
+
+  static inline std::atomic<bool> gone_{false};  // constant-initialized: safe to read after destruction
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to write
+      std::shared_ptr<StoreMemory> memory = std::move(queue_.front());
+      queue_.pop_front();
+      busy_ = true;
+      lock.unlock();
+      try {
+        memory->write_dirty();
+      } catch (...) {
+        // A cache that cannot be written is not used.
+      }
+      memory.reset();  // may free the memory and close its file: outside the lock
+      lock.lock();
+      busy_ = false;
+      idle_.notify_all();
+    }
+  }
+
+  static void before_fork();
+  static void after_fork_in_parent();
+  static void after_fork_in_child();
+
+  std::mutex mu_;
+  std::condition_variable wake_, idle_;
+  std::deque<std::shared_ptr<StoreMemory>> queue_;
+  bool busy_ = false, stop_ = false;
+  std::thread* thread_ = nullptr;  // a pointer: a forked child forgets it (the thread is not there)
+  static inline std::thread* forgotten_ = nullptr;  // the parent's, in a child: reachable, never joined
+};
+
+ShardWriter& shard_writer() {
+  static ShardWriter writer;
+  return writer;
+}
+
+void ShardWriter::before_fork() {
+  if (gone_) return;
+  std::unique_lock lock(shard_writer().mu_);
+  shard_writer().idle_.wait(lock, [] { return shard_writer().queue_.empty() && !shard_writer().busy_; });
+  lock.release();  // held across fork(): the writer takes no lock meanwhile
+}
+
+void ShardWriter::after_fork_in_parent() {
+  if (!gone_) shard_writer().mu_.unlock();
+}
+
+void ShardWriter::after_fork_in_child() {
+  if (gone_) return;
+  ShardWriter& w = shard_writer();
+  // Only this thread exists here: the parent's writer thread and any waits on these are gone.
+  forgotten_ = w.thread_;
+  w.thread_ = nullptr;
+  new (&w.mu_) std::mutex;
+  new (&w.wake_) std::condition_variable;
+  new (&w.idle_) std::condition_variable;
+}
+
+}  // namespace
+
 void StoreMemory::flush() {
+  if (!persistence_) return;
+  {
+    std::lock_guard lock(mu_);
+    if (dirty_.empty()) return;
+  }
+  auto self = weak_from_this().lock();
+  if (!self || ShardWriter::gone_ || !shard_writer().post(std::move(self))) write_dirty();
+}
+
+void StoreMemory::drain_writes() {
+  if (!ShardWriter::gone_) shard_writer().drain();
+}
+
+void StoreMemory::write_dirty() {
   if (!persistence_) return;
   std::vector<std::pair<std::string, std::string>> out;
   {

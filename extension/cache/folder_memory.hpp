@@ -53,7 +53,7 @@ using Shard = std::unordered_map<std::string, RememberedEntry>;  // path -> entr
 std::string encode_shard(const Shard& entries, bool skip_racy = false);
 std::optional<Shard> decode_shard(std::string_view bytes);
 
-class StoreMemory {
+class StoreMemory : public std::enable_shared_from_this<StoreMemory> {
  public:
   // Two seconds covers coarse filesystems (FAT, HFS+, some NFS servers: 1-2 s ticks), the kernel's
   // coarse clock (a jiffy) and modest clock skew between an NFS client and server.
@@ -86,8 +86,15 @@ class StoreMemory {
   void remember_file(const std::string& path, const FileStat& stat, int64_t read_ns, const std::string& contents);
 
   void forget(const std::string& path);
-  // Writes every shard changed since the last flush to the persistence (at a statement's end).
+  // At a statement's end: hands the shards changed since the last flush to the process's one
+  // writer thread, which encodes and saves them after the statement has answered (a cold
+  // statement's shard is megabytes). A memory not owned by a shared_ptr writes them at once.
   void flush();
+  // Encodes and saves every dirty shard now (the writer thread's work).
+  void write_dirty();
+  // Waits until every shard handed to the writer is saved: at a connection's close, so that a
+  // process started after it finds the file written.
+  static void drain_writes();
 
   size_t bytes();
   static bool trusted(const FileStat& stat, int64_t read_ns, int64_t now_ns);

@@ -179,6 +179,10 @@ const std::vector<std::string>& Session::table_arguments() {
   return args;
 }
 
+// The connection closes: what its statements handed to the cache's writer thread is saved before
+// the close returns, so a process started after it (or a test) finds the file written.
+Session::~Session() { StoreMemory::drain_writes(); }
+
 Config Session::config(const engine::ModuleArgs& args) const { return load_config(args); }
 
 std::shared_ptr<Store> Session::store(const engine::ModuleArgs& args) {

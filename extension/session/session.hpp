@@ -20,6 +20,7 @@ class Session {
   explicit Session(std::function<bool()> interrupted = {})
       : trace_(std::make_shared<Trace>()), settings_(std::make_shared<StoreSettings>()),
         interrupted_(std::move(interrupted)) {}
+  ~Session();
 
   Trace& trace() { return *trace_; }
   StatementMemo& memo() { return memo_; }
