@@ -16,6 +16,10 @@ CC=clang CXX=clang++ cmake -S . -B build-fuzz -DMFSQL_FUZZ=ON -DBUILD_TESTING=OF
   -DCMAKE_C_FLAGS_FUZZ="-O1 -gline-tables-only" -DMFSQL_SHARED="$shared" >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target fuzz_unpickle fuzz_mflog fuzz_store_json fuzz_sql
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+# The cache stays on (its code is fuzzed too), in a folder of this run's, never the user's ~/.cache.
+fuzz_cache="$(mktemp -d)"
+trap 'rm -rf "$fuzz_cache"' EXIT
+export XDG_CACHE_HOME="$fuzz_cache"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cd build-fuzz/fuzz
 mkdir -p artifacts
