@@ -217,18 +217,6 @@ Figures measure_in_child(const Question& q, const std::string& module, int repea
   return f;
 }
 
-std::string ensure_store(const fs::path& dir, int runs, int foreach_width) {
-  if (!fs::exists(dir / ".metaflow")) {
-    std::fprintf(stderr, "mfsql-bench: writing %s (%d runs, %d-task foreach)...\n", dir.c_str(), runs, foreach_width);
-    mfsql::storegen::GenerateOptions o;
-    o.out_dir = dir;
-    o.runs = runs;
-    o.foreach_width = foreach_width;
-    mfsql::storegen::generate_store(o);
-  }
-  return dir.string();
-}
-
 std::string first_value(const std::string& module, const std::string& store, const std::string& sql) {
   sqlite3* db = nullptr;
   sqlite3_open(":memory:", &db);
@@ -265,9 +253,10 @@ int main(int argc, char** argv) {
     else if (a == "--module") module = argv[i + 1];
     else die("unknown argument " + a);
   }
-  std::string store = ensure_store(dir / ("mfsql-bench-" + std::to_string(runs) + "-" + std::to_string(foreach_width)),
-                                   runs, foreach_width);
-  std::string big = ensure_store(dir / ("mfsql-bench-" + std::to_string(big_runs) + "-0"), big_runs, 0);
+  std::string store = mfsql::storegen::ensure_bench_store(
+      dir / ("mfsql-bench-" + std::to_string(runs) + "-" + std::to_string(foreach_width)), runs, foreach_width, "mfsql-bench");
+  std::string big = mfsql::storegen::ensure_bench_store(dir / ("mfsql-bench-" + std::to_string(big_runs) + "-0"), big_runs, 0,
+                                                        "mfsql-bench");
 
   std::string foreach_run = first_value(module, store, "SELECT run_id FROM runs WHERE flow = 'BenchForeachFlow'");
   std::string foreach_step = first_value(

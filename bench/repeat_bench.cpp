@@ -168,19 +168,6 @@ uintmax_t folder_bytes(const fs::path& dir) {
   return n;
 }
 
-std::string ensure_store(const fs::path& dir, int runs, int foreach_width) {
-  if (!fs::exists(dir / ".metaflow")) {
-    std::fprintf(stderr, "mfsql-bench-repeat: writing %s (%d runs, %d-task foreach)...\n", dir.c_str(), runs,
-                 foreach_width);
-    mfsql::storegen::GenerateOptions o;
-    o.out_dir = dir;
-    o.runs = runs;
-    o.foreach_width = foreach_width;
-    mfsql::storegen::generate_store(o);
-  }
-  return dir.string();
-}
-
 std::string value_of(const std::string& module, const std::string& store, const std::string& sql) {
   std::string v = run_capture({self_path, "--value", module, store, sql});
   while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
@@ -215,9 +202,9 @@ int main(int argc, char** argv) {
   }
   // Stores: one foreach run each (the 45-task foreach beside ~120 runs; the 83-task run: start,
   // fan_out, 79 foreach tasks, combine, end), and mfsql-bench's 1,000-run store.
-  const std::string small = ensure_store(dir / "mfsql-repeat-120-45", 120, 45);
-  const std::string wide = ensure_store(dir / "mfsql-repeat-0-79", 0, 79);
-  const std::string bench = ensure_store(dir / "mfsql-bench-1000-2000", 1000, 2000);
+  const std::string small = mfsql::storegen::ensure_bench_store(dir / "mfsql-repeat-120-45", 120, 45, "mfsql-bench-repeat");
+  const std::string wide = mfsql::storegen::ensure_bench_store(dir / "mfsql-repeat-0-79", 0, 79, "mfsql-bench-repeat");
+  const std::string bench = mfsql::storegen::ensure_bench_store(dir / "mfsql-bench-1000-2000", 1000, 2000, "mfsql-bench-repeat");
 
   // A private persistent cache for every child: never the user's, deleted at the end.
   char xdg_template[] = "/tmp/mfsql-bench-xdg-XXXXXX";

@@ -1,6 +1,7 @@
 #include "storegen/storegen.hpp"
 
 #include <atomic>
+#include <cstdio>
 #include <map>
 #include <functional>
 #include <mutex>
@@ -244,6 +245,18 @@ GenerateSummary generate_store(const GenerateOptions& options) {
   env.ds_root = fs::canonical(root).string();
   StoreWriter store(env.ds_root, env);
   return Generator(store, options).run();
+}
+
+std::string ensure_bench_store(const std::filesystem::path& dir, int runs, int foreach_width, const char* who) {
+  if (!std::filesystem::exists(dir / ".metaflow")) {
+    std::fprintf(stderr, "%s: writing %s (%d runs, %d-task foreach)...\n", who, dir.c_str(), runs, foreach_width);
+    GenerateOptions o;
+    o.out_dir = dir;
+    o.runs = runs;
+    o.foreach_width = foreach_width;
+    generate_store(o);
+  }
+  return dir.string();
 }
 
 }  // namespace mfsql::storegen

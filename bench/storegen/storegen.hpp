@@ -31,4 +31,8 @@ struct GenerateSummary {
 // Throws std::runtime_error (e.g. when the store exists and `force` is off).
 GenerateSummary generate_store(const GenerateOptions& options);
 
+// A benchmark's store of `runs` BenchFlow runs and a `foreach_width` foreach, written to `dir`
+// unless it holds one already (saying so on stderr, as `who`); returns dir.
+std::string ensure_bench_store(const std::filesystem::path& dir, int runs, int foreach_width, const char* who);
+
 }  // namespace mfsql::storegen

@@ -31,41 +31,34 @@ size_t append_header(char* data, size_t size, size_t n, void* out) {
 }
 }  // namespace
 
-HttpAnswer http_get(const std::string& url) {
+// One request: a GET, or a POST of `json_body` when it is set.
+static HttpAnswer request(const std::string& url, const std::string* json_body) {
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) throw std::runtime_error("curl_easy_init failed");
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> headers(nullptr, curl_slist_free_all);
   HttpAnswer answer;
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  if (json_body) {
+    headers.reset(curl_slist_append(nullptr, "Content-Type: application/json"));
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, json_body->c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
+  }
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, append_body);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &answer.body);
   curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, append_header);
   curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &answer.headers);
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 60000L);
   CURLcode rc = curl_easy_perform(curl.get());
-  if (rc != CURLE_OK) throw std::runtime_error("GET " + url + ": " + curl_easy_strerror(rc));
+  if (rc != CURLE_OK) throw std::runtime_error((json_body ? "POST " : "GET ") + url + ": " + curl_easy_strerror(rc));
   curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &answer.status);
   return answer;
 }
 
+HttpAnswer http_get(const std::string& url) { return request(url, nullptr); }
+
 HttpAnswer http_post(const std::string& url, const nlohmann::json& body) {
-  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) throw std::runtime_error("curl_easy_init failed");
-  std::unique_ptr<curl_slist, void (*)(curl_slist*)> headers(
-      curl_slist_append(nullptr, "Content-Type: application/json"), curl_slist_free_all);
   const std::string text = body.dump();
-  HttpAnswer answer;
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, text.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &answer.body);
-  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, append_header);
-  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &answer.headers);
-  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 60000L);
-  CURLcode rc = curl_easy_perform(curl.get());
-  if (rc != CURLE_OK) throw std::runtime_error("POST " + url + ": " + curl_easy_strerror(rc));
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &answer.status);
-  return answer;
+  return request(url, &text);
 }
 
 nlohmann::json post_ok(const std::string& url, const nlohmann::json& body) {
