@@ -71,6 +71,14 @@ bool StoreMemory::knows(const std::string& path) {
   return shard.count(path) > 0;
 }
 
+bool StoreMemory::keeps_folder(const std::string& dir, const FileStat& now_stat, int64_t now_ns) {
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(dir);
+  auto it = shard.find(dir);
+  return it != shard.end() && !it->second.is_file && it->second.stat == now_stat &&
+         trusted(it->second.stat, it->second.read_ns, now_ns);
+}
+
 bool StoreMemory::validate_folder(const std::string& dir, const FileStat& now_stat, int64_t now_ns) {
   std::lock_guard lock(mu_);
   auto& shard = shard_locked(dir);

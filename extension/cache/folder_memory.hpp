@@ -72,6 +72,8 @@ class StoreMemory : public std::enable_shared_from_this<StoreMemory> {
   // Folder `dir`, just stat'ed as `now_stat` at wall-clock `now_ns` (taken before the stat): true
   // when what is remembered of it may be used. Otherwise its entry starts over from this stat.
   bool validate_folder(const std::string& dir, const FileStat& now_stat, int64_t now_ns);
+  // The same question, changing nothing: what is remembered of `dir` stands for `now_stat`.
+  bool keeps_folder(const std::string& dir, const FileStat& now_stat, int64_t now_ns);
   // What is remembered of `dir` as of the stat `as_of` (the one validated): null/nullopt otherwise.
   DirListing listing(const std::string& dir, const FileStat& as_of);
   std::optional<std::optional<std::string>> member(const std::string& dir, const FileStat& as_of, const std::string& name);

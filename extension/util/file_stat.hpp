@@ -13,6 +13,13 @@ struct FileStat {
   bool operator==(const FileStat&) const = default;
 };
 
+// A folder's stat as one statement validated it, and the wall clock just before that stat was
+// taken: what a remembered fact is checked against (the racy rule needs the moment, not only the stat).
+struct FolderCheck {
+  FileStat stat;
+  int64_t checked_ns = 0;
+};
+
 inline FileStat stat_of(const struct stat& st) {
   return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
           static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,

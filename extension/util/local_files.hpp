@@ -17,6 +17,7 @@
 namespace mfsql {
 
 class StoreMemory;
+class FactMemory;
 
 class LocalFiles {
  public:
@@ -52,6 +53,15 @@ class LocalFiles {
   // its device and inode, so that a store copied elsewhere or replaced at the same path is another.
   void remember_in(std::shared_ptr<StoreMemory> memory, std::function<bool()> enabled);
   std::string identity() const;
+  // While remembering: the store's decoded facts (cache/fact_memory.hpp), and the check of folder
+  // `dir` they are validated against (one stat per folder per statement, shared with the reads).
+  // Null / nullopt otherwise, or when the folder is not there.
+  FactMemory* facts() const { return remembering() ? facts_.get() : nullptr; }
+  // The check of `dir` when something is remembered of it (a stat, once per statement); nullopt,
+  // with no syscall, when nothing is: then nothing decoded can be either.
+  std::optional<FolderCheck> known_folder_check(const std::string& dir) const;
+  // The check this statement made of `dir` (by a read or listing), if any: no syscall.
+  std::optional<FolderCheck> statement_check(const std::string& dir) const;
 
  private:
   std::optional<std::string> read_plain(const std::string& relative, size_t max_bytes, FileStat* seen) const;
@@ -59,7 +69,9 @@ class LocalFiles {
   bool remembering() const { return memory_ && (!enabled_ || enabled_()); }
   std::optional<std::string> read_remembered(const std::string& relative, size_t max_bytes) const;
   DirListing list_remembered(const std::string& relative) const;
-  std::optional<FileStat> validated_folder(const std::string& dir) const;
+  // One stat of `dir` per statement (`memo_asked`: the caller found none in the memo already).
+  std::optional<FolderCheck> validated_folder(const std::string& dir, bool memo_asked = false) const;
+  std::optional<FileStat> quick_stat(const std::string& relative, bool directory) const;
   void note_hit(const char* kind, const std::string& target, int64_t bytes, bool present) const;
   std::optional<FileStat> check_timed(TraceTimer& timer, const std::string& relative, bool directory) const;
 
@@ -72,6 +84,7 @@ class LocalFiles {
   Trace* trace_;
   StatementMemo* memo_;
   std::shared_ptr<StoreMemory> memory_;
+  std::shared_ptr<FactMemory> facts_;
   std::function<bool()> enabled_;
 };
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache/fact_memory.hpp"
 #include "cache/folder_memory.hpp"
 #include "util/local_files.hpp"
 
@@ -34,6 +35,7 @@ bool in_meta(const std::string& dir) {
 void LocalFiles::remember_in(std::shared_ptr<StoreMemory> memory, std::function<bool()> enabled) {
   memory_ = std::move(memory);
   enabled_ = std::move(enabled);
+  facts_ = memory_ ? FactMemory::shared(identity()) : nullptr;
   if (memo_ && memory_)
     memo_->at_statement_end(memory_.get(), [memory = memory_] {
       try {
@@ -70,27 +72,57 @@ std::optional<FileStat> LocalFiles::check_timed(TraceTimer& timer, const std::st
   return stat_of(st);
 }
 
-std::optional<FileStat> LocalFiles::validated_folder(const std::string& dir) const {
+// One syscall, resolved beneath the root's descriptor but through symlinks: trusted only to say
+// that a remembered folder or file is still the very inode it was read from, unchanged (device,
+// inode, size, mtime, ctime all equal), whose contents were read beneath the root with no symlink
+// followed. Anything else is stat'ed again the safe way (check_timed) before it is remembered.
+std::optional<FileStat> LocalFiles::quick_stat(const std::string& relative, bool directory) const {
+  struct stat st {};
+  const int flags = AT_SYMLINK_NOFOLLOW | (relative.empty() ? AT_EMPTY_PATH : 0);
+  if (::fstatat(root_fd_, relative.c_str(), &st, flags) != 0) return std::nullopt;
+  if (directory ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) return std::nullopt;
+  return stat_of(st);
+}
+
+std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, bool memo_asked) const {
   const std::string key = root_ + "/" + dir + "/";
-  if (memo_)
+  if (memo_ && !memo_asked)
     if (auto v = memo_->validated(key)) return v;
   const int64_t now = wall_ns();  // before the stat: a change after it is then never "older"
   TraceTimer timer(trace_, "check", dir.empty() ? "." : dir);
-  auto st = check_timed(timer, dir, true);
-  if (!st) {
-    memory_->forget(dir);
-    return std::nullopt;
+  std::optional<FileStat> st = quick_stat(dir, true);
+  if (st && memory_->keeps_folder(dir, *st, now)) {
+    timer.entry().cache_hit = true;
+  } else {
+    st = check_timed(timer, dir, true);
+    if (!st) {
+      memory_->forget(dir);
+      return std::nullopt;
+    }
+    timer.entry().cache_hit = memory_->validate_folder(dir, *st, now);  // kept: what was remembered is used
   }
-  timer.entry().cache_hit = memory_->validate_folder(dir, *st, now);  // kept: what was remembered is used
-  if (memo_) memo_->mark_validated(key, *st);
-  return st;
+  const FolderCheck check{*st, now};
+  if (memo_) memo_->mark_validated(key, check);
+  return check;
+}
+
+std::optional<FolderCheck> LocalFiles::known_folder_check(const std::string& dir) const {
+  if (!remembering()) return std::nullopt;
+  if (auto done = statement_check(dir)) return done;
+  if (!facts_->knows(dir)) return std::nullopt;
+  return validated_folder(dir, /*memo_asked=*/true);
+}
+
+std::optional<FolderCheck> LocalFiles::statement_check(const std::string& dir) const {
+  if (!remembering() || !memo_) return std::nullopt;
+  return memo_->validated(root_ + "/" + dir + "/");
 }
 
 DirListing LocalFiles::list_remembered(const std::string& dir) const {
   if (memory_->knows(dir)) {
     auto st = validated_folder(dir);
     if (!st) return read_dir(dir, nullptr);
-    if (auto hit = memory_->listing(dir, *st)) {
+    if (auto hit = memory_->listing(dir, st->stat)) {
       note_hit("dir", dir, static_cast<int64_t>(hit->size()), true);
       return hit;
     }
@@ -101,7 +133,7 @@ DirListing LocalFiles::list_remembered(const std::string& dir) const {
   if (seen.ino) {
     memory_->remember_listing(dir, seen, read_ns, listing);
     // The entry now stands for this stat: later reads in this statement need no other check.
-    if (memo_ && !memo_->validated(root_ + "/" + dir + "/")) memo_->mark_validated(root_ + "/" + dir + "/", seen);
+    if (memo_ && !memo_->validated(root_ + "/" + dir + "/")) memo_->mark_validated(root_ + "/" + dir + "/", {seen, read_ns});
   }
   return listing;
 }
@@ -113,12 +145,12 @@ std::optional<std::string> LocalFiles::read_remembered(const std::string& relati
     const std::string name = relative.substr(slash + 1);
     auto st = validated_folder(dir);
     if (!st) return read_plain(relative, max_bytes, nullptr);
-    if (auto hit = memory_->member(dir, *st, name); hit && (!*hit || (*hit)->size() <= max_bytes)) {
+    if (auto hit = memory_->member(dir, st->stat, name); hit && (!*hit || (*hit)->size() <= max_bytes)) {
       note_hit("file", relative, *hit ? static_cast<int64_t>((*hit)->size()) : 0, hit->has_value());
       return *hit;
     }
     auto contents = read_plain(relative, max_bytes, nullptr);
-    if (contents && contents->size() <= max_bytes) memory_->remember_member(dir, *st, name, contents);
+    if (contents && contents->size() <= max_bytes) memory_->remember_member(dir, st->stat, name, contents);
     return contents;
   }
   if (memory_->knows(relative)) {
@@ -126,9 +158,13 @@ std::optional<std::string> LocalFiles::read_remembered(const std::string& relati
     std::optional<std::string> hit;
     {
       TraceTimer timer(trace_, "check", relative);
-      auto st = check_timed(timer, relative, false);
-      if (!st) memory_->forget(relative);
-      else hit = memory_->file(relative, *st, now);
+      if (auto quick = quick_stat(relative, false)) {
+        hit = memory_->file(relative, *quick, now);  // no hit: read below, the safe way
+      } else if (auto st = check_timed(timer, relative, false)) {
+        hit = memory_->file(relative, *st, now);
+      } else {
+        memory_->forget(relative);
+      }
       timer.entry().cache_hit = hit && hit->size() <= max_bytes;
     }
     if (hit && hit->size() <= max_bytes) {

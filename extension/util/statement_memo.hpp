@@ -86,15 +86,15 @@ class StatementMemo {
 
   // Folders whose remembered facts were validated in this statement, with the stat they were
   // validated as (cache/folder_memory.hpp): one stat per folder per statement.
-  std::optional<FileStat> validated(const std::string& key) {
+  std::optional<FolderCheck> validated(const std::string& key) {
     std::lock_guard lock(mu_);
     auto it = validated_.find(key);
     if (it == validated_.end()) return std::nullopt;
     return it->second;
   }
-  void mark_validated(const std::string& key, const FileStat& stat) {
+  void mark_validated(const std::string& key, const FolderCheck& check) {
     std::lock_guard lock(mu_);
-    if (open_cursors_ > 0 && validated_.size() < kMaxListingEntries) validated_[key] = stat;
+    if (open_cursors_ > 0 && validated_.size() < kMaxListingEntries) validated_[key] = check;
   }
 
   // Outer nullopt: not remembered. Inner nullopt: remembered as missing.
@@ -164,7 +164,7 @@ class StatementMemo {
   int open_cursors_ = 0;
   size_t bytes_ = 0;
   std::unordered_map<std::string, std::optional<std::string>> files_;
-  std::unordered_map<std::string, FileStat> validated_;
+  std::unordered_map<std::string, FolderCheck> validated_;
   std::map<const void*, std::function<void()>> at_end_;
   std::unordered_map<std::string, DirListing> listings_;
   std::deque<std::string> listing_order_;  // oldest first

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cache/fact_memory.hpp"
 #include "datastore/datastore.hpp"
 #include "model/json_fields.hpp"
 #include "providers/local/flat_json.hpp"
@@ -49,6 +50,64 @@ ArtifactRecord artifact_of(const std::string& text, const ObjectPath& task, int 
   }
 }
 
+// Approximate sizes, for FactMemory's bound.
+size_t approx_bytes(const std::string& s) { return sizeof s + s.capacity(); }
+size_t approx_bytes(const ObjectPath& p) {
+  return approx_bytes(p.flow) + approx_bytes(p.run_id) + approx_bytes(p.step) + approx_bytes(p.task_id);
+}
+size_t approx_bytes(const FlowRecord& r) { return sizeof r + r.flow.size() + (r.tags.size() + r.system_tags.size()) * 48; }
+size_t approx_bytes(const RunRecord& r) {
+  size_t n = sizeof r + approx_bytes(r.path) + r.user_name.size();
+  for (auto* tags : {&r.tags, &r.system_tags})
+    for (auto& t : *tags) n += approx_bytes(t);
+  return n;
+}
+size_t approx_bytes(const StepRecord& r) { return sizeof r + approx_bytes(r.path); }
+size_t approx_bytes(const TaskRecord& r) { return sizeof r + approx_bytes(r.path); }
+size_t approx_bytes(const ArtifactRecord& a) {
+  return sizeof a + approx_bytes(a.task) + a.name.size() + a.sha.size() + a.content_type.size() + a.location.size() +
+         a.ds_type.size();
+}
+size_t approx_bytes(const MetadataEntry& e) {
+  size_t n = sizeof e + approx_bytes(e.task) + e.field_name.size() + e.value.size() + e.type.size() + e.user_name.size();
+  for (auto& t : e.tags) n += approx_bytes(t);
+  return n;
+}
+template <typename T>
+size_t approx_bytes(const std::optional<T>& v) {
+  return sizeof v + (v ? approx_bytes(*v) : 0);
+}
+template <typename T>
+size_t approx_bytes(const std::vector<T>& v) {
+  size_t n = sizeof v;
+  for (auto& x : v) n += approx_bytes(x);
+  return n;
+}
+
+// What `decode` makes of `folder`, decoded once per state of the folder while the store is
+// remembered (cache/fact_memory.hpp): `decode` reads only files of that folder (or, for a
+// listing, the folder itself), so the folder's stat validates its result as it validates them.
+template <typename Decode>
+auto decoded_once(LocalFiles& files, const std::string& folder, std::string name, Decode decode) -> decltype(decode()) {
+  using T = decltype(decode());
+  FactMemory* facts = files.facts();
+  if (!facts) return decode();
+  std::optional<FolderCheck> check = files.known_folder_check(folder);
+  if (check)
+    if (auto hit = facts->find<T>(folder, *check, name)) return *hit;
+  T value = decode();
+  // First read of the folder: the check its read made before reading it (none: it is not there).
+  if (!check) check = files.statement_check(folder);
+  if (check) facts->remember(folder, *check, std::move(name), value, approx_bytes(value));
+  return value;
+}
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (auto& n : names) out += n + "/";  // '/' never occurs in a (safe) name
+  return out;
+}
+
 }  // namespace
 
 std::string LocalMetadata::describe() const { return "the local store at " + files_->root(); }
@@ -62,12 +121,14 @@ std::optional<std::string> LocalMetadata::read_self(const std::string& dir) {
 }
 
 std::vector<std::string> LocalMetadata::child_dirs(const std::string& dir) {
-  std::vector<std::string> out;
-  const auto listing = files_->list(dir);  // held: a range-for would not keep the temporary alive
-  for (auto& e : *listing)
-    if (e.is_dir && e.name != "_meta" && e.name != "data") out.emplace_back(e.name);
-  std::sort(out.begin(), out.end());
-  return out;
+  return decoded_once(*files_, dir, "children", [&] {
+    const auto listing = files_->list(dir);  // held: a range-for would not keep the temporary alive
+    std::vector<std::string> out;
+    for (auto& e : *listing)
+      if (e.is_dir && e.name != "_meta" && e.name != "data") out.emplace_back(e.name);
+    std::sort(out.begin(), out.end());
+    return out;
+  });
 }
 
 std::vector<FlowRecord> LocalMetadata::flows() {
@@ -79,6 +140,10 @@ std::vector<FlowRecord> LocalMetadata::flows() {
 
 std::optional<FlowRecord> LocalMetadata::flow(const std::string& name) {
   if (!safe_component(name)) return std::nullopt;
+  return decoded_once(*files_, name + "/_meta", "flow", [&] { return decode_flow(name); });
+}
+
+std::optional<FlowRecord> LocalMetadata::decode_flow(const std::string& name) {
   auto text = read_self(name);
   if (!text) return std::nullopt;
   // Metaflow writes a flow's record without tags; one that has them takes the general decoder.
@@ -110,6 +175,10 @@ std::vector<RunRecord> LocalMetadata::runs(const std::string& flow) {
 
 std::optional<RunRecord> LocalMetadata::run(const ObjectPath& path) {
   if (!safe_path(path)) return std::nullopt;
+  return decoded_once(*files_, dir_of(path) + "/_meta", "run", [&] { return decode_run(path); });
+}
+
+std::optional<RunRecord> LocalMetadata::decode_run(const ObjectPath& path) {
   auto text = read_self(dir_of(path));
   if (!text) return std::nullopt;
   if (auto fast = flat_json::run(*text, path)) return fast;
@@ -134,9 +203,11 @@ std::vector<StepRecord> LocalMetadata::steps(const ObjectPath& run) {
 
 std::optional<StepRecord> LocalMetadata::step(const ObjectPath& path) {
   if (!safe_path(path)) return std::nullopt;
-  auto text = read_self(dir_of(path));
-  if (!text) return std::nullopt;
-  return StepRecord{path, ts_or_unknown(*text)};
+  return decoded_once(*files_, dir_of(path) + "/_meta", "step", [&]() -> std::optional<StepRecord> {
+    auto text = read_self(dir_of(path));
+    if (!text) return std::nullopt;
+    return StepRecord{path, ts_or_unknown(*text)};
+  });
 }
 
 std::vector<TaskRecord> LocalMetadata::tasks(const ObjectPath& step) {
@@ -148,9 +219,11 @@ std::vector<TaskRecord> LocalMetadata::tasks(const ObjectPath& step) {
 
 std::optional<TaskRecord> LocalMetadata::task(const ObjectPath& path) {
   if (!safe_path(path)) return std::nullopt;
-  auto text = read_self(dir_of(path));
-  if (!text) return std::nullopt;
-  return TaskRecord{path, ts_or_unknown(*text), std::nullopt};
+  return decoded_once(*files_, dir_of(path) + "/_meta", "task", [&]() -> std::optional<TaskRecord> {
+    auto text = read_self(dir_of(path));
+    if (!text) return std::nullopt;
+    return TaskRecord{path, ts_or_unknown(*text), std::nullopt};
+  });
 }
 
 std::optional<int> LocalMetadata::done_attempt(const std::string& meta, const Listing& entries) {
@@ -169,9 +242,15 @@ std::optional<int> LocalMetadata::done_attempt(const std::string& meta, const Li
 std::vector<ArtifactRecord> LocalMetadata::artifacts(const ObjectPath& task, std::optional<int> attempt,
                                                      const std::optional<std::string>& name) {
   if (name) return artifacts_named(task, attempt, {*name});
-  std::vector<ArtifactRecord> out;
-  if (!safe_path(task)) return out;
+  if (!safe_path(task)) return {};
   const std::string meta = dir_of(task) + "/_meta";
+  return decoded_once(*files_, meta, "artifacts:" + (attempt ? std::to_string(*attempt) : "shown"),
+                      [&] { return decode_artifacts(task, meta, attempt); });
+}
+
+std::vector<ArtifactRecord> LocalMetadata::decode_artifacts(const ObjectPath& task, const std::string& meta,
+                                                            std::optional<int> attempt) {
+  std::vector<ArtifactRecord> out;
   auto listing = files_->list(meta);
   const auto& entries = *listing;
   if (!attempt) attempt = done_attempt(meta, entries);
@@ -188,9 +267,17 @@ std::vector<ArtifactRecord> LocalMetadata::artifacts(const ObjectPath& task, std
 
 std::vector<ArtifactRecord> LocalMetadata::artifacts_named(const ObjectPath& task, std::optional<int> attempt,
                                                            const std::vector<std::string>& names) {
-  std::vector<ArtifactRecord> out;
-  if (!safe_path(task)) return out;
+  if (!safe_path(task)) return {};
   const std::string meta = dir_of(task) + "/_meta";
+  return decoded_once(*files_, meta,
+                      "named:" + (attempt ? std::to_string(*attempt) : "shown") + ":" + join_names(names),
+                      [&] { return decode_artifacts_named(task, meta, attempt, names); });
+}
+
+std::vector<ArtifactRecord> LocalMetadata::decode_artifacts_named(const ObjectPath& task, const std::string& meta,
+                                                                  std::optional<int> attempt,
+                                                                  const std::vector<std::string>& names) {
+  std::vector<ArtifactRecord> out;
   if (!attempt) attempt = done_attempt(meta, *files_->list(meta));  // (the listing lives to the ';')
   if (!attempt) return out;
   for (auto& name : names) {
@@ -215,9 +302,14 @@ std::vector<MetadataEntry> LocalMetadata::metadata_field(const ObjectPath& task,
 }
 
 std::vector<MetadataEntry> LocalMetadata::read_metadata(const ObjectPath& task, const std::string& prefix) {
-  std::vector<MetadataEntry> out;
-  if (!safe_path(task)) return out;
+  if (!safe_path(task)) return {};
   const std::string meta = dir_of(task) + "/_meta";
+  return decoded_once(*files_, meta, "metadata:" + prefix, [&] { return decode_metadata(task, meta, prefix); });
+}
+
+std::vector<MetadataEntry> LocalMetadata::decode_metadata(const ObjectPath& task, const std::string& meta,
+                                                          const std::string& prefix) {
+  std::vector<MetadataEntry> out;
   std::vector<std::string> names;
   const auto listing = files_->list(meta);
   for (auto& e : *listing)

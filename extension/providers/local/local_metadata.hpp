@@ -35,6 +35,13 @@ class LocalMetadata final : public MetadataProvider {
   // sysmeta_attempt-done_* file, as local.py picks it; nullopt when no attempt finished.
   std::optional<int> done_attempt(const std::string& meta_dir, const Listing& entries);
   std::vector<MetadataEntry> read_metadata(const ObjectPath& task, const std::string& prefix);
+  // The decoders behind the public answers, which remember what they decode (cache/fact_memory.hpp).
+  std::optional<FlowRecord> decode_flow(const std::string& flow);
+  std::optional<RunRecord> decode_run(const ObjectPath& run);
+  std::vector<ArtifactRecord> decode_artifacts(const ObjectPath& task, const std::string& meta, std::optional<int> attempt);
+  std::vector<ArtifactRecord> decode_artifacts_named(const ObjectPath& task, const std::string& meta,
+                                                     std::optional<int> attempt, const std::vector<std::string>& names);
+  std::vector<MetadataEntry> decode_metadata(const ObjectPath& task, const std::string& meta, const std::string& prefix);
   std::optional<std::string> read_self(const std::string& dir);
   std::vector<std::string> child_dirs(const std::string& dir);
 
