@@ -108,8 +108,8 @@ TEST(CacheAtTwoSizes, SecondConnectionChecksButReadsNothing) {
   }
   // Runs' records, tasks' entries and artifact registrations come decoded: no remembered file is
   // asked for them, only the few blobs of the outcome values (decoded once per connection, by sha),
-  // as many for 40 runs as for 10.
-  EXPECT_EQ(small.warm_memory_hits, big.warm_memory_hits);
+  // as few for 40 runs as for 10 (two threads may both read one of them first: hence not equal).
+  EXPECT_LT(small.warm_memory_hits, 10);
   EXPECT_LT(big.warm_memory_hits, 10);
   std::printf("[ cost    ] cold reads %d / %d, warm checks %d / %d, warm memory hits %d / %d\n", small.cold_reads,
               big.cold_reads, small.warm_checks, big.warm_checks, small.warm_memory_hits, big.warm_memory_hits);
