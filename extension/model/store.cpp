@@ -30,6 +30,37 @@ std::optional<size_t> announced_size(const StoredObject& stored) {
 }
 }  // namespace
 
+std::shared_ptr<SharedValues> SharedValues::of_store(const std::string& identity) {
+  static std::mutex mu;
+  static std::unordered_map<std::string, std::shared_ptr<SharedValues>> stores;
+  std::lock_guard lock(mu);
+  auto& slot = stores[identity];
+  if (!slot) slot = std::make_shared<SharedValues>();
+  return slot;
+}
+
+std::optional<std::pair<JsonValue, size_t>> SharedValues::find(const std::string& sha) {
+  std::lock_guard lock(mu_);
+  auto it = values_.find(sha);
+  if (it == values_.end()) return std::nullopt;
+  lru_.splice(lru_.begin(), lru_, it->second.lru_position);
+  return std::pair{it->second.value, it->second.serialized_size};
+}
+
+void SharedValues::remember(const std::string& sha, JsonValue value, size_t serialized_size) {
+  std::lock_guard lock(mu_);
+  if (values_.count(sha) || serialized_size > kMaxSerializedBytes / 16) return;
+  lru_.push_front(sha);
+  values_[sha] = {std::move(value), serialized_size, lru_.begin()};
+  bytes_ += serialized_size;
+  while (bytes_ > kMaxSerializedBytes && !lru_.empty()) {
+    auto oldest = values_.find(lru_.back());
+    bytes_ -= oldest->second.serialized_size;
+    values_.erase(oldest);
+    lru_.pop_back();
+  }
+}
+
 Store::Store(std::shared_ptr<MetadataProvider> meta, std::shared_ptr<Datastore> data, std::shared_ptr<Trace> trace,
              SharedSettings settings)
     : meta_(std::move(meta)), data_(std::move(data)), trace_(std::move(trace)), settings_(std::move(settings)) {}
@@ -89,6 +120,15 @@ JsonValue Store::value(const ArtifactRecord& a, const std::string* serialized) {
       return it->second.value;
     }
   }
+  // Shared by sha with the process's other connections: a blob's name is its content's SHA-1, and
+  // a blob decoded whole (gzip's CRC, the pickle's STOP) is the content that name stands for.
+  SharedValues* shared = shared_values_ && settings_->cache ? shared_values_.get() : nullptr;
+  if (shared)
+    if (auto held = shared->find(a.sha)) {
+      if (held->second > cap) return nullptr;
+      remember_value(a.sha, held->first, held->second);
+      return held->first;
+    }
   std::string fetched;
   if (!serialized) {
     if (!valid_sha(a.sha)) throw CorruptRecord("The artifact record names an invalid sha '" + a.sha + "'.");
@@ -114,17 +154,21 @@ JsonValue Store::value(const ArtifactRecord& a, const std::string* serialized) {
     throw CorruptRecord("The artifact " + a.task.pathspec() + "/" + a.name + " could not be decoded: " + e.what());
   }
   if (serialized->size() <= kCacheableJsonBytes) {
-    std::lock_guard lock(cache_mu_);
-    if (!values_.count(a.sha)) {
-      lru_.push_front(a.sha);
-      values_[a.sha] = {decoded, serialized->size(), lru_.begin()};
-      if (values_.size() > settings_->value_cache_entries) {
-        values_.erase(lru_.back());
-        lru_.pop_back();
-      }
-    }
+    remember_value(a.sha, decoded, serialized->size());
+    if (shared) shared->remember(a.sha, decoded, serialized->size());
   }
   return decoded;
+}
+
+void Store::remember_value(const std::string& sha, const JsonValue& value, size_t serialized_size) {
+  std::lock_guard lock(cache_mu_);
+  if (values_.count(sha)) return;
+  lru_.push_front(sha);
+  values_[sha] = {value, serialized_size, lru_.begin()};
+  if (values_.size() > settings_->value_cache_entries) {
+    values_.erase(lru_.back());
+    lru_.pop_back();
+  }
 }
 
 }  // namespace mfsql

@@ -5,6 +5,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -30,6 +31,30 @@ struct StoreSettings {
 using SharedSettings = std::shared_ptr<const StoreSettings>;
 
 using JsonValue = std::shared_ptr<const nlohmann::ordered_json>;
+
+// Decoded small values by sha, shared by every connection of the process to one store (issue #16):
+// a blob is named by its content's SHA-1, so its decoded value never changes. Bounded by the
+// serialized bytes it holds; the oldest go first.
+class SharedValues {
+ public:
+  static constexpr size_t kMaxSerializedBytes = size_t{4} << 20;
+  // The process's values of the store `identity` (LocalFiles::identity()).
+  static std::shared_ptr<SharedValues> of_store(const std::string& identity);
+  // The value and its serialized size, when held.
+  std::optional<std::pair<JsonValue, size_t>> find(const std::string& sha);
+  void remember(const std::string& sha, JsonValue value, size_t serialized_size);
+
+ private:
+  std::mutex mu_;
+  std::list<std::string> lru_;  // newest first
+  struct Held {
+    JsonValue value;
+    size_t serialized_size;
+    std::list<std::string>::iterator lru_position;
+  };
+  std::unordered_map<std::string, Held> values_;
+  size_t bytes_ = 0;
+};
 
 class Store {
  public:
@@ -71,6 +96,10 @@ class Store {
 
   static bool is_pickle_encoding(const std::string& content_type);
 
+  // Share decoded values with the process's other connections to this store, while
+  // settings().cache says so (the session does it when the cache is wanted).
+  void share_values(std::shared_ptr<SharedValues> shared) { shared_values_ = std::move(shared); }
+
   // Fetches these blobs of `flow` together, ahead of the blob() and value() calls that will want
   // them, when the datastore fetches concurrently (S3); otherwise does nothing. Shas whose value is
   // cached are skipped unless `raw_bytes_too`. The blobs are kept until the next prefetch, so a
@@ -78,6 +107,7 @@ class Store {
   void prefetch_blobs(const std::string& flow, const std::vector<std::string>& shas, bool raw_bytes_too);
 
  private:
+  void remember_value(const std::string& sha, const JsonValue& value, size_t serialized_size);
   // The stored object at `key`: from the last prefetch when there, else from the datastore.
   std::optional<StoredObject> fetch(const std::string& key);
 
@@ -96,6 +126,7 @@ class Store {
   };
   std::unordered_map<std::string, CachedValue> values_;
   std::unordered_map<std::string, bool> status_rules_;  // by flow
+  std::shared_ptr<SharedValues> shared_values_;
 
   CodePackageCache code_packages_;
 

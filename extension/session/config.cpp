@@ -1,6 +1,10 @@
 #include "session/config.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -52,12 +56,21 @@ std::string expand_home(const std::string& p) {
   return std::string(home ? home : "") + p.substr(1);
 }
 
+// Read with plain POSIX calls: every connection loads its config on its first statement, and an
+// ifstream's set-up alone costs more than the rest of a remembered question (issue #16).
 nlohmann::json read_config_file(const fs::path& p) {
-  std::ifstream in(p);
-  if (!in) return nlohmann::json::object();
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nlohmann::json::object();
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || text.size() > (size_t{16} << 20)) break;  // a config file is a few hundred bytes
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  auto j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object())
     throw UserError("The Metaflow config file " + p.string() + " is not a JSON object; fix or remove it.");
   return j;

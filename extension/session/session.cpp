@@ -206,14 +206,19 @@ std::shared_ptr<Store> Session::store(const engine::ModuleArgs& args) {
                     "service='...'.");
   // Local metadata always lives in the local .metaflow, also when blobs, data.json and logs go to S3.
   auto files = std::make_shared<LocalFiles>(config.local_root(), trace_.get(), &memo_);
+  std::shared_ptr<SharedValues> shared_values;
   if (cache_wanted(config))
-    if (std::string identity = files->identity(); !identity.empty())
+    if (std::string identity = files->identity(); !identity.empty()) {
       files->remember_in(StoreMemory::shared(identity, default_persistence()),
                          [settings = settings_] { return settings->cache; });
+      shared_values = SharedValues::of_store(identity);
+    }
   std::shared_ptr<Datastore> data;
   if (config.get("METAFLOW_DEFAULT_DATASTORE").value_or("local") == "s3") data = open_s3_datastore(config, trace_, interrupted_);
   else data = std::make_shared<LocalDatastore>(files);
   auto store = std::make_shared<Store>(std::make_shared<LocalMetadata>(files), std::move(data), trace_, settings_);
+  // Blobs in the local store only: S3 blobs keep the on-disk cache of their own.
+  if (config.get("METAFLOW_DEFAULT_DATASTORE").value_or("local") != "s3") store->share_values(std::move(shared_values));
   store->set_statement_memo(&memo_);
   stores_[key] = store;
   return store;
