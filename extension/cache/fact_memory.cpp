@@ -51,10 +51,12 @@ void FactMemory::remember_erased(const std::string& folder, const FolderCheck& a
   s.bytes += bytes;
 }
 
-bool FactMemory::knows(const std::string& folder) {
+std::optional<FileStat> FactMemory::state_of(const std::string& folder) {
   Stripe& s = stripe_of(folder);
   std::lock_guard lock(s.mu);
-  return s.folders.count(folder) > 0;
+  auto it = s.folders.find(folder);
+  if (it == s.folders.end()) return std::nullopt;
+  return it->second.stat;
 }
 
 size_t FactMemory::bytes() const {

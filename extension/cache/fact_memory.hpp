@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -45,8 +46,8 @@ class FactMemory {
     remember_erased(folder, as_of, std::move(name), std::make_shared<const T>(std::move(value)), bytes);
   }
 
-  // Whether anything is remembered of `folder` (whatever its state).
-  bool knows(const std::string& folder);
+  // The stat of the folder's state that facts are remembered for; nullopt when none are.
+  std::optional<FileStat> state_of(const std::string& folder);
   size_t bytes() const;
 
  private:

@@ -18,6 +18,9 @@ struct FileStat {
 struct FolderCheck {
   FileStat stat;
   int64_t checked_ns = 0;
+  // Compared with the decoded facts' state only (cache/fact_memory.hpp): a read of the folder's
+  // remembered files must first validate them against the same stat (no second syscall).
+  bool facts_only = false;
 };
 
 inline FileStat stat_of(const struct stat& st) {

@@ -70,7 +70,9 @@ class LocalFiles {
   std::optional<std::string> read_remembered(const std::string& relative, size_t max_bytes) const;
   DirListing list_remembered(const std::string& relative) const;
   // One stat of `dir` per statement (`memo_asked`: the caller found none in the memo already).
-  std::optional<FolderCheck> validated_folder(const std::string& dir, bool memo_asked = false) const;
+  // `decoded_under`: the state FactMemory holds facts for, which then stands if it still is.
+  std::optional<FolderCheck> validated_folder(const std::string& dir, bool memo_asked = false,
+                                              const FileStat* decoded_under = nullptr) const;
   std::optional<FileStat> quick_stat(const std::string& relative, bool directory) const;
   void note_hit(const char* kind, const std::string& target, int64_t bytes, bool present) const;
   std::optional<FileStat> check_timed(TraceTimer& timer, const std::string& relative, bool directory) const;

@@ -84,14 +84,28 @@ std::optional<FileStat> LocalFiles::quick_stat(const std::string& relative, bool
   return stat_of(st);
 }
 
-std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, bool memo_asked) const {
+std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, bool memo_asked,
+                                                        const FileStat* decoded_under) const {
   const std::string key = root_ + "/" + dir + "/";
   if (memo_ && !memo_asked)
-    if (auto v = memo_->validated(key)) return v;
+    if (auto v = memo_->validated(key)) {
+      if (!v->facts_only || decoded_under) return v;
+      // Checked for the facts alone; the remembered files are validated against the same stat.
+      memory_->validate_folder(dir, v->stat, v->checked_ns);
+      v->facts_only = false;
+      memo_->mark_validated(key, *v);
+      return v;
+    }
   const int64_t now = wall_ns();  // before the stat: a change after it is then never "older"
   TraceTimer timer(trace_, "check", dir.empty() ? "." : dir);
   std::optional<FileStat> st = quick_stat(dir, true);
-  if (st && memory_->keeps_folder(dir, *st, now)) {
+  bool facts_only = false;
+  // For decoded facts, their own state standing is enough (FactMemory::find applies the racy rule
+  // to each fact); the remembered files are then validated only if they are read.
+  if (st && decoded_under && *st == *decoded_under) {
+    timer.entry().cache_hit = true;
+    facts_only = true;
+  } else if (st && memory_->keeps_folder(dir, *st, now)) {
     timer.entry().cache_hit = true;
   } else {
     st = check_timed(timer, dir, true);
@@ -101,7 +115,7 @@ std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, 
     }
     timer.entry().cache_hit = memory_->validate_folder(dir, *st, now);  // kept: what was remembered is used
   }
-  const FolderCheck check{*st, now};
+  const FolderCheck check{*st, now, facts_only};
   if (memo_) memo_->mark_validated(key, check);
   return check;
 }
@@ -109,8 +123,9 @@ std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, 
 std::optional<FolderCheck> LocalFiles::known_folder_check(const std::string& dir) const {
   if (!remembering()) return std::nullopt;
   if (auto done = statement_check(dir)) return done;
-  if (!facts_->knows(dir)) return std::nullopt;
-  return validated_folder(dir, /*memo_asked=*/true);
+  std::optional<FileStat> decoded_under = facts_->state_of(dir);
+  if (!decoded_under) return std::nullopt;
+  return validated_folder(dir, /*memo_asked=*/true, &*decoded_under);
 }
 
 std::optional<FolderCheck> LocalFiles::statement_check(const std::string& dir) const {
