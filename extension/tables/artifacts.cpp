@@ -90,7 +90,7 @@ void put_bytes(Store& store, const ArtifactRecord& a, const std::string& encodin
 void fill(Store& store, const ArtifactRecord& a, const ArtifactInfo* index, const engine::Plan& plan, engine::Row& row) {
   row[kAttempt] = Value::of(int64_t{a.attempt});
   row[kSha] = Value::of(a.sha);
-  row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(a.ts_ms));
+  if (plan.uses(kCreatedAt)) row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(a.ts_ms));
   // The registration's content_type is what the client decodes by; data.json says the same.
   std::string encoding = a.content_type;
   if (encoding.empty() && index && index->encoding) encoding = *index->encoding;

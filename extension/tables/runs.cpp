@@ -55,7 +55,8 @@ void put_outcome(Store& store, const RunRecord& run, const engine::Plan& plan, e
   auto outcome = client::run_outcome(store, run.path);
   row[kFinished] = outcome.end.finished ? Value::boolean(*outcome.end.finished) : Value::null();
   row[kSuccessful] = outcome.end.successful ? Value::boolean(*outcome.end.successful) : Value::null();
-  row[kFinishedAt] = outcome.end.finished_at_ms ? Value::of(iso_utc_ms(*outcome.end.finished_at_ms)) : Value::null();
+  if (plan.uses(kFinishedAt))
+    row[kFinishedAt] = outcome.end.finished_at_ms ? Value::of(iso_utc_ms(*outcome.end.finished_at_ms)) : Value::null();
   row[kEndTask] = outcome.end_task ? Value::of(outcome.end_task->path.pathspec()) : Value::null();
   if (plan.uses(kStatus)) row[kStatus] = guarded([&] { return Value::of(client::run_status(store, run, outcome)); });
 }
@@ -86,9 +87,10 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   engine::Row& row = out.emplace_back(kCount);
   put_path(row, run->path, kPath);
   row[kParent] = Value::of(run->path.flow);
-  row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(run->ts_ms));
+  // Only what the statement reads: formatting a time or a tag list costs more than a remembered row.
+  if (plan.uses(kCreatedAt)) row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(run->ts_ms));
   row[kUser] = Value::maybe(run_user(*run));
-  put_run_tags(row, kUserTags, *run);
+  if (plan.columns_used & engine::column_bits({kUserTags, kSystemTags, kTags})) put_run_tags(row, kUserTags, *run);
   if (plan.uses(kPathComponents)) row[kPathComponents] = Value::json(path_components_json(run->path));
   if (plan.uses(kParameters))  // the _parameters task's artifacts: read only for runs the query keeps
     row.defer(engine::column_bits({kParameters}), [&store, run](engine::Row& r) {

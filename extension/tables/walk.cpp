@@ -316,6 +316,5 @@ void put_tags(engine::Row& row, int first, const std::vector<std::string>& tags,
   row[first + 2] = engine::Value::json(json_array(all));
 }
 
-std::string json_array(const std::vector<std::string>& items) { return nlohmann::json(items).dump(); }
 
 }  // namespace mfsql::tables

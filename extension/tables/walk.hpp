@@ -24,6 +24,7 @@
 #include "engine/table.hpp"
 #include "model/store.hpp"
 #include "session/session.hpp"
+#include "util/json_text.hpp"
 #include "util/error.hpp"
 
 namespace mfsql::tables {
@@ -174,6 +175,5 @@ void put_path(engine::Row& row, const ObjectPath& path, const PathColumns& colum
 void put_run_tags(engine::Row& row, int first, const RunRecord& run);
 // The same three columns from any object's tags (a flow's).
 void put_tags(engine::Row& row, int first, const std::vector<std::string>& tags, const std::vector<std::string>& system_tags);
-std::string json_array(const std::vector<std::string>& items);
 
 }  // namespace mfsql::tables

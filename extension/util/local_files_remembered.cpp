@@ -86,14 +86,13 @@ std::optional<FileStat> LocalFiles::quick_stat(const std::string& relative, bool
 
 std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, bool memo_asked,
                                                         const FileStat* decoded_under) const {
-  const std::string key = root_ + "/" + dir + "/";
   if (memo_ && !memo_asked)
-    if (auto v = memo_->validated(key)) {
+    if (auto v = memo_->validated(this, dir)) {
       if (!v->facts_only || decoded_under) return v;
       // Checked for the facts alone; the remembered files are validated against the same stat.
       memory_->validate_folder(dir, v->stat, v->checked_ns);
       v->facts_only = false;
-      memo_->mark_validated(key, *v);
+      memo_->mark_validated(this, dir, *v);
       return v;
     }
   const int64_t now = wall_ns();  // before the stat: a change after it is then never "older"
@@ -116,7 +115,7 @@ std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, 
     timer.entry().cache_hit = memory_->validate_folder(dir, *st, now);  // kept: what was remembered is used
   }
   const FolderCheck check{*st, now, facts_only};
-  if (memo_) memo_->mark_validated(key, check);
+  if (memo_) memo_->mark_validated(this, dir, check);
   return check;
 }
 
@@ -130,7 +129,7 @@ std::optional<FolderCheck> LocalFiles::known_folder_check(const std::string& dir
 
 std::optional<FolderCheck> LocalFiles::statement_check(const std::string& dir) const {
   if (!remembering() || !memo_) return std::nullopt;
-  return memo_->validated(root_ + "/" + dir + "/");
+  return memo_->validated(this, dir);
 }
 
 DirListing LocalFiles::list_remembered(const std::string& dir) const {
@@ -148,7 +147,7 @@ DirListing LocalFiles::list_remembered(const std::string& dir) const {
   if (seen.ino) {
     memory_->remember_listing(dir, seen, read_ns, listing);
     // The entry now stands for this stat: later reads in this statement need no other check.
-    if (memo_ && !memo_->validated(root_ + "/" + dir + "/")) memo_->mark_validated(root_ + "/" + dir + "/", {seen, read_ns});
+    if (memo_ && !memo_->validated(this, dir)) memo_->mark_validated(this, dir, {seen, read_ns});
   }
   return listing;
 }

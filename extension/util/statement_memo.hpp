@@ -86,15 +86,21 @@ class StatementMemo {
 
   // Folders whose remembered facts were validated in this statement, with the stat they were
   // validated as (cache/folder_memory.hpp): one stat per folder per statement.
-  std::optional<FolderCheck> validated(const std::string& key) {
+  // `owner`: the store's LocalFiles (several stores may share a connection); `dir` relative to it.
+  std::optional<FolderCheck> validated(const void* owner, const std::string& dir) {
     std::lock_guard lock(mu_);
-    auto it = validated_.find(key);
-    if (it == validated_.end()) return std::nullopt;
+    auto of = validated_.find(owner);
+    if (of == validated_.end()) return std::nullopt;
+    auto it = of->second.find(dir);
+    if (it == of->second.end()) return std::nullopt;
     return it->second;
   }
-  void mark_validated(const std::string& key, const FolderCheck& check) {
+  void mark_validated(const void* owner, const std::string& dir, const FolderCheck& check) {
     std::lock_guard lock(mu_);
-    if (open_cursors_ > 0 && validated_.size() < kMaxListingEntries) validated_[key] = check;
+    if (open_cursors_ == 0) return;
+    auto& folders = validated_[owner];
+    if (auto it = folders.find(dir); it != folders.end()) it->second = check;
+    else if (folders.size() < kMaxListingEntries) folders.emplace(dir, check);
   }
 
   // Outer nullopt: not remembered. Inner nullopt: remembered as missing.
@@ -164,7 +170,7 @@ class StatementMemo {
   int open_cursors_ = 0;
   size_t bytes_ = 0;
   std::unordered_map<std::string, std::optional<std::string>> files_;
-  std::unordered_map<std::string, FolderCheck> validated_;
+  std::unordered_map<const void*, std::unordered_map<std::string, FolderCheck>> validated_;
   std::map<const void*, std::function<void()>> at_end_;
   std::unordered_map<std::string, DirListing> listings_;
   std::deque<std::string> listing_order_;  // oldest first

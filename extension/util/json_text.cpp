@@ -1,0 +1,43 @@
+#include "util/json_text.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace mfsql {
+
+// nlohmann's dump, written out for the common case of plain text (a tag, a pathspec part): a
+// statement makes thousands of these, and building a json value for each cost more than the
+// rest of a remembered row. Anything beyond ASCII goes through nlohmann, which also refuses
+// invalid UTF-8 the same way as before.
+std::string json_array(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (unsigned char c : items[i]) {
+      if (c >= 0x80) return nlohmann::json(items).dump();
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+          if (c < 0x20) {
+            static const char* hex = "0123456789abcdef";
+            out += "\\u00";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+          } else {
+            out += static_cast<char>(c);
+          }
+      }
+    }
+    out += '"';
+  }
+  out += ']';
+  return out;
+}
+
+}  // namespace mfsql
