@@ -110,10 +110,18 @@ const char* const kQuestions[] = {
     "SELECT step, task_id, field_name, value FROM s_metadata WHERE flow = 'ForeachFlow' AND run_id = '4' "
     "ORDER BY 1, 2, 3, 4",
     "SELECT name, value FROM s_artifacts WHERE pathspec LIKE 'BranchFlow/3/join/13/%' ORDER BY 1",
+    "SELECT task_id, value FROM s_artifacts WHERE flow = 'ForeachFlow' AND run_id = '4' AND step = 'process' "
+    "AND name = 'square' ORDER BY 1",
+    "SELECT field_name, value FROM s_metadata WHERE flow = 'ForeachFlow' AND run_id = '4' AND step = 'process' "
+    "AND task_id = '18' ORDER BY 1, 2",
 };
 
 TEST_F(ServicePersist, ANewProcessAsksNoFinalListingAgainLiveOnesItDoes) {
+  int question = 0;
   for (const char* sql : kQuestions) {
+    // A cache file of its own per question (this process's kept answers go with the file).
+    cache_.reset();
+    cache_ = std::make_unique<CacheOn>(dir_.path() / std::to_string(++question));
     Asked a = ask_here(sql, server_->url());
     ASSERT_GT(finals(a.targets), 0) << sql << ": the question reads no artifact or metadata listing";
     ASSERT_FALSE(a.text.empty()) << sql;
@@ -125,8 +133,11 @@ TEST_F(ServicePersist, ANewProcessAsksNoFinalListingAgainLiveOnesItDoes) {
       if (!run_record(target.substr(4)))
         EXPECT_EQ(b.targets.count(target), final_kind(target.substr(4)) ? 0u : 1u) << sql << ": " << target;
     for (auto& target : b.targets) EXPECT_TRUE(a.targets.count(target)) << sql << ": new request " << target;
-    std::printf("[ cost    ] %s\n            process A %zu requests (%d final listings), new process %zu (%d)\n", sql,
-                a.targets.size(), finals(a.targets), b.targets.size(), finals(b.targets));
+    const std::string row_bytes =
+        on_cache_file(cache_->file(), "SELECT sum(bytes) FROM shards WHERE store LIKE 'service %'");
+    std::printf("[ cost    ] %s\n            process A %zu requests (%d final listings), new process %zu (%d); "
+                "service rows %s", sql, a.targets.size(), finals(a.targets), b.targets.size(), finals(b.targets),
+                row_bytes.c_str());
   }
 }
 
