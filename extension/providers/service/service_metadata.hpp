@@ -9,6 +9,8 @@
 // - a connection cache by URL: objects of a settled run (its heartbeat older than the service's
 //   360 s, or its end step succeeded) for long, lists that grow, run records (tags change) and
 //   objects of running runs briefly; within one statement an answer is never asked for twice;
+// - final answers (final_answers.cpp) for the whole connection, and across processes in the cache
+//   file (persisted_answers.hpp);
 // - single lookups answered from a cached listing of their parent;
 // - bulk routes when the caller said it will read many tasks (read_ahead, for the rest of the
 //   statement): a run's artifacts or metadata from the run-level routes (one call for the run); a
