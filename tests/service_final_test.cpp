@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/cache_env.hpp"
 #include "support/service_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -209,6 +210,39 @@ TEST_F(ServiceUnfinished, ARunningRunsListingsAreAskedAgain) {
   auto warm = as_set(unfinished_->targets());
   EXPECT_TRUE(warm.count("GET /flows/BranchFlow/runs/3")) << "the run's heartbeat was not asked";
   EXPECT_TRUE(warm.count("GET /flows/BranchFlow/runs/3/artifacts")) << "a running run's listing was kept";
+}
+
+// Across processes (persisted_answers.*): only final answers go to the cache file. A new process
+// asks again for the running run's listing and the unfinished task's metadata, not for the
+// finished neighbour's (the control).
+TEST_F(ServiceUnfinished, ANewProcessAsksAgainWhatWasLive) {
+  TempDir dir;
+  CacheOn cache(dir.path());
+  const char* const questions[] = {
+      "SELECT name, value FROM s_artifacts WHERE pathspec LIKE 'BranchFlow/3/join/13/%'",
+      "SELECT field_name, value FROM s_metadata WHERE flow = 'ForeachFlow' AND run_id = '4' AND step = 'process' "
+      "AND task_id = '17'",
+      "SELECT field_name, value FROM s_metadata WHERE flow = 'ForeachFlow' AND run_id = '4' AND step = 'process' "
+      "AND task_id = '18'",
+  };
+  std::string script;
+  for (const char* t : kTables)
+    script += std::string("CREATE VIRTUAL TABLE temp.s_") + t + " USING " + t + "(service=" + quote(unfinished_->url()) +
+              ", datastore=" + quote(store_->string()) + ");\n";
+  {
+    TestDb db;
+    create_tables(db, unfinished_->url());
+    for (const char* sql : questions) db.query(sql);
+  }
+  unfinished_->reset_counts();
+  for (const char* sql : questions) script += std::string(sql) + ";\n";
+  run_cli(dir.path(), script);
+  auto again = as_set(unfinished_->targets());
+  EXPECT_TRUE(again.count("GET /flows/BranchFlow/runs/3/artifacts")) << "a running run's listing was kept";
+  EXPECT_TRUE(again.count("GET /flows/ForeachFlow/runs/4/steps/process/tasks/17/metadata"))
+      << "an unfinished task's metadata was kept";
+  EXPECT_FALSE(again.count("GET /flows/ForeachFlow/runs/4/steps/process/tasks/18/metadata"))
+      << "a finished task's metadata was not kept";
 }
 
 }  // namespace

@@ -183,8 +183,8 @@ void StoreMemory::forget(const std::string& path) {
 
 namespace {
 
-// The process's one writer of shards. Its thread touches only the StoreMemory each job owns (and
-// that memory's persistence), never other statics; the destructor (process exit, or the module's
+// The process's one writer of shards. Its thread touches only the owner each job names (and
+// its persistence), never other statics; the destructor (process exit, or the module's
 // unloading) lets it finish the queue and joins it, so no write outlives the module's code.
 // fork(): the child has no writer thread, and a lock the writer held would stay held there, so
 // fork waits until the writer is idle (pthread_atfork; glibc drops the handlers at dlclose), and
@@ -204,7 +204,7 @@ class ShardWriter {
   }
 
   // False when the caller must write itself (exiting, or no thread could be started).
-  bool post(std::shared_ptr<StoreMemory> memory) {
+  bool post(std::shared_ptr<WritesBehind> memory) {
     std::lock_guard lock(mu_);
     if (stop_) return false;
     if (!thread_) {
@@ -234,7 +234,7 @@ class ShardWriter {
     for (;;) {
       wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and nothing left to write
-      std::shared_ptr<StoreMemory> memory = std::move(queue_.front());
+      std::shared_ptr<WritesBehind> memory = std::move(queue_.front());
       queue_.pop_front();
       busy_ = true;
       lock.unlock();
@@ -256,7 +256,7 @@ class ShardWriter {
 
   std::mutex mu_;
   std::condition_variable wake_, idle_;
-  std::deque<std::shared_ptr<StoreMemory>> queue_;
+  std::deque<std::shared_ptr<WritesBehind>> queue_;
   bool busy_ = false, stop_ = false;
   std::thread* thread_ = nullptr;  // a pointer: a forked child forgets it (the thread is not there)
   static inline std::thread* forgotten_ = nullptr;  // the parent's, in a child: reachable, never joined
@@ -291,6 +291,8 @@ void ShardWriter::after_fork_in_child() {
 
 }  // namespace
 
+bool write_behind(std::shared_ptr<WritesBehind> owner) { return !ShardWriter::gone_ && shard_writer().post(std::move(owner)); }
+
 void StoreMemory::flush() {
   if (!persistence_) return;
   {
@@ -298,7 +300,7 @@ void StoreMemory::flush() {
     if (dirty_.empty()) return;
   }
   auto self = weak_from_this().lock();
-  if (!self || ShardWriter::gone_ || !shard_writer().post(std::move(self))) write_dirty();
+  if (!self || !write_behind(std::move(self))) write_dirty();
 }
 
 void StoreMemory::drain_writes() {

@@ -37,6 +37,17 @@ using PersistenceFactory = std::shared_ptr<ShardPersistence> (*)();
 void set_default_persistence(PersistenceFactory factory);
 std::shared_ptr<ShardPersistence> default_persistence();
 
+// Something that writes its changed shards after the statement, on the process's one writer
+// thread (folder_memory.cpp): the local store's memory, the service's final answers.
+class WritesBehind {
+ public:
+  virtual ~WritesBehind() = default;
+  virtual void write_dirty() = 0;  // encodes and saves what changed; never throws
+};
+// Hands `owner` to the writer thread: false when the caller must write itself (exiting, or no
+// thread could be started). StoreMemory::drain_writes waits for every owner's writes.
+bool write_behind(std::shared_ptr<WritesBehind> owner);
+
 // One remembered folder (its listing and, for `_meta`, its files) or file.
 struct RememberedEntry {
   FileStat stat;
@@ -53,7 +64,7 @@ using Shard = std::unordered_map<std::string, RememberedEntry>;  // path -> entr
 std::string encode_shard(const Shard& entries, bool skip_racy = false);
 std::optional<Shard> decode_shard(std::string_view bytes);
 
-class StoreMemory : public std::enable_shared_from_this<StoreMemory> {
+class StoreMemory : public WritesBehind, public std::enable_shared_from_this<StoreMemory> {
  public:
   // Two seconds covers coarse filesystems (FAT, HFS+, some NFS servers: 1-2 s ticks), the kernel's
   // coarse clock (a jiffy) and modest clock skew between an NFS client and server.
@@ -93,7 +104,7 @@ class StoreMemory : public std::enable_shared_from_this<StoreMemory> {
   // statement's shard is megabytes). A memory not owned by a shared_ptr writes them at once.
   void flush();
   // Encodes and saves every dirty shard now (the writer thread's work).
-  void write_dirty();
+  void write_dirty() override;
   // Waits until every shard handed to the writer is saved: at a connection's close, so that a
   // process started after it finds the file written.
   static void drain_writes();

@@ -114,6 +114,14 @@ std::vector<std::pair<std::string, std::string>> service_headers(const Config& c
   return out;
 }
 
+// MFSQL_CACHE=off (or 0, false, no): nothing is remembered across statements and no cache file is
+// opened, whatever metaflow_set says later.
+bool cache_wanted(const Config& config) {
+  std::string v = config.get("MFSQL_CACHE").value_or("on");
+  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return !(v == "off" || v == "0" || v == "false" || v == "no");
+}
+
 std::shared_ptr<Store> open_service_store(const Config& config, const std::shared_ptr<Trace>& trace,
                                           StatementMemo* memo, SharedSettings settings,
                                           const std::function<bool()>& interrupted) {
@@ -139,6 +147,11 @@ std::shared_ptr<Store> open_service_store(const Config& config, const std::share
   auto client = std::make_shared<net::HttpClient>(std::move(http), trace);
   if (interrupted) client->set_interrupt_check(interrupted);
   auto meta = std::make_shared<ServiceMetadata>(std::move(service), std::move(client), trace, memo);
+  // Final answers across processes, in the local store's cache file (docs/caching.md).
+  if (cache_wanted(config))
+    if (auto persistence = default_persistence())
+      meta->persist_in(service::PersistedAnswers::shared(*url, std::move(persistence)),
+                       [settings] { return settings->cache; });
 
   // Values and logs: the service records the datastore root the runs wrote to, which is where
   // they were run; mfsql reads the one configured here, as Metaflow's client does.
@@ -164,13 +177,6 @@ std::shared_ptr<Store> open_service_store(const Config& config, const std::share
   return std::make_shared<Store>(std::move(meta), std::move(data), trace, std::move(settings));
 }
 
-// MFSQL_CACHE=off (or 0, false, no): nothing is remembered across statements and no cache file is
-// opened, whatever metaflow_set says later.
-bool cache_wanted(const Config& config) {
-  std::string v = config.get("MFSQL_CACHE").value_or("on");
-  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return !(v == "off" || v == "0" || v == "false" || v == "no");
-}
 
 }  // namespace
 

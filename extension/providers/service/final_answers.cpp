@@ -23,7 +23,15 @@
 // which stays live (rows of artifact listings carry the run's tags too, but mfsql drops them).
 // Trusted as the service's own status is: a run whose runtime fell silent for more than 360 s
 // (a laptop asleep) and then went on would have its listings of that pause kept.
+// Across processes: a final candidate's body is held (bounded) until its statement's end; those
+// then decided final go to the cache file (persisted_answers.hpp), those decided live are
+// dropped, and the undecided wait for their run's heartbeat. A later process rebuilds a kept
+// answer from its body through the same parsing, and it is final there with no request.
+#include <chrono>
 #include <map>
+#include <set>
+
+#include "net/http_client.hpp"
 
 #include "model/json_fields.hpp"
 #include "providers/service/routes.hpp"
@@ -111,6 +119,7 @@ bool ServiceMetadata::final_candidate(const std::string& path, const service::Ca
 
 std::optional<bool> ServiceMetadata::final_now(const std::string& path, const service::CachedDoc& doc) const {
   if (!doc.final_candidate) return false;
+  if (doc.known_final) return true;  // decided final by the process that kept it
   auto parts = path_parts(path);
   std::lock_guard lock(state_mu_);
   auto it = run_heartbeats_.find(parts[1] + "/" + parts[3]);
@@ -122,6 +131,107 @@ std::optional<bool> ServiceMetadata::final_now(const std::string& path, const se
   if (seen_at - heartbeat > cutoff) return doc.fetched_epoch_s - heartbeat > cutoff;
   if (doc.fetched_epoch_s - heartbeat <= cutoff) return false;  // came while the run was live
   return std::nullopt;  // live when seen, and long enough ago that it may have stopped since: ask again
+}
+
+void ServiceMetadata::persist_in(std::shared_ptr<service::PersistedAnswers> answers, std::function<bool()> enabled) {
+  persisted_ = std::move(answers);
+  persist_enabled_ = std::move(enabled);
+  if (memo_ && persisted_)
+    memo_->at_statement_end(this, [this] {
+      try {
+        persist_final_answers();
+      } catch (...) {
+        // A cache that cannot be written is not used; the answer was already given.
+      }
+    });
+}
+
+void ServiceMetadata::hold_for_persisting(const std::string& path, std::string body, const service::CachedDoc& doc) {
+  if (!persisting() || body.size() > service::PersistedAnswers::kMaxAnswerBytes) return;
+  std::lock_guard lock(held_mu_);
+  if (auto it = held_.find(path); it != held_.end()) {
+    held_bytes_ -= it->second.body.size();
+    held_.erase(it);
+  }
+  if (held_bytes_ + body.size() > kMaxHeldBodies) return;  // not kept across processes
+  held_bytes_ += body.size();
+  held_[path] = Held{std::move(body), doc.paginated, doc.next_cursor, doc.fetched_epoch_s};
+}
+
+// At the statement's end: the held answers decided final are kept; those whose run's heartbeat
+// is not known yet make one request for the run record per run (small, concurrent, after the
+// answer was given) so that they can be decided now rather than never.
+void ServiceMetadata::persist_final_answers() {
+  if (!persisted_) return;
+  std::vector<std::pair<std::string, Held>> decided;
+  std::set<std::string> undecided_runs;  // "/flows/F/runs/R"
+  auto decide = [&] {
+    std::lock_guard lock(held_mu_);
+    const bool on = persisting();
+    for (auto it = held_.begin(); it != held_.end();) {
+      service::CachedDoc probe;
+      probe.final_candidate = true;
+      probe.fetched_epoch_s = it->second.fetched_epoch_s;
+      const std::optional<bool> final = on ? final_now(it->first, probe) : std::optional<bool>(false);
+      if (!final) {  // its run's heartbeat is not known yet
+        const auto parts = path_parts(it->first);
+        undecided_runs.insert("/flows/" + parts[1] + "/runs/" + parts[3]);
+        ++it;
+        continue;
+      }
+      held_bytes_ -= it->second.body.size();
+      if (*final) decided.emplace_back(it->first, std::move(it->second));
+      it = held_.erase(it);
+    }
+  };
+  decide();
+  if (!undecided_runs.empty()) {
+    std::vector<std::string> urls;
+    for (auto& run : undecided_runs) urls.push_back(base_ + run);
+    try {
+      auto responses = http_->get_many(urls, net::Clock::now() + std::chrono::seconds(5));
+      size_t k = 0;
+      for (auto& run : undecided_runs) {
+        const net::HttpResponse& r = responses[k++];
+        if (r.status != 200) continue;
+        auto j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+        const auto parts = path_parts(run);
+        if (j.is_object()) parse_run(j, ObjectPath{parts[1], parts[3], {}, {}});  // notes its heartbeat
+      }
+    } catch (...) {
+      // Not decided: they wait for a later statement.
+    }
+    undecided_runs.clear();
+    decide();
+  }
+  for (auto& [path, held] : decided) {
+    service::StoredAnswer answer;
+    answer.body = std::make_shared<const std::string>(std::move(held.body));
+    answer.paginated = held.paginated;
+    answer.next_cursor = std::move(held.next_cursor);
+    answer.fetched_epoch_s = held.fetched_epoch_s;
+    persisted_->keep(path_parts(path)[1], path.substr(0, path.find('#')), std::move(answer));
+  }
+  persisted_->flush();
+}
+
+service::DocPtr ServiceMetadata::recall(const std::string& path) {
+  if (!persisting() || path.find('?') != std::string::npos) return nullptr;
+  const auto parts = path_parts(path);
+  if (listing_named(parts) == AnswerKind::kNone) return nullptr;
+  auto stored = persisted_->find(parts[1], path.substr(0, path.find('#')));
+  if (!stored) return nullptr;
+  std::shared_ptr<service::CachedDoc> doc;
+  try {
+    doc = doc_from_body(path, *stored->body, stored->paginated, stored->next_cursor, net::redact_url(base_ + path));
+  } catch (const std::exception&) {
+    return nullptr;  // CRC-checked, so not expected: asked again
+  }
+  if (!doc->final_candidate) return nullptr;
+  doc->fetched_epoch_s = stored->fetched_epoch_s;
+  doc->known_final = true;
+  cache_.put(doc);
+  return doc;
 }
 
 }  // namespace mfsql

@@ -36,6 +36,7 @@ struct CachedDoc {
   Clock::time_point fetched{};
   bool final_candidate = false;  // final (no TTL) if its run was quiet when it came (final_answers.cpp)
   int64_t fetched_epoch_s = 0;   // when it came, wall clock, for that
+  bool known_final = false;      // rebuilt from the cache file, where only final answers go
 
   mutable std::mutex index_mu;
   mutable std::shared_ptr<const ArtifactIndex> artifact_index;

@@ -145,6 +145,7 @@ bool ServiceMetadata::expired(const std::string& path, const CachedDoc& doc) con
 
 DocPtr ServiceMetadata::peek(const std::string& path) {
   DocPtr doc = cache_.find(base_ + path, std::nullopt);
+  if (!doc) doc = recall(path);  // a final answer an earlier process kept (final_answers.cpp)
   if (!doc) return nullptr;
   // A final answer (final_answers.cpp) has no TTL.
   if (!marked("seen " + path) && final_now(path, *doc) != true && expired(path, *doc)) return nullptr;
@@ -197,46 +198,23 @@ std::vector<DocPtr> ServiceMetadata::fetch_many(const std::vector<std::string>& 
   auto responses = http_->get_many(urls, deadline());
   for (size_t k = 0; k < responses.size(); ++k) {
     net::HttpResponse& r = responses[k];
-    auto doc = std::make_shared<CachedDoc>();
-    doc->url = base_ + paths[wanted_by[k].front()];  // the cache's key (with its fragment, if any)
-    doc->status = r.status;
-    doc->bytes = r.body.size();
-    doc->fetched = net::Clock::now();
-    doc->fetched_epoch_s = now_s();
-    const std::string shown = net::redact_url(r.url);
+    const std::string& path = paths[wanted_by[k].front()];
+    std::shared_ptr<CachedDoc> doc;
     if (r.status == 200) {
-      const std::string& path = paths[wanted_by[k].front()];
-      const auto parts = components(path);
-      const ListingKind listing = listing_of(parts);
-      const auto names = only_names(path);
-      // A run's or step's listing (read through its index only): row by row, never whole.
-      if (listing != ListingKind::kOther && (parts.size() == 5 || parts.size() == 7) &&
-          index_while_reading(*doc, {parts[1], parts[3], {}, {}}, listing == ListingKind::kArtifacts, r.body,
-                              [listing](const std::string& key) { return kept_field(listing, key); },
-                              names ? &*names : nullptr)) {
-        std::string().swap(r.body);
-        doc->paginated = r.header("x-limit").has_value();
-        doc->next_cursor = r.header("x-next-cursor").value_or("");
-        doc->final_candidate = final_candidate(path, *doc);
-        if (doc->status != 400) cache_.put(doc);
-        for (size_t i : wanted_by[k]) {
-          out[i] = doc;
-          mark("seen " + paths[i]);
-        }
-        continue;
-      }
-      json parsed = parse_answer(path, r.body);
-      if (!parsed.is_discarded()) std::string().swap(r.body);  // the text is not needed any more
-      if (parsed.is_discarded())
-        throw UserError("The metadata service answered " + shown + " with text that is not valid JSON (HTTP 200, " +
-                        std::to_string(r.body.size()) + " bytes): " + http_->excerpt(r.body));
-      doc->json = std::make_shared<const json>(std::move(parsed));
-      doc->paginated = r.header("x-limit").has_value();
-      doc->next_cursor = r.header("x-next-cursor").value_or("");
-      doc->final_candidate = final_candidate(path, *doc);
-    } else if (r.status != 404 && !(r.status == 400 && allow_400)) {
-      throw UserError("The metadata service answered " + shown + " with HTTP " + std::to_string(r.status) + ": " +
-                      http_->excerpt(r.body));
+      doc = doc_from_body(path, r.body, r.header("x-limit").has_value(), r.header("x-next-cursor").value_or(""),
+                          net::redact_url(r.url));
+      if (doc->final_candidate) hold_for_persisting(path, std::move(r.body), *doc);
+      std::string().swap(r.body);  // the text is not needed any more
+    } else {
+      if (r.status != 404 && !(r.status == 400 && allow_400))
+        throw UserError("The metadata service answered " + net::redact_url(r.url) + " with HTTP " +
+                        std::to_string(r.status) + ": " + http_->excerpt(r.body));
+      doc = std::make_shared<CachedDoc>();
+      doc->url = base_ + path;
+      doc->status = r.status;
+      doc->bytes = r.body.size();
+      doc->fetched = net::Clock::now();
+      doc->fetched_epoch_s = now_s();
     }
     if (doc->status != 400) cache_.put(doc);
     for (size_t i : wanted_by[k]) {
@@ -245,6 +223,37 @@ std::vector<DocPtr> ServiceMetadata::fetch_many(const std::vector<std::string>& 
     }
   }
   return out;
+}
+
+std::shared_ptr<CachedDoc> ServiceMetadata::doc_from_body(const std::string& path, const std::string& body,
+                                                          bool paginated, std::string next_cursor,
+                                                          const std::string& shown) {
+  auto doc = std::make_shared<CachedDoc>();
+  doc->url = base_ + path;  // the cache's key (with its fragment, if any)
+  doc->status = 200;
+  doc->bytes = body.size();
+  doc->fetched = net::Clock::now();
+  doc->fetched_epoch_s = now_s();
+  doc->paginated = paginated;
+  doc->next_cursor = std::move(next_cursor);
+  const auto parts = components(path);
+  const ListingKind listing = listing_of(parts);
+  const auto names = only_names(path);
+  // A run's or step's listing (read through its index only): row by row, never whole.
+  if (listing != ListingKind::kOther && (parts.size() == 5 || parts.size() == 7) &&
+      index_while_reading(*doc, {parts[1], parts[3], {}, {}}, listing == ListingKind::kArtifacts, body,
+                          [listing](const std::string& key) { return kept_field(listing, key); },
+                          names ? &*names : nullptr)) {
+    doc->final_candidate = final_candidate(path, *doc);
+    return doc;
+  }
+  json parsed = parse_answer(path, body);
+  if (parsed.is_discarded())
+    throw UserError("The metadata service answered " + shown + " with text that is not valid JSON (HTTP 200, " +
+                    std::to_string(body.size()) + " bytes): " + http_->excerpt(body));
+  doc->json = std::make_shared<const json>(std::move(parsed));
+  doc->final_candidate = final_candidate(path, *doc);
+  return doc;
 }
 
 DocPtr ServiceMetadata::fetch(const std::string& path, bool allow_400) { return fetch_many({path}, allow_400).front(); }

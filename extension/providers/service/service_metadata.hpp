@@ -9,6 +9,8 @@
 // - a connection cache by URL: objects of a settled run (its heartbeat older than the service's
 //   360 s, or its end step succeeded) for long, lists that grow, run records (tags change) and
 //   objects of running runs briefly; within one statement an answer is never asked for twice;
+// - final answers (final_answers.cpp) for the whole connection, and across processes in the cache
+//   file (persisted_answers.hpp);
 // - single lookups answered from a cached listing of their parent;
 // - bulk routes when the caller said it will read many tasks (read_ahead, for the rest of the
 //   statement): a run's artifacts or metadata from the run-level routes (one call for the run); a
@@ -28,6 +30,7 @@
 
 #include "model/metadata_provider.hpp"
 #include "net/http_client.hpp"
+#include "providers/service/persisted_answers.hpp"
 #include "providers/service/response_cache.hpp"
 #include "util/statement_memo.hpp"
 #include "util/trace.hpp"
@@ -78,6 +81,9 @@ class ServiceMetadata final : public MetadataProvider {
   // Whether the server takes filters and pagination: nullopt until a filtered request told.
   std::optional<bool> server_filters() const;
   net::HttpClient& http() { return *http_; }
+  // Keep final answers across processes in `answers` while `enabled()` (the connection's cache
+  // setting); written at each statement's end.
+  void persist_in(std::shared_ptr<service::PersistedAnswers> answers, std::function<bool()> enabled);
 
  private:
   friend class ServiceRunPages;  // service_runs.cpp
@@ -93,7 +99,17 @@ class ServiceMetadata final : public MetadataProvider {
   // it arrives), and whether it is final now (no TTL): nullopt while its run's heartbeat is unknown.
   bool final_candidate(const std::string& path, const service::CachedDoc& doc) const;
   std::optional<bool> final_now(const std::string& path, const service::CachedDoc& doc) const;
-  void learn_run_of(const std::string& path);  // a final candidate past its TTL: ask for its run record
+  void learn_run_of(const std::string& path);
+  // Across processes (final_answers.cpp, persisted_answers.hpp): the body of a final candidate is
+  // held until its statement's end, when the answers decided final are kept in the cache file;
+  // recall rebuilds an answer kept there (null when there is none, or persisting is off).
+  void hold_for_persisting(const std::string& path, std::string body, const service::CachedDoc& doc);
+  void persist_final_answers();
+  service::DocPtr recall(const std::string& path);
+  bool persisting() const { return persisted_ && (!persist_enabled_ || persist_enabled_()); }
+  // The answer to `path` built from its body (a response's or a kept one's).
+  std::shared_ptr<service::CachedDoc> doc_from_body(const std::string& path, const std::string& body, bool paginated,
+                                                    std::string next_cursor, const std::string& shown);  // a final candidate past its TTL: ask for its run record
   net::Clock::time_point deadline();
   bool marked(const std::string& mark);
   void mark(const std::string& mark);
@@ -140,6 +156,19 @@ class ServiceMetadata final : public MetadataProvider {
   // "flow/run": the newest last_heartbeat_ts seen, and when it was seen (wall clock, s).
   std::map<std::string, std::pair<int64_t, int64_t>> run_heartbeats_;
   std::optional<bool> server_filters_;
+
+  std::shared_ptr<service::PersistedAnswers> persisted_;
+  std::function<bool()> persist_enabled_;
+  struct Held {
+    std::string body;
+    bool paginated = false;
+    std::string next_cursor;
+    int64_t fetched_epoch_s = 0;
+  };
+  static constexpr size_t kMaxHeldBodies = size_t{64} << 20;
+  std::mutex held_mu_;
+  std::map<std::string, Held> held_;  // by path (with its fragment): final candidates not decided yet
+  size_t held_bytes_ = 0;
 };
 
 }  // namespace mfsql
