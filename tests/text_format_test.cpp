@@ -1,5 +1,5 @@
-// tables::json_array writes JSON arrays of strings by hand (a statement makes thousands): its text
-// must be exactly what nlohmann's dump gives, and invalid UTF-8 must fail the same way.
+// Text mfsql writes by hand for every row (issue #16: formatting cost more than a remembered row):
+// json_array must be exactly nlohmann's dump, sql_time exactly the printf format it replaces.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "util/json_text.hpp"
+#include "util/time.hpp"
 
 namespace mfsql {
 namespace {
@@ -27,6 +28,25 @@ TEST(JsonArray, InvalidUtf8FailsAsBefore) {
   const std::vector<std::string> bad = {"ok", "\xff\xfe"};
   EXPECT_THROW(nlohmann::json(bad).dump(), nlohmann::json::type_error);
   EXPECT_THROW(json_array(bad), nlohmann::json::type_error);
+}
+
+std::string printf_time(int y, int mo, int d, int h, int mi, int s, int ms) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03d", y, mo, d, h, mi, s, ms);
+  return buf;
+}
+
+TEST(SqlTime, EqualsThePrintfFormat) {
+  for (int y : {0, 1, 9, 99, 999, 1969, 1970, 2026, 9999, 10000, -1})
+    for (int mo : {1, 9, 12})
+      for (int d : {1, 10, 31})
+        for (int h : {0, 9, 23})
+          for (int mi : {0, 59})
+            for (int s : {0, 7, 59})
+              for (int ms : {0, 5, 42, 999}) EXPECT_EQ(sql_time(y, mo, d, h, mi, s, ms * 1000), printf_time(y, mo, d, h, mi, s, ms));
+  EXPECT_EQ(iso_utc_ms(0), "1970-01-01 00:00:00.000");
+  EXPECT_EQ(iso_utc_ms(-1), "1969-12-31 23:59:59.999");
+  EXPECT_EQ(iso_utc_ms(1764547200123), "2025-12-01 00:00:00.123");
 }
 
 }  // namespace
