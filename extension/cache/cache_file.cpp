@@ -90,7 +90,7 @@ bool CacheFile::open_locked() {
     }
     ::chmod(path_.c_str(), 0600);
     sqlite3_busy_timeout(db_, 2000);
-    // No fsync: a cache lost or torn by a power cut is detected (SQLite's checks, each row's CRC)
+    // No fsync: a cache lost or torn by a power cut is detected (SQLite's checks, each row's checksum)
     // and rebuilt, and a statement should not wait on the disk to remember what it read.
     exec(db_, "PRAGMA synchronous=OFF");
     int rc = SQLITE_OK;
