@@ -4,6 +4,8 @@
 // ASan too: a crafted payload must not read out of bounds).
 #include <gtest/gtest.h>
 
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -180,6 +182,55 @@ TEST(ShardCodec, CraftedBytesWithARightChecksumStayInBounds) {
       encode_shard(*got);
     }
   EXPECT_GT(refused, 0);
+}
+
+
+// Through StoreMemory: a second memory (a new process) loads the shard the first wrote, answers
+// from it in place, and a member it learns later joins what was loaded instead of replacing it.
+class MemoryPersistence : public ShardPersistence {
+ public:
+  std::optional<std::string> load(const std::string& store, const std::string& shard) override {
+    auto it = rows.find(store + "\n" + shard);
+    if (it == rows.end()) return std::nullopt;
+    return it->second;
+  }
+  void save(const std::string& store, const std::string& shard, const std::string& bytes) override {
+    rows[store + "\n" + shard] = bytes;
+  }
+  std::map<std::string, std::string> rows;
+};
+
+TEST(ShardCodec, ANewProcessLoadsInPlaceAndAddsToWhatItLoaded) {
+  auto persistence = std::make_shared<MemoryPersistence>();
+  const FileStat folder{1, 2, 3, 1'000'000'000'000, 1'000'000'000'001};
+  const int64_t read_ns = folder.mtime_ns + StoreMemory::kGranularityNs + 1, now = read_ns + 1;
+  const std::string dir = "F/1/_meta";
+  {
+    StoreMemory first("store", persistence);
+    first.validate_folder(dir, folder, read_ns);
+    first.remember_listing(dir, folder, read_ns, listing({{"_self.json", false}, {"0.attempt.json", false}}));
+    first.remember_member(dir, folder, "_self.json", std::string("{\"a\": 1}"));
+    first.flush();
+  }
+  ASSERT_EQ(persistence->rows.size(), 1u);
+  {
+    StoreMemory second("store", persistence);
+    ASSERT_TRUE(second.validate_folder(dir, folder, now));
+    EXPECT_EQ(entries_of(second.listing(dir, folder)),
+              (std::vector<std::pair<std::string, bool>>{{"_self.json", false}, {"0.attempt.json", false}}));
+    EXPECT_EQ(second.member(dir, folder, "_self.json"), std::optional<std::optional<std::string>>("{\"a\": 1}"));
+    EXPECT_FALSE(second.member(dir, folder, "0.attempt.json").has_value());  // never read: not known
+    second.remember_member(dir, folder, "0.attempt.json", std::string("{}"));
+    EXPECT_EQ(second.member(dir, folder, "_self.json"), std::optional<std::optional<std::string>>("{\"a\": 1}"));
+    second.flush();
+    EXPECT_GT(second.bytes(), 0u);
+    second.forget(dir);
+    EXPECT_EQ(second.bytes(), 0u);  // what loading counted is what forgetting takes away
+  }
+  StoreMemory third("store", persistence);
+  ASSERT_TRUE(third.validate_folder(dir, folder, now));
+  EXPECT_EQ(third.member(dir, folder, "_self.json"), std::optional<std::optional<std::string>>("{\"a\": 1}"));
+  EXPECT_EQ(third.member(dir, folder, "0.attempt.json"), std::optional<std::optional<std::string>>("{}"));
 }
 
 }  // namespace
