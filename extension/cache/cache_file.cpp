@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -89,7 +90,7 @@ bool CacheFile::open_locked() {
     }
     ::chmod(path_.c_str(), 0600);
     sqlite3_busy_timeout(db_, 2000);
-    // No fsync: a cache lost or torn by a power cut is detected (SQLite's checks, each row's CRC)
+    // No fsync: a cache lost or torn by a power cut is detected (SQLite's checks, each row's checksum)
     // and rebuilt, and a statement should not wait on the disk to remember what it read.
     exec(db_, "PRAGMA synchronous=OFF");
     int rc = SQLITE_OK;
@@ -98,7 +99,9 @@ bool CacheFile::open_locked() {
     int tables = rc == SQLITE_OK ? pragma_int(db_, "SELECT count(*) FROM sqlite_master", &rc) : -1;
     if (rc == SQLITE_OK && app == kApplicationId && version == kSchemaVersion) return true;
     if (rc == SQLITE_OK && app == 0 && version == 0 && tables == 0) {  // a new, empty file: ours to set up
-      if (exec(db_, "PRAGMA journal_mode=DELETE") &&
+      // 64 KiB pages: a shard is megabytes, read as a chain of overflow pages, one read each
+      // (4 KiB pages made loading a 5 MiB shard take 2.3 ms instead of 0.8).
+      if (exec(db_, "PRAGMA page_size=65536") && exec(db_, "PRAGMA journal_mode=DELETE") &&
           exec(db_, "BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS shards(store TEXT NOT NULL, shard TEXT NOT NULL, "
                     "data BLOB NOT NULL, bytes INTEGER NOT NULL, written_at INTEGER NOT NULL, "
                     "PRIMARY KEY(store, shard)); PRAGMA application_id=1835430769; PRAGMA user_version=1; COMMIT"))
@@ -119,19 +122,33 @@ bool CacheFile::open_locked() {
 std::optional<std::string> CacheFile::load(const std::string& store, const std::string& shard) {
   std::lock_guard lock(mu_);
   if (!open_locked()) return std::nullopt;
+  // One read transaction, so the row found is the row read (a concurrent save replaces rows).
+  if (!exec(db_, "BEGIN")) return std::nullopt;
   sqlite3_stmt* st = nullptr;
-  int rc = sqlite3_prepare_v2(db_, "SELECT data FROM shards WHERE store = ?1 AND shard = ?2", -1, &st, nullptr);
-  std::optional<std::string> out;
+  int rc = sqlite3_prepare_v2(db_, "SELECT rowid FROM shards WHERE store = ?1 AND shard = ?2", -1, &st, nullptr);
+  sqlite3_int64 rowid = 0;
+  bool found = false;
   if (rc == SQLITE_OK) {
     sqlite3_bind_text(st, 1, store.data(), static_cast<int>(store.size()), SQLITE_STATIC);
     sqlite3_bind_text(st, 2, shard.data(), static_cast<int>(shard.size()), SQLITE_STATIC);
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-      const void* data = sqlite3_column_blob(st, 0);
-      out = std::string(static_cast<const char*>(data), static_cast<size_t>(sqlite3_column_bytes(st, 0)));
-    }
+    if (rc == SQLITE_ROW) found = true, rowid = sqlite3_column_int64(st, 0), rc = SQLITE_OK;
   }
   sqlite3_finalize(st);
+  // Read straight into the one buffer the decoded shard keeps: sqlite3_column_blob would first
+  // assemble a copy of its own (a shard is megabytes).
+  std::optional<std::string> out;
+  sqlite3_blob* blob = nullptr;
+  if (found) {
+    rc = sqlite3_blob_open(db_, "main", "shards", "data", rowid, 0, &blob);
+    if (rc == SQLITE_OK) {
+      std::string bytes(static_cast<size_t>(std::max(sqlite3_blob_bytes(blob), 0)), '\0');
+      rc = sqlite3_blob_read(blob, bytes.data(), static_cast<int>(bytes.size()), 0);
+      if (rc == SQLITE_OK) out = std::move(bytes);
+    }
+    sqlite3_blob_close(blob);
+  }
+  if (!exec(db_, "COMMIT")) exec(db_, "ROLLBACK");
   if (damaged(rc)) start_over_locked();
   return out;
 }

@@ -7,6 +7,7 @@
 #include <deque>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace mfsql {
@@ -46,7 +47,7 @@ Shard& StoreMemory::shard_locked(const std::string& path) {
   Shard loaded;
   if (persistence_)
     if (auto bytes = persistence_->load(key_, name))
-      if (auto decoded = decode_shard(*bytes)) loaded = std::move(*decoded);
+      if (auto decoded = decode_shard(std::move(*bytes))) loaded = std::move(*decoded);
   for (auto& [p, e] : loaded) bytes_ += e.bytes();
   return shards_.emplace(name, std::move(loaded)).first->second;
 }
@@ -103,7 +104,7 @@ DirListing StoreMemory::listing(const std::string& dir, const FileStat& as_of) {
   auto& shard = shard_locked(dir);
   auto it = shard.find(dir);
   if (it == shard.end() || it->second.is_file || !(it->second.stat == as_of)) return nullptr;
-  return it->second.listing;
+  return listing_of(it->second);
 }
 
 std::optional<std::optional<std::string>> StoreMemory::member(const std::string& dir, const FileStat& as_of,
@@ -112,9 +113,7 @@ std::optional<std::optional<std::string>> StoreMemory::member(const std::string&
   auto& shard = shard_locked(dir);
   auto it = shard.find(dir);
   if (it == shard.end() || it->second.is_file || !(it->second.stat == as_of)) return std::nullopt;
-  auto m = it->second.members.find(name);
-  if (m == it->second.members.end()) return std::nullopt;
-  return m->second;
+  return member_of(it->second, name);
 }
 
 void StoreMemory::remember_listing(const std::string& dir, const FileStat& stat, int64_t read_ns, DirListing listing) {
@@ -128,6 +127,7 @@ void StoreMemory::remember_listing(const std::string& dir, const FileStat& stat,
     e.stat = stat;
     e.read_ns = read_ns;
   }
+  materialize_stored(e);
   e.listing = std::move(listing);
   add_bytes_locked(dir, static_cast<long>(e.bytes()) - before, was_lasting || lasting(e));
 }
@@ -135,14 +135,26 @@ void StoreMemory::remember_listing(const std::string& dir, const FileStat& stat,
 void StoreMemory::remember_member(const std::string& dir, const FileStat& as_of, const std::string& name,
                                   const std::optional<std::string>& contents) {
   if (contents && contents->size() > kMaxFileBytes) return;
+  // Copied before the lock: the walk's threads remember in parallel, and a copy under the one
+  // lock of the store made them queue on it (futex waits in a cold statement).
+  std::optional<std::string> copy = contents;
+  const long added = static_cast<long>(name.size() + (copy ? copy->size() : 0) + 64);  // as RememberedEntry::bytes()
   std::lock_guard lock(mu_);
   auto& shard = shard_locked(dir);
   auto it = shard.find(dir);
   // Only into the state it was read in: a folder that moved on meanwhile may hold other contents.
   if (it == shard.end() || it->second.is_file || !(it->second.stat == as_of)) return;
-  long before = static_cast<long>(it->second.bytes());
-  it->second.members[name] = contents;
-  add_bytes_locked(dir, static_cast<long>(it->second.bytes()) - before, lasting(it->second));
+  RememberedEntry& e = it->second;
+  long delta = 0;
+  if (e.blob) {  // loaded and unchanged so far: its members are copied out first
+    const long stored = static_cast<long>(e.bytes());
+    materialize_stored(e);
+    delta += static_cast<long>(e.bytes()) - stored;
+  }
+  auto [m, inserted] = e.members.try_emplace(name);
+  if (!inserted) delta -= static_cast<long>(name.size() + (m->second ? m->second->size() : 0) + 64);
+  m->second = std::move(copy);
+  add_bytes_locked(dir, delta + added, lasting(e));
 }
 
 std::optional<std::string> StoreMemory::file(const std::string& path, const FileStat& now_stat, int64_t now_ns) {
@@ -157,17 +169,21 @@ std::optional<std::string> StoreMemory::file(const std::string& path, const File
 
 void StoreMemory::remember_file(const std::string& path, const FileStat& stat, int64_t read_ns, const std::string& contents) {
   if (contents.size() > kMaxFileBytes) return;
+  RememberedEntry fresh;  // made before the lock, as in remember_member
+  fresh.is_file = true;
+  fresh.stat = stat;
+  fresh.read_ns = read_ns;
+  fresh.contents = contents;
+  const long after = static_cast<long>(fresh.bytes());
+  const bool lasts = lasting(fresh);
+  RememberedEntry old;  // freed after the lock
   std::lock_guard lock(mu_);
   auto& shard = shard_locked(path);
   auto& e = shard[path];
-  long before = static_cast<long>(e.bytes());
+  const long before = static_cast<long>(e.bytes());
   const bool was_lasting = lasting(e);
-  e = RememberedEntry{};
-  e.is_file = true;
-  e.stat = stat;
-  e.read_ns = read_ns;
-  e.contents = contents;
-  add_bytes_locked(path, static_cast<long>(e.bytes()) - before, was_lasting || lasting(e));
+  old = std::exchange(e, std::move(fresh));
+  add_bytes_locked(path, after - before, was_lasting || lasts);
 }
 
 void StoreMemory::forget(const std::string& path) {

@@ -54,15 +54,28 @@ struct RememberedEntry {
   int64_t read_ns = 0;  // wall clock just before the stat was taken
   bool is_file = false;
   DirListing listing;   // folders: null until listed
-  std::map<std::string, std::optional<std::string>> members;  // `_meta`: name -> contents (nullopt: missing)
+  std::map<std::string, std::optional<std::string>, std::less<>> members;  // `_meta`: name -> contents (nullopt: missing)
   std::string contents;  // files
+  // A folder loaded from a shard and unchanged since: its listing and members are still the bytes
+  // `stored` (their encoding, checked when the shard was decoded) inside `blob`, the whole shard,
+  // kept rather than copied apart at load. `listing` is then only a cache of what `stored` holds.
+  // Any change first copies them out (materialize_stored), and `stored` is dropped.
+  std::shared_ptr<const std::string> blob;
+  std::string_view stored;
   size_t bytes() const;
 };
 using Shard = std::unordered_map<std::string, RememberedEntry>;  // path -> entry
 
-// A shard's bytes carry a format tag and a CRC: damaged bytes decode to nullopt, never to facts.
+// A shard's bytes carry a format tag and a checksum: damaged bytes decode to nullopt, never to
+// facts. Decoding keeps `bytes` (moved in, not copied): every folder of the shard points into it.
 std::string encode_shard(const Shard& entries, bool skip_racy = false);
-std::optional<Shard> decode_shard(std::string_view bytes);
+std::optional<Shard> decode_shard(std::string bytes);
+// A folder entry's listing and members, read from `stored` when it has it.
+DirListing listing_of(RememberedEntry& e);  // caches a listing built from `stored` in e.listing
+std::optional<std::optional<std::string>> member_of(const RememberedEntry& e, std::string_view name);
+void materialize_stored(RememberedEntry& e);  // before a change: copies `stored` out, drops it
+// The body's checksum (XXH64, seed 0).
+uint64_t shard_checksum(std::string_view bytes);
 
 class StoreMemory : public WritesBehind, public std::enable_shared_from_this<StoreMemory> {
  public:

@@ -33,6 +33,18 @@ class Listing {
     entries_.reserve(kept.size());
     for (auto [offset, is_dir] : kept) entries_.push_back({std::string_view(names_.data() + offset), is_dir});
   }
+  // Names read in place from a buffer `owner` keeps alive (the persistent cache's shard): the
+  // NUL-terminated names end to end, `count` of them, `is_dir(k)` for the k-th.
+  template <typename IsDir>
+  Listing(std::shared_ptr<const void> owner, std::string_view names, size_t count, IsDir is_dir)
+      : owner_(std::move(owner)) {
+    entries_.reserve(count);
+    for (size_t offset = 0, k = 0; k < count && offset < names.size(); ++k) {
+      const std::string_view name(names.data() + offset);  // stops at its NUL
+      entries_.push_back({name, is_dir(k)});
+      offset += name.size() + 1;
+    }
+  }
   Listing(const Listing&) = delete;
   Listing& operator=(const Listing&) = delete;
   auto begin() const { return entries_.begin(); }
@@ -42,6 +54,7 @@ class Listing {
 
  private:
   std::string names_;
+  std::shared_ptr<const void> owner_;  // instead of names_, when the names are someone else's
   std::vector<DirEntry> entries_;
 };
 using DirListing = std::shared_ptr<const Listing>;
