@@ -1,7 +1,7 @@
 // mfsql-bench-repeat: issue #16's questions asked again and again, a fresh SQLite connection per
 // question, as notebooks, dashboards and BI tools ask them.
 //
-//   build/mfsql-bench-repeat [--repeat 10] [--dir /tmp/...] [--module build/metaflow]
+//   build/mfsql-bench-repeat [--repeat 10] [--dir /tmp/...] [--module build/metaflow] [--cache on|off]
 //                            [--client /path/to/metaflow-source] [--python /usr/bin/python3]
 //
 // For each question, --repeat times: a new process with an empty persistent cache (a private
@@ -189,6 +189,7 @@ int main(int argc, char** argv) {
   std::string module = (fs::path(self_path).parent_path() / "metaflow").string();
   std::string client, python = "/usr/bin/python3";
   double today_ms = kTodayWarmMs, today_cold_ms = kTodayColdMs;
+  bool cache_off = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--repeat") repeat = std::max(1, std::atoi(argv[i + 1]));
@@ -198,7 +199,11 @@ int main(int argc, char** argv) {
     else if (a == "--python") python = argv[i + 1];
     else if (a == "--today-warm-ms") today_ms = std::atof(argv[i + 1]);
     else if (a == "--today-cold-ms") today_cold_ms = std::atof(argv[i + 1]);
-    else die("unknown argument " + a);
+    else if (a == "--cache") {
+      const std::string v = argv[i + 1];
+      if (v != "on" && v != "off") die("--cache takes on or off, not " + v);
+      cache_off = v == "off";
+    } else die("unknown argument " + a);
   }
   // Stores: one foreach run each (the 45-task foreach beside ~120 runs; the 83-task run: start,
   // fan_out, 79 foreach tasks, combine, end), and mfsql-bench's 1,000-run store.
@@ -212,7 +217,9 @@ int main(int argc, char** argv) {
   const fs::path xdg = xdg_template;
   private_cache = xdg;
   setenv("XDG_CACHE_HOME", xdg.c_str(), 1);
-  unsetenv("MFSQL_CACHE");
+  // --cache off: the same questions as mfsql reads them without the cache (the cold baseline).
+  if (cache_off) setenv("MFSQL_CACHE", "off", 1);
+  else unsetenv("MFSQL_CACHE");
 
   const std::string foreach_run = value_of(module, small, "SELECT run_id FROM runs WHERE flow = 'BenchForeachFlow'");
   const std::string wide_run = value_of(module, wide, "SELECT run_id FROM runs WHERE flow = 'BenchForeachFlow'");

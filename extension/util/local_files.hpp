@@ -75,7 +75,6 @@ class LocalFiles {
                                               const FileStat* decoded_under = nullptr) const;
   std::optional<FileStat> quick_stat(const std::string& relative, bool directory) const;
   void note_hit(const char* kind, const std::string& target, int64_t bytes, bool present) const;
-  std::optional<FileStat> check_timed(TraceTimer& timer, const std::string& relative, bool directory) const;
 
   // `path_only`: an O_PATH descriptor, enough for fstat (cache/ validates by stat alone).
   int open_beneath(const std::string& relative, bool directory, bool path_only = false) const;

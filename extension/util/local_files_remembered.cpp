@@ -59,23 +59,12 @@ void LocalFiles::note_hit(const char* kind, const std::string& target, int64_t b
   timer.entry().bytes = bytes;
 }
 
-std::optional<FileStat> LocalFiles::check_timed(TraceTimer& timer, const std::string& relative, bool directory) const {
-  int fd = open_beneath(relative, directory, /*path_only=*/true);
-  struct stat st {};
-  const bool ok = fd >= 0 && ::fstat(fd, &st) == 0 && (directory ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
-  if (fd >= 0) ::close(fd);
-  if (!ok) {
-    timer.entry().status = -1;
-    timer.entry().error = "missing";
-    return std::nullopt;
-  }
-  return stat_of(st);
-}
-
-// One syscall, resolved beneath the root's descriptor but through symlinks: trusted only to say
-// that a remembered folder or file is still the very inode it was read from, unchanged (device,
-// inode, size, mtime, ctime all equal), whose contents were read beneath the root with no symlink
-// followed. Anything else is stat'ed again the safe way (check_timed) before it is remembered.
+// One syscall, resolved beneath the root's descriptor but through symlinks in the middle of the
+// path (not at its end). It only decides whether remembered facts are used: they are used when it
+// equals the stat they were remembered under (device, inode, size, mtime, ctime), and every one of
+// them was read beneath the root with no symlink followed (a file or folder reached only through
+// one reads as missing). So nothing is ever read outside the store, and a remembered answer is
+// the answer a fresh read gives under the same stat.
 std::optional<FileStat> LocalFiles::quick_stat(const std::string& relative, bool directory) const {
   struct stat st {};
   const int flags = AT_SYMLINK_NOFOLLOW | (relative.empty() ? AT_EMPTY_PATH : 0);
@@ -106,13 +95,16 @@ std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, 
     facts_only = true;
   } else if (st && memory_->keeps_folder(dir, *st, now)) {
     timer.entry().cache_hit = true;
+  } else if (st) {
+    // Changed, or never seen: what is remembered of it starts over from this stat. Every read
+    // that fills it in again is made the safe way; a path that leads through a symlink reads as
+    // missing, so what is remembered under this stat is what a fresh read gives under it.
+    timer.entry().cache_hit = memory_->validate_folder(dir, *st, now);
   } else {
-    st = check_timed(timer, dir, true);
-    if (!st) {
-      memory_->forget(dir);
-      return std::nullopt;
-    }
-    timer.entry().cache_hit = memory_->validate_folder(dir, *st, now);  // kept: what was remembered is used
+    timer.entry().status = -1;
+    timer.entry().error = "missing";
+    memory_->forget(dir);
+    return std::nullopt;
   }
   const FolderCheck check{*st, now, facts_only};
   if (memo_) memo_->mark_validated(this, dir, check);
@@ -174,9 +166,9 @@ std::optional<std::string> LocalFiles::read_remembered(const std::string& relati
       TraceTimer timer(trace_, "check", relative);
       if (auto quick = quick_stat(relative, false)) {
         hit = memory_->file(relative, *quick, now);  // no hit: read below, the safe way
-      } else if (auto st = check_timed(timer, relative, false)) {
-        hit = memory_->file(relative, *st, now);
       } else {
+        timer.entry().status = -1;
+        timer.entry().error = "missing";
         memory_->forget(relative);
       }
       timer.entry().cache_hit = hit && hit->size() <= max_bytes;
