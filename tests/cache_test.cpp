@@ -234,6 +234,30 @@ TEST(CacheNeverStale, ADeletedRunIsGone) {
   EXPECT_EQ(after.rows, ask(root, false).rows);
 }
 
+// The cache's one-syscall stat follows a symlink in the middle of a path; what it remembers must
+// still be what a fresh (symlink-refusing) read gives, in this process and the next.
+TEST(CacheNeverStale, ALinkOutOfTheStoreReadsAsMissingThroughTheCache) {
+  TempDir dir;
+  CacheOn cache(dir.path());
+  fs::path root = old_store(dir, 4);
+  fs::path run = first_run_self(root).parent_path().parent_path();
+  fs::path outside = dir.path() / "outside";
+  fs::create_directories(outside);
+  fs::copy(run, outside / "run", fs::copy_options::recursive);
+  fs::remove_all(run);
+  fs::create_directory_symlink(outside / "run", run);
+  const std::string tasks = "SELECT run_id, step, task_id, successful FROM g_tasks WHERE flow = 'BenchFlow' AND run_id = '" +
+                            run.filename().string() + "'";
+  Answer fresh = ask(root, false), fresh_tasks = ask(root, false, tasks);
+  EXPECT_EQ(fresh.rows.size(), 3u);
+  EXPECT_TRUE(fresh_tasks.rows.empty());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(ask(root).rows, fresh.rows);
+    EXPECT_EQ(ask(root, true, tasks).rows, fresh_tasks.rows);
+  }
+  EXPECT_EQ(run_cli(dir.path(), create_table(root) + ";\n" + kQuestion + ";"), rows_text(fresh.rows));
+}
+
 TEST(CacheNeverStale, ACopyAndAReplacementAreOtherStores) {
   TempDir dir;
   CacheOn cache(dir.path());
