@@ -25,15 +25,6 @@ namespace fs = std::filesystem;
 namespace mfsql::testing {
 namespace {
 
-// The routes final_answers.cpp may keep: artifact and metadata listings, no query string.
-bool final_kind(const std::string& target) {
-  if (target.find('?') != std::string::npos) return false;
-  auto ends_with = [&](const std::string& tail) {
-    return target.size() >= tail.size() && target.compare(target.size() - tail.size(), tail.size(), tail) == 0;
-  };
-  return ends_with("/artifacts") || ends_with("/metadata") || target.find("/artifacts/") != std::string::npos;
-}
-
 std::set<std::string> as_set(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
 
 class ServiceFinal : public ServiceTest {

@@ -23,26 +23,9 @@ namespace fs = std::filesystem;
 namespace mfsql::testing {
 namespace {
 
-// The routes final_answers.cpp may keep: artifact and metadata listings, no query string.
-bool final_kind(const std::string& target) {
-  if (target.find('?') != std::string::npos) return false;
-  auto ends_with = [&](const std::string& tail) {
-    return target.size() >= tail.size() && target.compare(target.size() - tail.size(), tail.size(), tail) == 0;
-  };
-  return ends_with("/artifacts") || ends_with("/metadata") || target.find("/artifacts/") != std::string::npos;
-}
-
 // `sql` in the sqlite3 program on the cache file itself (no module).
 std::string on_cache_file(const fs::path& file, const std::string& sql) {
-  std::string cmd = "sqlite3 '" + file.string() + "' \"" + sql + "\" 2>&1";
-  std::string out;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    ::pclose(p);
-  }
-  return out;
+  return command_output("sqlite3 '" + file.string() + "' \"" + sql + "\" 2>&1");
 }
 
 struct Asked {

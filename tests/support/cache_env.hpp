@@ -61,6 +61,18 @@ inline std::string rows_text(const Rows& rows) {
   return out;
 }
 
+// What a shell command prints (stdout and whatever it redirects there).
+inline std::string command_output(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    ::pclose(p);
+  }
+  return out;
+}
+
 // Runs `sql` (statements, one per line) in a new sqlite3 process that loads the built module.
 inline std::string run_cli(const std::filesystem::path& dir, const std::string& sql) {
   const auto script = dir / "cli.sql";
@@ -72,14 +84,7 @@ inline std::string run_cli(const std::filesystem::path& dir, const std::string& 
 #ifdef MFSQL_ASAN_RUNTIME  // a sanitized module in the (unsanitized) sqlite3 program
   cmd = std::string("LD_PRELOAD='") + MFSQL_ASAN_RUNTIME + "' " + cmd;
 #endif
-  std::string out;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    ::pclose(p);
-  }
-  return out;
+  return command_output(cmd);
 }
 
 }  // namespace mfsql::testing

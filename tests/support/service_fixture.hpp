@@ -115,4 +115,13 @@ class ServiceTest : public ::testing::Test {
   ScopedEnv env_;
 };
 
+// The routes final_answers.cpp may keep: artifact and metadata listings, no query string.
+inline bool final_kind(const std::string& target) {
+  if (target.find('?') != std::string::npos) return false;
+  auto ends_with = [&](const std::string& tail) {
+    return target.size() >= tail.size() && target.compare(target.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return ends_with("/artifacts") || ends_with("/metadata") || target.find("/artifacts/") != std::string::npos;
+}
+
 }  // namespace mfsql::testing
