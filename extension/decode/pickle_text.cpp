@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "decode/pickle_graph.hpp"
+#include "util/json_text.hpp"
 
 namespace mfsql {
 namespace pickle {
@@ -167,29 +168,6 @@ void append_python_float(std::string& out, double x) {
   out += exp;
 }
 
-void append_python_string(std::string& out, const std::string& s) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (static_cast<uint8_t>(c) < 0x20) {
-          char esc[8];
-          std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
-          out += esc;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
 
 void append_python_json(std::string& out, const nlohmann::ordered_json& v, bool sort_keys) {
   using T = nlohmann::ordered_json::value_t;
@@ -199,7 +177,7 @@ void append_python_json(std::string& out, const nlohmann::ordered_json& v, bool 
     case T::number_integer: out += std::to_string(v.get<int64_t>()); return;
     case T::number_unsigned: out += std::to_string(v.get<uint64_t>()); return;
     case T::number_float: append_python_float(out, v.get<double>()); return;
-    case T::string: append_python_string(out, v.get_ref<const std::string&>()); return;
+    case T::string: append_json_string(out, v.get_ref<const std::string&>()); return;
     case T::array: {
       out += '[';
       bool first = true;
@@ -223,7 +201,7 @@ void append_python_json(std::string& out, const nlohmann::ordered_json& v, bool 
       for (const auto& [key, value] : members) {
         if (!first) out += ',';
         first = false;
-        append_python_string(out, *key);
+        append_json_string(out, *key);
         out += ':';
         append_python_json(out, *value, sort_keys);
       }
