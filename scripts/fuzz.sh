@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MFSQL_NEED_CLANG=1 bash scripts/install-deps.sh
+source scripts/compiler-cache.sh
 seconds="${FUZZ_SECONDS:-30}"
 read -r -a targets <<<"${FUZZ_TARGETS:-fuzz_unpickle fuzz_mflog fuzz_store_json fuzz_sql}"
 shared="${MFSQL_SHARED:-$(cd .. && pwd)/shared}"

@@ -7,6 +7,7 @@ packages=(cmake g++ pkg-config libsqlite3-dev sqlite3 nlohmann-json3-dev libcurl
           python3-venv python3-pip python3-setuptools python3-wheel python3-ipython  # the pip package, %%mfsql
           sqlite-utils python3-pyodbc             # tools people already use (tests/tools)
           dpkg-dev file man-db                    # cpack -G DEB: dpkg-shlibdeps (needs file); man -l
+          ccache                                  # scripts/compiler-cache.sh: CI's four builds on a kept machine
           # The real metadata service of the `live` tests (../shared/tools/metaflow-service-up.sh):
           postgresql python3-aiohttp python3-aiopg python3-psycopg2 python3-packaging python3-boto3
           python3-multidict python3-requests curl)

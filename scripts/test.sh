@@ -7,6 +7,8 @@
 # fixtures come from ../shared beside the checkout (override with MFSQL_SHARED=/path/to/shared).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+source scripts/compiler-cache.sh  # every build below, the pip one included
 bash scripts/build.sh
 (cd build && ctest --output-on-failure -j2 --timeout 900)
 # The Python package once more, with pip running the whole CMake build itself, as a plain

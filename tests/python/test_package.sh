@@ -22,6 +22,8 @@ tar -C "$src" --exclude='./build*' --exclude='./.git' --exclude='*.egg-info' -cf
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 if [ "${MFSQL_PACKAGE_FULL_BUILD:-0}" = 1 ]; then
   unset MFSQL_PREBUILT
+  # Through ccache when the build scripts set it up: paths hashed relative to this copy of the tree.
+  [ -n "${CCACHE_BASEDIR:-}" ] && export CCACHE_BASEDIR="$work/src"
   echo "== pip runs the CMake build"
 else
   export MFSQL_PREBUILT="${MFSQL_MODULE%.so}.so"
