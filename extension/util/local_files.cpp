@@ -58,7 +58,7 @@ LocalFiles::~LocalFiles() {
   if (root_fd_ >= 0) ::close(root_fd_);
 }
 
-int LocalFiles::open_beneath(const std::string& relative, bool directory, bool path_only) const {
+int LocalFiles::open_beneath(const std::string& relative, bool directory) const {
   if (root_fd_ < 0) return -1;
   const std::string_view rel(relative);
   for (size_t start = 0; start <= rel.size();) {
@@ -71,8 +71,7 @@ int LocalFiles::open_beneath(const std::string& relative, bool directory, bool p
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
-  const int final_flags = path_only ? O_PATH | O_NOFOLLOW | O_CLOEXEC | (directory ? O_DIRECTORY : 0)
-                                    : O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (directory ? O_DIRECTORY : O_NONBLOCK);
+  const int final_flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (directory ? O_DIRECTORY : O_NONBLOCK);
   if (relative.empty()) return ::openat(root_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (auto fd = open_confined(root_fd_, relative, final_flags)) return *fd;
   int fd = ::dup(root_fd_);

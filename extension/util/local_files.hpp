@@ -76,8 +76,7 @@ class LocalFiles {
   std::optional<FileStat> quick_stat(const std::string& relative, bool directory) const;
   void note_hit(const char* kind, const std::string& target, int64_t bytes, bool present) const;
 
-  // `path_only`: an O_PATH descriptor, enough for fstat (cache/ validates by stat alone).
-  int open_beneath(const std::string& relative, bool directory, bool path_only = false) const;
+  int open_beneath(const std::string& relative, bool directory) const;
   void note_link(const std::string& folder, const char* name) const;
 
   std::string root_;
