@@ -1,6 +1,7 @@
 // Decoded facts persist with their folder (cache/stored_facts.cpp): a new process answers from the
 // facts an earlier one decoded, reading no `_meta` JSON file at all (not even from the remembered
-// bytes: nothing is parsed), and a folder changed since is read and decoded again.
+// bytes: nothing is parsed) and stat'ing no blob (values by sha), and a folder changed since is
+// read and decoded again.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -21,6 +22,8 @@ const std::string kQuestion =
 const std::string kJsonAsked = "SELECT count(*) FROM metaflow_trace WHERE kind = 'file' AND target LIKE '%.json'";
 const std::string kJsonRead =
     "SELECT count(*) FROM metaflow_trace WHERE kind = 'file' AND target LIKE '%.json' AND cache_hit = 0";
+// Every blob (data/<sha[:2]>/<sha>) the statement checked or read: values come decoded by sha.
+const std::string kBlobsTouched = "SELECT count(*) FROM metaflow_trace WHERE target LIKE '%/data/%'";
 
 int64_t an_hour_ago() {
   static const int64_t t = wall_s() - 3600;
@@ -47,10 +50,11 @@ Rows fresh_rows(const fs::path& root) {
   return db.query(kQuestion);
 }
 
-// The question in a new process: its rows, then how many JSON files it asked for and read.
+// The question in a new process: its rows, then how many JSON files it asked for and read, and
+// how many blobs it touched.
 std::string in_new_process(const TempDir& dir, const fs::path& root) {
   std::string out = run_cli(dir.path(), create_table(root) + ";\nSELECT metaflow_trace_clear();\n" + kQuestion +
-                                            ";\n" + kJsonAsked + ";\n" + kJsonRead + ";\n");
+                                            ";\n" + kJsonAsked + ";\n" + kJsonRead + ";\n" + kBlobsTouched + ";\n");
   return out.rfind("NULL\n", 0) == 0 ? out.substr(5) : "(no trace_clear row) " + out;
 }
 
@@ -86,9 +90,11 @@ TEST(CacheAcrossProcesses, ANewProcessParsesNoJsonAtTwoSizes) {
     const std::string first = in_new_process(dir, root);
     const std::string first_counts = first.substr(rows_text(fresh).size());
     ASSERT_EQ(first.substr(0, rows_text(fresh).size()), rows_text(fresh));
-    EXPECT_GT(std::stoi(first_counts), runs) << first_counts;
-    // The second asks for no JSON file: every record, metadata entry and registration comes decoded.
-    EXPECT_EQ(in_new_process(dir, root), rows_text(fresh) + "0\n0\n") << runs << " runs";
+    EXPECT_GT(std::stoi(first_counts), runs) << first_counts;                         // JSON asked
+    EXPECT_GT(std::stoi(first_counts.substr(first_counts.rfind('\n', first_counts.size() - 2))), 0) << first_counts;  // blobs
+    // The second asks for no JSON file and no blob: every record, metadata entry and registration
+    // comes decoded, and the outcome values (_task_ok, _success) by sha.
+    EXPECT_EQ(in_new_process(dir, root), rows_text(fresh) + "0\n0\n0\n") << runs << " runs";
   }
 }
 
@@ -98,13 +104,13 @@ TEST(CacheNeverStale, AFolderChangedSinceTheFactsWereDecodedIsReadAgain) {
   fs::path root = old_store(dir, 8);
   const std::string before = rows_text(fresh_rows(root));
   ASSERT_EQ(in_new_process(dir, root).substr(0, before.size()), before);  // decodes and persists
-  ASSERT_EQ(in_new_process(dir, root), before + "0\n0\n");
+  ASSERT_EQ(in_new_process(dir, root), before + "0\n0\n0\n");
   retag_by_rename(first_run(root), "retagged");
   const Rows fresh = fresh_rows(root);
   ASSERT_NE(rows_text(fresh).find("retagged"), std::string::npos);
   // The changed run's record, and only it, is read again: one JSON file.
-  EXPECT_EQ(in_new_process(dir, root), rows_text(fresh) + "1\n1\n");
-  EXPECT_EQ(in_new_process(dir, root), rows_text(fresh) + "0\n0\n");
+  EXPECT_EQ(in_new_process(dir, root), rows_text(fresh) + "1\n1\n0\n");
+  EXPECT_EQ(in_new_process(dir, root), rows_text(fresh) + "0\n0\n0\n");
 }
 
 }  // namespace

@@ -135,6 +135,13 @@ class StoreMemory : public WritesBehind, public std::enable_shared_from_this<Sto
   void remember_fact(const std::string& dir, const FileStat& as_of, int64_t checked_ns, std::string name,
                      std::string bytes);
 
+  // A value's serialized bytes by its blob's sha (cache/stored_facts.cpp): content-addressed, so
+  // kept with no stat (the blob decoded whole is the content its name stands for), and persisted
+  // in the flow's shard so that a new process stats no blob for it.
+  std::optional<std::string> value_bytes(const std::string& flow, const std::string& sha);
+  void remember_value_bytes(const std::string& flow, const std::string& sha, const std::string& serialized);
+  static constexpr size_t kMaxValueBytes = 16 * 1024;  // larger values: the blob is read (and stat'ed)
+
   void forget(const std::string& path);
   // At a statement's end: hands the shards changed since the last flush to the process's one
   // writer thread, which encodes and saves them after the statement has answered (a cold

@@ -50,4 +50,36 @@ void StoreMemory::remember_fact(const std::string& dir, const FileStat& as_of, i
   add_bytes_locked(dir, delta, lasting(e));
 }
 
+namespace {
+// Under the flow's shard, at a path no store file has (a control character is never a safe
+// component), so no check or read of the store ever meets it.
+std::string value_path(const std::string& flow, const std::string& sha) { return flow + "/\x01value/" + sha; }
+}  // namespace
+
+std::optional<std::string> StoreMemory::value_bytes(const std::string& flow, const std::string& sha) {
+  const std::string path = value_path(flow, sha);
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(path);
+  auto it = shard.find(path);
+  if (it == shard.end() || !it->second.is_file) return std::nullopt;
+  return it->second.contents;
+}
+
+void StoreMemory::remember_value_bytes(const std::string& flow, const std::string& sha, const std::string& serialized) {
+  if (serialized.size() > kMaxValueBytes) return;
+  RememberedEntry fresh;  // no stat: lasting by construction (read_ns far past its zero mtime)
+  fresh.is_file = true;
+  fresh.read_ns = kGranularityNs + 1;
+  fresh.contents = serialized;
+  const long added = static_cast<long>(fresh.bytes());
+  const std::string path = value_path(flow, sha);
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(path);
+  auto it = shard.find(path);
+  if (it != shard.end() && it->second.is_file && it->second.contents == serialized) return;  // kept already
+  const long before = it == shard.end() ? 0 : static_cast<long>(it->second.bytes());
+  shard[path] = std::move(fresh);
+  add_bytes_locked(path, added - before, true);
+}
+
 }  // namespace mfsql
