@@ -43,6 +43,7 @@ Shard sample() {
   meta.members["_self.json"] = std::string("{\"tags\": []}");
   meta.members["0.attempt_done.json"] = std::nullopt;
   meta.members["empty.json"] = std::string();
+  meta.facts = {{"run", 1'800'000'000'000'000'000, std::string("\x01\x00binary", 8)}, {"metadata:sysmeta_", 7, ""}};
   s["F/1/_meta"] = meta;
   RememberedEntry runs;
   runs.stat = {1, 5, 4096, 10, 11};
@@ -50,6 +51,7 @@ Shard sample() {
   std::vector<std::pair<std::string, bool>> nine;
   for (int i = 0; i < 9; ++i) nine.emplace_back("run" + std::to_string(i), i % 3 == 0);
   runs.listing = listing(nine);
+  runs.facts = {{"children", 12, "run0"}};
   s["F"] = runs;
   RememberedEntry unlisted;
   unlisted.stat = {1, 6, 0, 20, 21};
@@ -82,6 +84,12 @@ void expect_same_facts(Shard& got, const Shard& want) {
       EXPECT_EQ(*m, c) << path << " " << name;
     }
     EXPECT_FALSE(member_of(g, "not-there.json").has_value());
+    ASSERT_EQ(g.facts.size(), w.facts.size()) << path;
+    for (size_t k = 0; k < w.facts.size(); ++k) {
+      EXPECT_EQ(g.facts[k].name, w.facts[k].name) << path;
+      EXPECT_EQ(g.facts[k].checked_ns, w.facts[k].checked_ns) << path;
+      EXPECT_EQ(g.facts[k].bytes, w.facts[k].bytes) << path;
+    }
   }
 }
 
@@ -154,6 +162,8 @@ TEST(ShardCodec, DamagedShortOrForeignBytesDecodeToNothing) {
   EXPECT_FALSE(decode_shard(bytes + "x").has_value());
   std::string older = bytes;
   older.replace(0, 14, "mfsql-shard-1\n");
+  EXPECT_FALSE(decode_shard(older).has_value());
+  older.replace(0, 14, "mfsql-shard-2\n");  // before decoded facts were persisted
   EXPECT_FALSE(decode_shard(older).has_value());
 }
 

@@ -77,7 +77,7 @@ void CacheFile::start_over_locked() {
   ::unlink((path_ + "-journal").c_str());
 }
 
-bool CacheFile::open_locked() {
+bool CacheFile::open_locked(bool* reading) {
   if (db_) return true;
   if (failed_) return false;
   std::error_code ec;
@@ -90,17 +90,24 @@ bool CacheFile::open_locked() {
     }
     ::chmod(path_.c_str(), 0600);
     sqlite3_busy_timeout(db_, 2000);
-    // No fsync: a cache lost or torn by a power cut is detected (SQLite's checks, each row's checksum)
-    // and rebuilt, and a statement should not wait on the disk to remember what it read.
-    exec(db_, "PRAGMA synchronous=OFF");
-    int rc = SQLITE_OK;
-    int app = pragma_int(db_, "PRAGMA application_id", &rc);
+    unsynced_ = false;  // PRAGMA synchronous=OFF comes with the first save: it loads the schema, a read of its own
+    // The checks in one read transaction, and the load that opened the file in the same one when
+    // it asks (`reading`): each statement on its own is a transaction of its own (a lock, a stat
+    // of the journal and of the WAL, a read of the header), five of them in a new process.
+    int rc = exec(db_, "BEGIN") ? SQLITE_OK : sqlite3_errcode(db_);
+    int app = rc == SQLITE_OK ? pragma_int(db_, "PRAGMA application_id", &rc) : -1;
     int version = rc == SQLITE_OK ? pragma_int(db_, "PRAGMA user_version", &rc) : -1;
     int tables = rc == SQLITE_OK ? pragma_int(db_, "SELECT count(*) FROM sqlite_master", &rc) : -1;
-    if (rc == SQLITE_OK && app == kApplicationId && version == kSchemaVersion) return true;
+    if (rc == SQLITE_OK && app == kApplicationId && version == kSchemaVersion) {
+      if (reading) *reading = true;
+      else exec(db_, "COMMIT");
+      return true;
+    }
+    exec(db_, "ROLLBACK");  // (none open when BEGIN failed: harmless)
     if (rc == SQLITE_OK && app == 0 && version == 0 && tables == 0) {  // a new, empty file: ours to set up
       // 64 KiB pages: a shard is megabytes, read as a chain of overflow pages, one read each
       // (4 KiB pages made loading a 5 MiB shard take 2.3 ms instead of 0.8).
+      unsynced_ = exec(db_, "PRAGMA synchronous=OFF");  // before the setup's commit: no fsync in a statement
       if (exec(db_, "PRAGMA page_size=65536") && exec(db_, "PRAGMA journal_mode=DELETE") &&
           exec(db_, "BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS shards(store TEXT NOT NULL, shard TEXT NOT NULL, "
                     "data BLOB NOT NULL, bytes INTEGER NOT NULL, written_at INTEGER NOT NULL, "
@@ -121,9 +128,11 @@ bool CacheFile::open_locked() {
 
 std::optional<std::string> CacheFile::load(const std::string& store, const std::string& shard) {
   std::lock_guard lock(mu_);
-  if (!open_locked()) return std::nullopt;
-  // One read transaction, so the row found is the row read (a concurrent save replaces rows).
-  if (!exec(db_, "BEGIN")) return std::nullopt;
+  // One read transaction, so the row found is the row read (a concurrent save replaces rows); the
+  // file's checks share it when this load opens the file.
+  bool reading = false;
+  if (!open_locked(&reading)) return std::nullopt;
+  if (!reading && !exec(db_, "BEGIN")) return std::nullopt;
   sqlite3_stmt* st = nullptr;
   int rc = sqlite3_prepare_v2(db_, "SELECT rowid FROM shards WHERE store = ?1 AND shard = ?2", -1, &st, nullptr);
   sqlite3_int64 rowid = 0;
@@ -156,6 +165,9 @@ std::optional<std::string> CacheFile::load(const std::string& store, const std::
 void CacheFile::save(const std::string& store, const std::string& shard, const std::string& bytes) {
   std::lock_guard lock(mu_);
   if (!open_locked()) return;
+  // No fsync: a cache lost or torn by a power cut is detected (SQLite's checks, each row's checksum)
+  // and rebuilt, and a statement should not wait on the disk to remember what it read.
+  if (!unsynced_) unsynced_ = exec(db_, "PRAGMA synchronous=OFF");
   if (!exec(db_, "BEGIN IMMEDIATE")) return;  // busy beyond the timeout: this save is skipped
   sqlite3_stmt* st = nullptr;
   int rc = sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO shards(store, shard, data, bytes, written_at) "

@@ -36,7 +36,9 @@ class CacheFile final : public ShardPersistence {
   const std::string& path() const { return path_; }
 
  private:
-  bool open_locked();         // opens, checks the schema, or starts the file over
+  // Opens, checks the schema, or starts the file over. `reading`: the checks' read transaction is
+  // left open for the caller (set true) when the file opens here and now.
+  bool open_locked(bool* reading = nullptr);
   void start_over_locked();   // deletes a foreign or damaged file and creates a new one
   void close_locked();
 
@@ -45,6 +47,7 @@ class CacheFile final : public ShardPersistence {
   std::mutex mu_;
   sqlite3* db_ = nullptr;
   bool failed_ = false;  // could not be opened even anew: not used in this process
+  bool unsynced_ = false;  // PRAGMA synchronous=OFF was set on db_
 };
 
 }  // namespace mfsql

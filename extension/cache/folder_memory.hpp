@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "util/file_stat.hpp"
 #include "util/statement_memo.hpp"
@@ -48,6 +49,16 @@ class WritesBehind {
 // thread could be started). StoreMemory::drain_writes waits for every owner's writes.
 bool write_behind(std::shared_ptr<WritesBehind> owner);
 
+// A fact decoded from a folder's files (providers/local/fact_codec.hpp), kept beside the folder
+// and persisted with it, so that a new process decodes nothing for a folder still in that state.
+// Valid only under the folder's stat, and only if `checked_ns` (the wall clock before the check
+// its reads came after) is not racy for that stat (StoreMemory::trusted).
+struct StoredFact {
+  std::string name;
+  int64_t checked_ns = 0;
+  std::string bytes;
+};
+
 // One remembered folder (its listing and, for `_meta`, its files) or file.
 struct RememberedEntry {
   FileStat stat;
@@ -62,6 +73,7 @@ struct RememberedEntry {
   // Any change first copies them out (materialize_stored), and `stored` is dropped.
   std::shared_ptr<const std::string> blob;
   std::string_view stored;
+  std::vector<StoredFact> facts;  // folders: what was decoded from them (cache/stored_facts.cpp)
   size_t bytes() const;
 };
 using Shard = std::unordered_map<std::string, RememberedEntry>;  // path -> entry
@@ -110,6 +122,25 @@ class StoreMemory : public WritesBehind, public std::enable_shared_from_this<Sto
   // A file outside `_meta`, validated by its own stat.
   std::optional<std::string> file(const std::string& path, const FileStat& now_stat, int64_t now_ns);
   void remember_file(const std::string& path, const FileStat& stat, int64_t read_ns, const std::string& contents);
+
+  // Decoded facts of folder `dir` (cache/stored_facts.cpp). The stat its remembered entry holds
+  // facts under, if any (a new process learns from it which folders need no decoding).
+  std::optional<FileStat> facts_state(const std::string& dir);
+  // The bytes of fact `name`, when the entry's stat equals `now_stat` (just checked at `now_ns`)
+  // and the fact is not racy; its own check time into *checked_ns.
+  std::optional<std::string> fact(const std::string& dir, const FileStat& now_stat, int64_t now_ns,
+                                  std::string_view name, int64_t* checked_ns);
+  // `bytes` was decoded from `dir` after it was checked as `as_of` at `checked_ns`: kept only
+  // into that state, and only when not racy (no later reader could trust it).
+  void remember_fact(const std::string& dir, const FileStat& as_of, int64_t checked_ns, std::string name,
+                     std::string bytes);
+
+  // A value's serialized bytes by its blob's sha (cache/stored_facts.cpp): content-addressed, so
+  // kept with no stat (the blob decoded whole is the content its name stands for), and persisted
+  // in the flow's shard so that a new process stats no blob for it.
+  std::optional<std::string> value_bytes(const std::string& flow, const std::string& sha);
+  void remember_value_bytes(const std::string& flow, const std::string& sha, const std::string& serialized);
+  static constexpr size_t kMaxValueBytes = 16 * 1024;  // larger values: the blob is read (and stat'ed)
 
   void forget(const std::string& path);
   // At a statement's end: hands the shards changed since the last flush to the process's one

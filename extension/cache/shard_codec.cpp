@@ -6,7 +6,8 @@
 //
 // body:    varint count, then per entry: varint path length, path, u8 is_file, six u64 (dev, ino,
 //          size, mtime ns, ctime ns, read ns), then a file's varint length + contents or a
-//          folder's varint length + payload.
+//          folder's varint length + payload, then its facts: varint count, each a varint name
+//          length, the name, u64 checked ns, varint length + bytes (providers/local/fact_codec.hpp).
 // payload: varint listed (0: not listed, else entries + 1); when listed: varint names' length,
 //          the names each NUL-terminated (Listing's own layout), then one is_dir bit per entry;
 //          then varint members, each a varint name length, the name, and varint 0 (missing) or
@@ -23,7 +24,7 @@
 namespace mfsql {
 namespace {
 
-constexpr std::string_view kFormat = "mfsql-shard-2\n";  // bump when the encoding changes
+constexpr std::string_view kFormat = "mfsql-shard-3\n";  // bump when the encoding changes
 constexpr size_t kHeader = kFormat.size() + 8;           // the format tag, then the body's checksum
 
 uint64_t load_le(const char* p, int n) {
@@ -140,12 +141,21 @@ void put_entry(Sink& out, const std::string& path, const RememberedEntry& e) {
                      uint64_t(e.read_ns)})
     out.u64(v);
   if (e.is_file) return out.str(e.contents);
-  if (e.blob) return out.str(e.stored);  // unchanged since it was loaded
-  SizeCounter payload;
-  put_payload(payload, e);
-  out.varint(payload.n);
-  if constexpr (std::is_same_v<Sink, SizeCounter>) out.n += payload.n;
-  else put_payload(out, e);
+  if (e.blob) {
+    out.str(e.stored);  // unchanged since it was loaded
+  } else {
+    SizeCounter payload;
+    put_payload(payload, e);
+    out.varint(payload.n);
+    if constexpr (std::is_same_v<Sink, SizeCounter>) out.n += payload.n;
+    else put_payload(out, e);
+  }
+  out.varint(e.facts.size());
+  for (auto& f : e.facts) {
+    out.str(f.name);
+    out.u64(static_cast<uint64_t>(f.checked_ns));
+    out.str(f.bytes);
+  }
 }
 
 // Reads what the Writer wrote; any overrun marks the reader bad.
@@ -228,9 +238,11 @@ bool valid_payload(std::string_view stored) {
 }  // namespace
 
 size_t RememberedEntry::bytes() const {
+  size_t n = 96;
+  for (auto& f : facts) n += f.name.size() + f.bytes.size() + 48;  // as StoreMemory::remember_fact
   // A stored folder is counted twice its encoding: its share of the shard, and what it builds.
-  if (blob) return 96 + 2 * stored.size();
-  size_t n = 96 + contents.size();
+  if (blob) return n + 2 * stored.size();
+  n += contents.size();
   if (listing)
     for (auto& e : *listing) n += e.name.size() + 24;
   for (auto& [name, c] : members) n += name.size() + (c ? c->size() : 0) + 64;
@@ -326,6 +338,14 @@ std::optional<Shard> decode_shard(std::string bytes) {
       e.stored = r.str();
       if (r.bad || !valid_payload(e.stored)) return std::nullopt;
       e.blob = blob;
+      const uint64_t facts = r.varint();
+      if (r.bad || facts > r.in.size() / 10) return std::nullopt;  // a fact takes at least 10 bytes
+      e.facts.resize(static_cast<size_t>(facts));
+      for (auto& f : e.facts) {
+        f.name = std::string(r.str());
+        f.checked_ns = static_cast<int64_t>(r.u64());
+        f.bytes = std::string(r.str());
+      }
     }
     if (!r.bad) out.insert_or_assign(std::move(path), std::move(e));
   }

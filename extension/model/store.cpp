@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <new>
 
+#include "cache/folder_memory.hpp"
 #include "datastore/cas.hpp"
 #include "decode/pickle.hpp"
 #include "util/error.hpp"
@@ -35,8 +36,20 @@ std::shared_ptr<SharedValues> SharedValues::of_store(const std::string& identity
   static std::unordered_map<std::string, std::shared_ptr<SharedValues>> stores;
   std::lock_guard lock(mu);
   auto& slot = stores[identity];
-  if (!slot) slot = std::make_shared<SharedValues>();
+  if (!slot) {
+    slot = std::make_shared<SharedValues>();
+    // The session made the store's memory already (LocalFiles::remember_in): this finds it.
+    slot->memory_ = StoreMemory::shared(identity, default_persistence());
+  }
   return slot;
+}
+
+std::optional<std::string> SharedValues::persisted(const std::string& flow, const std::string& sha) {
+  return memory_ ? memory_->value_bytes(flow, sha) : std::nullopt;
+}
+
+void SharedValues::persist(const std::string& flow, const std::string& sha, const std::string& serialized) {
+  if (memory_) memory_->remember_value_bytes(flow, sha, serialized);
 }
 
 std::optional<std::pair<JsonValue, size_t>> SharedValues::find(const std::string& sha) {
@@ -130,6 +143,22 @@ JsonValue Store::value(const ArtifactRecord& a, const std::string* serialized) {
       return held->first;
     }
   std::string fetched;
+  // Decoded whole by an earlier process: its bytes are the content the sha names (the shard's
+  // checksum vouches for them); bytes that do not decode are read again from the blob.
+  if (shared && !serialized)
+    if (auto bytes = shared->persisted(a.task.flow, a.sha)) {
+      if (bytes->size() > cap) return nullptr;
+      try {
+        auto decoded = std::make_shared<const nlohmann::ordered_json>(unpickle_to_json(*bytes));
+        remember_value(a.sha, decoded, bytes->size());
+        shared->remember(a.sha, decoded, bytes->size());
+        return decoded;
+      } catch (const std::bad_alloc&) {
+        throw;
+      } catch (const std::exception&) {
+        // read from the blob below, and kept again
+      }
+    }
   if (!serialized) {
     if (!valid_sha(a.sha)) throw CorruptRecord("The artifact record names an invalid sha '" + a.sha + "'.");
     const std::string key = blob_key(a.task.flow, a.sha);
@@ -155,7 +184,10 @@ JsonValue Store::value(const ArtifactRecord& a, const std::string* serialized) {
   }
   if (serialized->size() <= kCacheableJsonBytes) {
     remember_value(a.sha, decoded, serialized->size());
-    if (shared) shared->remember(a.sha, decoded, serialized->size());
+    if (shared) {
+      shared->remember(a.sha, decoded, serialized->size());
+      shared->persist(a.task.flow, a.sha, *serialized);
+    }
   }
   return decoded;
 }

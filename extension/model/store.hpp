@@ -20,6 +20,8 @@
 
 namespace mfsql {
 
+class StoreMemory;
+
 struct StoreSettings {
   size_t max_value_bytes = size_t{16} << 20;  // serialized size beyond which `value` is NULL
   size_t value_cache_entries = 4096;          // decoded small values kept, by sha
@@ -43,6 +45,10 @@ class SharedValues {
   // The value and its serialized size, when held.
   std::optional<std::pair<JsonValue, size_t>> find(const std::string& sha);
   void remember(const std::string& sha, JsonValue value, size_t serialized_size);
+  // A value's serialized bytes as an earlier process (or connection) left them in the store's
+  // persistent memory (cache/stored_facts.cpp), and keeping them there. Nothing without one.
+  std::optional<std::string> persisted(const std::string& flow, const std::string& sha);
+  void persist(const std::string& flow, const std::string& sha, const std::string& serialized);
 
  private:
   std::mutex mu_;
@@ -54,6 +60,7 @@ class SharedValues {
   };
   std::unordered_map<std::string, Held> values_;
   size_t bytes_ = 0;
+  std::shared_ptr<StoreMemory> memory_;  // the store's, set by of_store
 };
 
 class Store {

@@ -62,6 +62,11 @@ class LocalFiles {
   std::optional<FolderCheck> known_folder_check(const std::string& dir) const;
   // The check this statement made of `dir` (by a read or listing), if any: no syscall.
   std::optional<FolderCheck> statement_check(const std::string& dir) const;
+  // Decoded facts persisted beside folder `dir` (cache/stored_facts.cpp): the bytes of `name` if
+  // they stand for the check `now` (its own check time into *checked_ns); and keeping them.
+  std::optional<std::string> stored_fact(const std::string& dir, const FolderCheck& now, std::string_view name,
+                                         int64_t* checked_ns) const;
+  void store_fact(const std::string& dir, const FolderCheck& as_of, std::string name, std::string bytes) const;
 
  private:
   std::optional<std::string> read_plain(const std::string& relative, size_t max_bytes, FileStat* seen) const;

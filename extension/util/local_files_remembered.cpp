@@ -115,6 +115,8 @@ std::optional<FolderCheck> LocalFiles::known_folder_check(const std::string& dir
   if (!remembering()) return std::nullopt;
   if (auto done = statement_check(dir)) return done;
   std::optional<FileStat> decoded_under = facts_->state_of(dir);
+  // Nothing decoded in this process: perhaps in an earlier one (the persisted shard).
+  if (!decoded_under) decoded_under = memory_->facts_state(dir);
   if (!decoded_under) return std::nullopt;
   return validated_folder(dir, /*memo_asked=*/true, &*decoded_under);
 }
@@ -122,6 +124,16 @@ std::optional<FolderCheck> LocalFiles::known_folder_check(const std::string& dir
 std::optional<FolderCheck> LocalFiles::statement_check(const std::string& dir) const {
   if (!remembering() || !memo_) return std::nullopt;
   return memo_->validated(this, dir);
+}
+
+std::optional<std::string> LocalFiles::stored_fact(const std::string& dir, const FolderCheck& now,
+                                                   std::string_view name, int64_t* checked_ns) const {
+  if (!remembering()) return std::nullopt;
+  return memory_->fact(dir, now.stat, now.checked_ns, name, checked_ns);
+}
+
+void LocalFiles::store_fact(const std::string& dir, const FolderCheck& as_of, std::string name, std::string bytes) const {
+  if (remembering()) memory_->remember_fact(dir, as_of.stat, as_of.checked_ns, std::move(name), std::move(bytes));
 }
 
 DirListing LocalFiles::list_remembered(const std::string& dir) const {

@@ -5,6 +5,7 @@
 #include "cache/fact_memory.hpp"
 #include "datastore/datastore.hpp"
 #include "model/json_fields.hpp"
+#include "providers/local/fact_codec.hpp"
 #include "providers/local/flat_json.hpp"
 #include "util/parallel.hpp"
 #include "util/error.hpp"
@@ -93,12 +94,25 @@ auto decoded_once(LocalFiles& files, const std::string& folder, std::string name
   FactMemory* facts = files.facts();
   if (!facts) return decode();
   std::optional<FolderCheck> check = files.known_folder_check(folder);
-  if (check)
+  if (check) {
     if (auto hit = facts->find<T>(folder, *check, name)) return *hit;
+    // Decoded by an earlier process (or before this process's facts started over), persisted.
+    int64_t checked_ns = 0;
+    if (auto bytes = files.stored_fact(folder, *check, name, &checked_ns)) {
+      T stored;
+      if (fact_codec::decode(*bytes, stored)) {
+        facts->remember(folder, FolderCheck{check->stat, checked_ns}, name, stored, approx_bytes(stored));
+        return stored;
+      }
+    }
+  }
   T value = decode();
   // First read of the folder: the check its read made before reading it (none: it is not there).
   if (!check) check = files.statement_check(folder);
-  if (check) facts->remember(folder, *check, std::move(name), value, approx_bytes(value));
+  if (check) {
+    files.store_fact(folder, *check, name, fact_codec::encode(value));
+    facts->remember(folder, *check, std::move(name), value, approx_bytes(value));
+  }
   return value;
 }
 

@@ -1,0 +1,85 @@
+// Decoded facts kept beside their folder's remembered entry (cache/folder_memory.hpp,
+// StoredFact), and so persisted with its shard: a new process answers a folder whose stat is
+// unchanged from the facts, parsing no JSON and reading no file of it.
+#include "cache/folder_memory.hpp"
+
+namespace mfsql {
+
+std::optional<FileStat> StoreMemory::facts_state(const std::string& dir) {
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(dir);
+  auto it = shard.find(dir);
+  if (it == shard.end() || it->second.is_file || it->second.facts.empty()) return std::nullopt;
+  return it->second.stat;
+}
+
+std::optional<std::string> StoreMemory::fact(const std::string& dir, const FileStat& now_stat, int64_t now_ns,
+                                             std::string_view name, int64_t* checked_ns) {
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(dir);
+  auto it = shard.find(dir);
+  if (it == shard.end() || it->second.is_file || !(it->second.stat == now_stat)) return std::nullopt;
+  for (auto& f : it->second.facts)
+    if (f.name == name) {
+      if (!trusted(now_stat, f.checked_ns, now_ns)) return std::nullopt;
+      *checked_ns = f.checked_ns;
+      return f.bytes;
+    }
+  return std::nullopt;
+}
+
+void StoreMemory::remember_fact(const std::string& dir, const FileStat& as_of, int64_t checked_ns, std::string name,
+                                std::string bytes) {
+  // Racy when decoded: a later reader (here or in a new process) could never trust it.
+  if (checked_ns - as_of.mtime_ns <= kGranularityNs || bytes.size() > kMaxFileBytes) return;
+  const long added = static_cast<long>(name.size() + bytes.size() + 48);  // as RememberedEntry::bytes()
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(dir);
+  auto it = shard.find(dir);
+  // Only into the state it was decoded from: a folder that moved on meanwhile may hold other files.
+  if (it == shard.end() || it->second.is_file || !(it->second.stat == as_of)) return;
+  RememberedEntry& e = it->second;
+  long delta = added;
+  for (auto& f : e.facts)
+    if (f.name == name) {
+      delta -= static_cast<long>(f.name.size() + f.bytes.size() + 48);
+      f = StoredFact{std::move(name), checked_ns, std::move(bytes)};
+      return add_bytes_locked(dir, delta, lasting(e));
+    }
+  e.facts.push_back(StoredFact{std::move(name), checked_ns, std::move(bytes)});
+  add_bytes_locked(dir, delta, lasting(e));
+}
+
+namespace {
+// Under the flow's shard, at a path no store file has (a control character is never a safe
+// component), so no check or read of the store ever meets it.
+std::string value_path(const std::string& flow, const std::string& sha) { return flow + "/\x01value/" + sha; }
+}  // namespace
+
+std::optional<std::string> StoreMemory::value_bytes(const std::string& flow, const std::string& sha) {
+  const std::string path = value_path(flow, sha);
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(path);
+  auto it = shard.find(path);
+  if (it == shard.end() || !it->second.is_file) return std::nullopt;
+  return it->second.contents;
+}
+
+void StoreMemory::remember_value_bytes(const std::string& flow, const std::string& sha, const std::string& serialized) {
+  if (serialized.size() > kMaxValueBytes) return;
+  RememberedEntry fresh;  // no stat: lasting by construction (read_ns far past its zero mtime)
+  fresh.is_file = true;
+  fresh.read_ns = kGranularityNs + 1;
+  fresh.contents = serialized;
+  const long added = static_cast<long>(fresh.bytes());
+  const std::string path = value_path(flow, sha);
+  std::lock_guard lock(mu_);
+  auto& shard = shard_locked(path);
+  auto it = shard.find(path);
+  if (it != shard.end() && it->second.is_file && it->second.contents == serialized) return;  // kept already
+  const long before = it == shard.end() ? 0 : static_cast<long>(it->second.bytes());
+  shard[path] = std::move(fresh);
+  add_bytes_locked(path, added - before, true);
+}
+
+}  // namespace mfsql
