@@ -314,7 +314,7 @@ void put_tags(engine::Row& row, int first, const std::vector<std::string>& tags,
   std::set_union(tags.begin(), tags.end(), system_tags.begin(), system_tags.end(), std::back_inserter(all));
   row[first] = engine::Value::json(json_array(tags));
   row[first + 1] = engine::Value::json(json_array(system_tags));
-  row[first + 2] = engine::Value::json(json_array(all));
+  row[first + 2] = engine::Value::json(json_array_of_views(all));
 }
 
 

@@ -59,6 +59,6 @@ std::string json_array_of(const std::vector<Text>& items) {
 }  // namespace
 
 std::string json_array(const std::vector<std::string>& items) { return json_array_of(items); }
-std::string json_array(const std::vector<std::string_view>& items) { return json_array_of(items); }
+std::string json_array_of_views(const std::vector<std::string_view>& items) { return json_array_of(items); }
 
 }  // namespace mfsql
