@@ -39,8 +39,9 @@ inline std::atomic<int> active_regions{0};
 // connection on went from 1.38 to 0.81 ms on a 2-core VM once they were kept), so the budget's
 // threads are started once and handed each region's work. One region uses them at a time; another
 // that finds them taken starts its own threads. A process forked from this one has none of them
-// (only the forking thread survives fork()), so it never touches them: it starts threads as before. The static's destructor (exit, or the module's
-// unloading) stops and joins them, so none outlives the module's code.
+// (only the forking thread survives fork()), so it never touches them: it starts threads as before.
+// The static's destructor (exit, or the module's unloading) stops and joins them, so none outlives
+// the module's code.
 class KeptThreads {
  public:
   static KeptThreads& instance() {
