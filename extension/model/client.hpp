@@ -38,11 +38,8 @@ const Record* newest(const std::vector<Record>& records) {
   return best;
 }
 
-// Sorts newest first, as the client iterates children. Stable, so ties keep listing order.
-template <typename Record>
-void sort_newest_first(std::vector<Record>& records) {
-  std::stable_sort(records.begin(), records.end(), [](const Record& a, const Record& b) { return a.ts_ms > b.ts_ms; });
-}
+// Newest first, as the client iterates children; ties keep listing order (model/records.hpp).
+using mfsql::sort_newest_first;
 
 const ArtifactRecord* find_artifact(const std::vector<ArtifactRecord>& artifacts, const std::string& name);
 

@@ -162,8 +162,7 @@ class MetadataProvider {
     auto out = std::make_unique<One>();
     auto runs_of_flow = query.tags_any.empty() ? runs(flow) : runs_with_tags(flow, query.tags_any, TagMatch::kAny);
     std::erase_if(runs_of_flow, [&](const RunRecord& r) { return !query.admits(r); });
-    std::stable_sort(runs_of_flow.begin(), runs_of_flow.end(),
-                     [](const RunRecord& a, const RunRecord& b) { return a.ts_ms > b.ts_ms; });
+    sort_newest_first(runs_of_flow);
     out->page = std::move(runs_of_flow);
     return out;
   }

@@ -2,11 +2,21 @@
 
 namespace mfsql {
 
+// Built in one allocation: every row of a big question asks for a few of them.
 std::string ObjectPath::pathspec() const {
-  std::string s = flow;
-  for (const std::string* part : {&run_id, &step, &task_id}) {
+  const std::string* parts[] = {&run_id, &step, &task_id};
+  size_t size = flow.size();
+  for (const std::string* part : parts) {
     if (part->empty()) break;
-    s += "/" + *part;
+    size += 1 + part->size();
+  }
+  std::string s;
+  s.reserve(size);
+  s += flow;
+  for (const std::string* part : parts) {
+    if (part->empty()) break;
+    s += '/';
+    s += *part;
   }
   return s;
 }

@@ -309,11 +309,12 @@ void put_run_tags(engine::Row& row, int first, const RunRecord& run) {
 }
 
 void put_tags(engine::Row& row, int first, const std::vector<std::string>& tags, const std::vector<std::string>& system_tags) {
-  std::vector<std::string> all;
+  std::vector<std::string_view> all;  // views: the union is only written out
+  all.reserve(tags.size() + system_tags.size());
   std::set_union(tags.begin(), tags.end(), system_tags.begin(), system_tags.end(), std::back_inserter(all));
   row[first] = engine::Value::json(json_array(tags));
   row[first + 1] = engine::Value::json(json_array(system_tags));
-  row[first + 2] = engine::Value::json(json_array(all));
+  row[first + 2] = engine::Value::json(json_array_of_views(all));
 }
 
 

@@ -12,5 +12,6 @@ void append_json_string(std::string& out, std::string_view s);
 
 // A JSON array of strings, exactly as nlohmann's dump() writes it (throws as it does on invalid UTF-8).
 std::string json_array(const std::vector<std::string>& items);
+std::string json_array_of_views(const std::vector<std::string_view>& items);  // the same, of views
 
 }  // namespace mfsql

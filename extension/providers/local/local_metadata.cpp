@@ -15,12 +15,19 @@ namespace {
 
 constexpr size_t kMaxJsonFile = 16u << 20;  // a _meta JSON file is a few hundred bytes
 
-std::string dir_of(const ObjectPath& p) {
-  std::string d = p.flow;
+// The folder of `p` (its pathspec), and of its `_meta`: one allocation each, since every
+// remembered fact of every row looks its folder up by this name.
+std::string dir_of(const ObjectPath& p) { return p.pathspec(); }
+std::string meta_of(const ObjectPath& p) {
+  std::string d;
+  d.reserve(p.flow.size() + p.run_id.size() + p.step.size() + p.task_id.size() + 9);
+  d += p.flow;
   for (const std::string* part : {&p.run_id, &p.step, &p.task_id}) {
     if (part->empty()) break;
-    d += "/" + *part;
+    d += '/';
+    d += *part;
   }
+  d += "/_meta";
   return d;
 }
 
@@ -189,7 +196,7 @@ std::vector<RunRecord> LocalMetadata::runs(const std::string& flow) {
 
 std::optional<RunRecord> LocalMetadata::run(const ObjectPath& path) {
   if (!safe_path(path)) return std::nullopt;
-  return decoded_once(*files_, dir_of(path) + "/_meta", "run", [&] { return decode_run(path); });
+  return decoded_once(*files_, meta_of(path), "run", [&] { return decode_run(path); });
 }
 
 std::optional<RunRecord> LocalMetadata::decode_run(const ObjectPath& path) {
@@ -217,7 +224,7 @@ std::vector<StepRecord> LocalMetadata::steps(const ObjectPath& run) {
 
 std::optional<StepRecord> LocalMetadata::step(const ObjectPath& path) {
   if (!safe_path(path)) return std::nullopt;
-  return decoded_once(*files_, dir_of(path) + "/_meta", "step", [&]() -> std::optional<StepRecord> {
+  return decoded_once(*files_, meta_of(path), "step", [&]() -> std::optional<StepRecord> {
     auto text = read_self(dir_of(path));
     if (!text) return std::nullopt;
     return StepRecord{path, ts_or_unknown(*text)};
@@ -233,7 +240,7 @@ std::vector<TaskRecord> LocalMetadata::tasks(const ObjectPath& step) {
 
 std::optional<TaskRecord> LocalMetadata::task(const ObjectPath& path) {
   if (!safe_path(path)) return std::nullopt;
-  return decoded_once(*files_, dir_of(path) + "/_meta", "task", [&]() -> std::optional<TaskRecord> {
+  return decoded_once(*files_, meta_of(path), "task", [&]() -> std::optional<TaskRecord> {
     auto text = read_self(dir_of(path));
     if (!text) return std::nullopt;
     return TaskRecord{path, ts_or_unknown(*text), std::nullopt};
@@ -257,7 +264,7 @@ std::vector<ArtifactRecord> LocalMetadata::artifacts(const ObjectPath& task, std
                                                      const std::optional<std::string>& name) {
   if (name) return artifacts_named(task, attempt, {*name});
   if (!safe_path(task)) return {};
-  const std::string meta = dir_of(task) + "/_meta";
+  const std::string meta = meta_of(task);
   return decoded_once(*files_, meta, "artifacts:" + (attempt ? std::to_string(*attempt) : "shown"),
                       [&] { return decode_artifacts(task, meta, attempt); });
 }
@@ -282,7 +289,7 @@ std::vector<ArtifactRecord> LocalMetadata::decode_artifacts(const ObjectPath& ta
 std::vector<ArtifactRecord> LocalMetadata::artifacts_named(const ObjectPath& task, std::optional<int> attempt,
                                                            const std::vector<std::string>& names) {
   if (!safe_path(task)) return {};
-  const std::string meta = dir_of(task) + "/_meta";
+  const std::string meta = meta_of(task);
   return decoded_once(*files_, meta,
                       "named:" + (attempt ? std::to_string(*attempt) : "shown") + ":" + join_names(names),
                       [&] { return decode_artifacts_named(task, meta, attempt, names); });
@@ -317,7 +324,7 @@ std::vector<MetadataEntry> LocalMetadata::metadata_field(const ObjectPath& task,
 
 std::vector<MetadataEntry> LocalMetadata::read_metadata(const ObjectPath& task, const std::string& prefix) {
   if (!safe_path(task)) return {};
-  const std::string meta = dir_of(task) + "/_meta";
+  const std::string meta = meta_of(task);
   return decoded_once(*files_, meta, "metadata:" + prefix, [&] { return decode_metadata(task, meta, prefix); });
 }
 
