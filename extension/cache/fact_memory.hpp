@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "util/file_stat.hpp"
+#include "util/path_hash.hpp"
 
 namespace mfsql {
 
@@ -69,7 +70,7 @@ class FactMemory {
   };
   struct Stripe {  // the two threads of parallel_for seldom wait on each other
     mutable std::mutex mu;
-    std::unordered_map<std::string, Folder> folders;
+    std::unordered_map<std::string, Folder, PathHash> folders;
     size_t bytes = 0;
   };
   static constexpr size_t kStripes = 16;

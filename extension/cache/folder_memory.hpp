@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "util/file_stat.hpp"
+#include "util/path_hash.hpp"
 #include "util/statement_memo.hpp"
 
 namespace mfsql {
@@ -85,7 +86,7 @@ struct RememberedEntry {
   std::vector<StoredFact> facts;  // folders: what was decoded from them (cache/stored_facts.cpp)
   size_t bytes() const;
 };
-using Shard = std::unordered_map<std::string, RememberedEntry>;  // path -> entry
+using Shard = std::unordered_map<std::string, RememberedEntry, PathHash>;  // path -> entry
 
 // A shard's bytes carry a format tag and a checksum: damaged bytes decode to nullopt, never to
 // facts. Decoding keeps `bytes` (moved in, not copied): every folder of the shard points into it.
