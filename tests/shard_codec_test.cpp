@@ -243,5 +243,40 @@ TEST(ShardCodec, ANewProcessLoadsInPlaceAndAddsToWhatItLoaded) {
   EXPECT_EQ(third.member(dir, folder, "0.attempt.json"), std::optional<std::optional<std::string>>("{}"));
 }
 
+// A fact handed over decoded (the statement's path) is encoded only when asked for or written:
+// the same bytes either way, counted in the bound as one estimate and corrected once encoded.
+TEST(ShardCodec, AFactHandedOverDecodedIsEncodedWhenWritten) {
+  auto persistence = std::make_shared<MemoryPersistence>();
+  const FileStat folder{1, 2, 3, 1'000'000'000'000, 1'000'000'000'001};
+  const int64_t read_ns = folder.mtime_ns + StoreMemory::kGranularityNs + 1, now = read_ns + 1;
+  const std::string dir = "F/1/_meta";
+  static int encoded = 0;
+  auto encode = +[](const void* v) {
+    ++encoded;
+    return "bytes of " + *static_cast<const std::string*>(v);
+  };
+  {
+    StoreMemory first("store", persistence);
+    first.validate_folder(dir, folder, read_ns);
+    first.remember_fact(dir, folder, read_ns, "run", std::make_shared<const std::string>("run 1"), encode, 4);
+    first.remember_fact(dir, folder, read_ns, "big", std::make_shared<const std::string>(std::string(70'000, 'x')),
+                        encode, 4);
+    EXPECT_EQ(encoded, 0);  // nothing encoded on the way in
+    int64_t checked = 0;
+    EXPECT_EQ(first.fact(dir, folder, now, "run", &checked), std::optional<std::string>("bytes of run 1"));
+    EXPECT_EQ(checked, read_ns);
+    first.write_dirty();
+    EXPECT_EQ(encoded, 3);  // "run" once for the ask, both for the write
+    first.forget(dir);
+    EXPECT_EQ(first.bytes(), 0u);  // the estimate was corrected to what was kept
+  }
+  StoreMemory second("store", persistence);
+  ASSERT_TRUE(second.validate_folder(dir, folder, now));
+  int64_t checked = 0;
+  EXPECT_EQ(second.fact(dir, folder, now, "run", &checked), std::optional<std::string>("bytes of run 1"));
+  EXPECT_FALSE(second.fact(dir, folder, now, "big", &checked).has_value());  // over kMaxFileBytes: not kept
+  EXPECT_EQ(encoded, 3);
+}
+
 }  // namespace
 }  // namespace mfsql

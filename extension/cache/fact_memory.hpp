@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "util/file_stat.hpp"
+#include "util/path_hash.hpp"
 
 namespace mfsql {
 
@@ -45,6 +46,12 @@ class FactMemory {
   void remember(const std::string& folder, const FolderCheck& as_of, std::string name, T value, size_t bytes) {
     remember_erased(folder, as_of, std::move(name), std::make_shared<const T>(std::move(value)), bytes);
   }
+  // The same, for a value the caller shares (with the persisted fact that encodes it later).
+  template <typename T>
+  void remember_shared(const std::string& folder, const FolderCheck& as_of, std::string name,
+                       std::shared_ptr<const T> value, size_t bytes) {
+    remember_erased(folder, as_of, std::move(name), std::move(value), bytes);
+  }
 
   // The stat of the folder's state that facts are remembered for; nullopt when none are.
   std::optional<FileStat> state_of(const std::string& folder);
@@ -63,7 +70,7 @@ class FactMemory {
   };
   struct Stripe {  // the two threads of parallel_for seldom wait on each other
     mutable std::mutex mu;
-    std::unordered_map<std::string, Folder> folders;
+    std::unordered_map<std::string, Folder, PathHash> folders;
     size_t bytes = 0;
   };
   static constexpr size_t kStripes = 16;
@@ -71,7 +78,14 @@ class FactMemory {
   std::shared_ptr<const void> find_erased(const std::string& folder, const FolderCheck& now, std::string_view name);
   void remember_erased(const std::string& folder, const FolderCheck& as_of, std::string name,
                        std::shared_ptr<const void> value, size_t bytes);
-  Stripe& stripe_of(const std::string& folder) { return stripes_[std::hash<std::string>{}(folder) % kStripes]; }
+  // Not std::hash: the map hashes the path again. Paths differ in their last characters (the
+  // run, step or task id), and a few bytes of them spread the stripes well enough.
+  Stripe& stripe_of(const std::string& folder) {
+    size_t h = folder.size();
+    for (size_t k = folder.size() > 8 ? folder.size() - 8 : 0; k < folder.size(); ++k)
+      h = h * 31 + static_cast<unsigned char>(folder[k]);
+    return stripes_[h % kStripes];
+  }
 
   std::array<Stripe, kStripes> stripes_;
 };

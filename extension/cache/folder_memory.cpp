@@ -331,6 +331,8 @@ void StoreMemory::write_dirty() {
     for (auto& name : dirty_) {
       auto it = shards_.find(name);
       if (it == shards_.end()) continue;
+      for (auto& [path, e] : it->second)
+        if (!e.facts.empty()) encode_facts_locked(e);
       // Racy entries are left out: no later reader could trust them anyway.
       out.emplace_back(name, encode_shard(it->second, /*skip_racy=*/true));
     }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "util/file_stat.hpp"
+#include "util/path_hash.hpp"
 #include "util/statement_memo.hpp"
 
 namespace mfsql {
@@ -57,6 +58,15 @@ struct StoredFact {
   std::string name;
   int64_t checked_ns = 0;
   std::string bytes;
+  // Not encoded yet: the decoded value and its encoder. A statement hands the value over and the
+  // writer thread encodes it before the shard is written (StoreMemory::encode_facts_locked), so a
+  // cold statement does not pay for an encoding only a later process reads. `estimate` stands for
+  // the bytes' size in the memory's bound until then.
+  std::shared_ptr<const void> value;
+  std::string (*encoder)(const void*) = nullptr;
+  size_t estimate = 0;
+  bool pending() const { return encoder != nullptr; }
+  size_t size() const { return pending() ? estimate : bytes.size(); }
 };
 
 // One remembered folder (its listing and, for `_meta`, its files) or file.
@@ -76,7 +86,7 @@ struct RememberedEntry {
   std::vector<StoredFact> facts;  // folders: what was decoded from them (cache/stored_facts.cpp)
   size_t bytes() const;
 };
-using Shard = std::unordered_map<std::string, RememberedEntry>;  // path -> entry
+using Shard = std::unordered_map<std::string, RememberedEntry, PathHash>;  // path -> entry
 
 // A shard's bytes carry a format tag and a checksum: damaged bytes decode to nullopt, never to
 // facts. Decoding keeps `bytes` (moved in, not copied): every folder of the shard points into it.
@@ -132,8 +142,10 @@ class StoreMemory : public WritesBehind, public std::enable_shared_from_this<Sto
                                   std::string_view name, int64_t* checked_ns);
   // `bytes` was decoded from `dir` after it was checked as `as_of` at `checked_ns`: kept only
   // into that state, and only when not racy (no later reader could trust it).
+  // The encoding is deferred to the writer thread (or to the first `fact` that asks): `encoder`
+  // turns `value` into the bytes, `estimate` their size meanwhile.
   void remember_fact(const std::string& dir, const FileStat& as_of, int64_t checked_ns, std::string name,
-                     std::string bytes);
+                     std::shared_ptr<const void> value, std::string (*encoder)(const void*), size_t estimate);
 
   // A value's serialized bytes by its blob's sha (cache/stored_facts.cpp): content-addressed, so
   // kept with no stat (the blob decoded whole is the content its name stands for), and persisted
@@ -161,6 +173,9 @@ class StoreMemory : public WritesBehind, public std::enable_shared_from_this<Sto
  private:
   Shard& shard_locked(const std::string& path);
   void add_bytes_locked(const std::string& path, long delta, bool lasting);
+  void remember_fact_locked(const std::string& dir, const FileStat& as_of, StoredFact fact);
+  // Encodes the entry's pending facts; one too large to keep is dropped.
+  void encode_facts_locked(RememberedEntry& e);
 
   std::string key_;
   std::shared_ptr<ShardPersistence> persistence_;

@@ -154,7 +154,9 @@ void put_entry(Sink& out, const std::string& path, const RememberedEntry& e) {
   for (auto& f : e.facts) {
     out.str(f.name);
     out.u64(static_cast<uint64_t>(f.checked_ns));
-    out.str(f.bytes);
+    // Pending facts are encoded by StoreMemory::write_dirty first; any other caller gets them too.
+    if (f.pending()) out.str(f.encoder(f.value.get()));
+    else out.str(f.bytes);
   }
 }
 
@@ -239,7 +241,7 @@ bool valid_payload(std::string_view stored) {
 
 size_t RememberedEntry::bytes() const {
   size_t n = 96;
-  for (auto& f : facts) n += f.name.size() + f.bytes.size() + 48;  // as StoreMemory::remember_fact
+  for (auto& f : facts) n += f.name.size() + f.size() + 48;  // as StoreMemory::remember_fact
   // A stored folder is counted twice its encoding: its share of the shard, and what it builds.
   if (blob) return n + 2 * stored.size();
   n += contents.size();

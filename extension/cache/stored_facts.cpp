@@ -23,30 +23,56 @@ std::optional<std::string> StoreMemory::fact(const std::string& dir, const FileS
     if (f.name == name) {
       if (!trusted(now_stat, f.checked_ns, now_ns)) return std::nullopt;
       *checked_ns = f.checked_ns;
-      return f.bytes;
+      if (!f.pending()) return f.bytes;
+      // Decoded in this process, whose decoded facts started over since: encoded now.
+      return f.encoder(f.value.get());
     }
   return std::nullopt;
 }
 
+void StoreMemory::encode_facts_locked(RememberedEntry& e) {
+  long delta = 0;
+  for (auto& f : e.facts)
+    if (f.pending()) {
+      delta -= static_cast<long>(f.estimate);
+      f.bytes = f.encoder(f.value.get());
+      f.encoder = nullptr;
+      f.value.reset();
+      delta += static_cast<long>(f.bytes.size());
+    }
+  std::erase_if(e.facts, [&](const StoredFact& f) {
+    if (f.bytes.size() <= kMaxFileBytes) return false;
+    delta -= static_cast<long>(f.name.size() + f.bytes.size() + 48);
+    return true;
+  });
+  // Only the estimate corrected: the fact was counted, and its entry marked dirty, when it came.
+  bytes_ = static_cast<size_t>(static_cast<long>(bytes_) + delta);
+}
+
 void StoreMemory::remember_fact(const std::string& dir, const FileStat& as_of, int64_t checked_ns, std::string name,
-                                std::string bytes) {
-  // Racy when decoded: a later reader (here or in a new process) could never trust it.
-  if (checked_ns - as_of.mtime_ns <= kGranularityNs || bytes.size() > kMaxFileBytes) return;
-  const long added = static_cast<long>(name.size() + bytes.size() + 48);  // as RememberedEntry::bytes()
+                                std::shared_ptr<const void> value, std::string (*encoder)(const void*),
+                                size_t estimate) {
+  StoredFact fact{std::move(name), checked_ns, {}, std::move(value), encoder, estimate};
   std::lock_guard lock(mu_);
+  remember_fact_locked(dir, as_of, std::move(fact));
+}
+
+void StoreMemory::remember_fact_locked(const std::string& dir, const FileStat& as_of, StoredFact fact) {
+  // Racy when decoded: a later reader (here or in a new process) could never trust it.
+  if (fact.checked_ns - as_of.mtime_ns <= kGranularityNs) return;
   auto& shard = shard_locked(dir);
   auto it = shard.find(dir);
   // Only into the state it was decoded from: a folder that moved on meanwhile may hold other files.
   if (it == shard.end() || it->second.is_file || !(it->second.stat == as_of)) return;
   RememberedEntry& e = it->second;
-  long delta = added;
+  long delta = static_cast<long>(fact.name.size() + fact.size() + 48);  // as RememberedEntry::bytes()
   for (auto& f : e.facts)
-    if (f.name == name) {
-      delta -= static_cast<long>(f.name.size() + f.bytes.size() + 48);
-      f = StoredFact{std::move(name), checked_ns, std::move(bytes)};
+    if (f.name == fact.name) {
+      delta -= static_cast<long>(f.name.size() + f.size() + 48);
+      f = std::move(fact);
       return add_bytes_locked(dir, delta, lasting(e));
     }
-  e.facts.push_back(StoredFact{std::move(name), checked_ns, std::move(bytes)});
+  e.facts.push_back(std::move(fact));
   add_bytes_locked(dir, delta, lasting(e));
 }
 

@@ -66,7 +66,9 @@ class LocalFiles {
   // they stand for the check `now` (its own check time into *checked_ns); and keeping them.
   std::optional<std::string> stored_fact(const std::string& dir, const FolderCheck& now, std::string_view name,
                                          int64_t* checked_ns) const;
-  void store_fact(const std::string& dir, const FolderCheck& as_of, std::string name, std::string bytes) const;
+  // `encoder` makes the bytes of `value` later, on the shard writer's thread.
+  void store_fact(const std::string& dir, const FolderCheck& as_of, std::string name, std::shared_ptr<const void> value,
+                  std::string (*encoder)(const void*), size_t estimate) const;
 
  private:
   std::optional<std::string> read_plain(const std::string& relative, size_t max_bytes, FileStat* seen) const;

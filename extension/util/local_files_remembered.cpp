@@ -93,10 +93,9 @@ std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, 
   if (st && decoded_under && *st == *decoded_under) {
     timer.entry().cache_hit = true;
     facts_only = true;
-  } else if (st && memory_->keeps_folder(dir, *st, now)) {
-    timer.entry().cache_hit = true;
   } else if (st) {
-    // Changed, or never seen: what is remembered of it starts over from this stat. Every read
+    // Kept when unchanged and not racy. Changed, or never seen: what is remembered of it starts
+    // over from this stat (one lookup for both: this is every cold folder's path). Every read
     // that fills it in again is made the safe way; a path that leads through a symlink reads as
     // missing, so what is remembered under this stat is what a fresh read gives under it.
     timer.entry().cache_hit = memory_->validate_folder(dir, *st, now);
@@ -132,8 +131,11 @@ std::optional<std::string> LocalFiles::stored_fact(const std::string& dir, const
   return memory_->fact(dir, now.stat, now.checked_ns, name, checked_ns);
 }
 
-void LocalFiles::store_fact(const std::string& dir, const FolderCheck& as_of, std::string name, std::string bytes) const {
-  if (remembering()) memory_->remember_fact(dir, as_of.stat, as_of.checked_ns, std::move(name), std::move(bytes));
+void LocalFiles::store_fact(const std::string& dir, const FolderCheck& as_of, std::string name,
+                            std::shared_ptr<const void> value, std::string (*encoder)(const void*),
+                            size_t estimate) const {
+  if (remembering())
+    memory_->remember_fact(dir, as_of.stat, as_of.checked_ns, std::move(name), std::move(value), encoder, estimate);
 }
 
 DirListing LocalFiles::list_remembered(const std::string& dir) const {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "util/file_stat.hpp"
+#include "util/path_hash.hpp"
 
 namespace mfsql {
 
@@ -182,12 +183,12 @@ class StatementMemo {
   std::mutex mu_;
   int open_cursors_ = 0;
   size_t bytes_ = 0;
-  std::unordered_map<std::string, std::optional<std::string>> files_;
-  std::unordered_map<const void*, std::unordered_map<std::string, FolderCheck>> validated_;
+  std::unordered_map<std::string, std::optional<std::string>, PathHash> files_;
+  std::unordered_map<const void*, std::unordered_map<std::string, FolderCheck, PathHash>> validated_;
   std::map<const void*, std::function<void()>> at_end_;
-  std::unordered_map<std::string, DirListing> listings_;
+  std::unordered_map<std::string, DirListing, PathHash> listings_;
   std::deque<std::string> listing_order_;  // oldest first
-  std::unordered_map<std::string, std::shared_ptr<Computed>> computed_;
+  std::unordered_map<std::string, std::shared_ptr<Computed>, PathHash> computed_;
   std::deque<std::string> computed_order_;  // oldest first
 };
 

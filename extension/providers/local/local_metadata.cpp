@@ -117,8 +117,14 @@ auto decoded_once(LocalFiles& files, const std::string& folder, std::string name
   // First read of the folder: the check its read made before reading it (none: it is not there).
   if (!check) check = files.statement_check(folder);
   if (check) {
-    files.store_fact(folder, *check, name, fact_codec::encode(value));
-    facts->remember(folder, *check, std::move(name), value, approx_bytes(value));
+    const size_t bytes = approx_bytes(value);
+    auto shared = std::make_shared<const T>(std::move(value));
+    // Encoded on the shard writer's thread, after the statement (the bytes only a later process reads).
+    files.store_fact(
+        folder, *check, name, shared, +[](const void* v) { return fact_codec::encode(*static_cast<const T*>(v)); },
+        bytes / 2);
+    facts->remember_shared<T>(folder, *check, std::move(name), shared, bytes);
+    return *shared;
   }
   return value;
 }
