@@ -9,6 +9,7 @@
 
 #include "storegen/storegen.hpp"
 #include "support/cache_env.hpp"
+#include "support/old_store.hpp"
 
 namespace fs = std::filesystem;
 
@@ -23,33 +24,13 @@ const std::string kChecks = "SELECT count(*) FROM metaflow_trace WHERE kind = 'c
 // Files and listings answered from remembered bytes: what decoded facts spare (cache/fact_memory.hpp).
 const std::string kMemoryHits = "SELECT count(*) FROM metaflow_trace WHERE kind IN ('file', 'dir') AND cache_hit = 1";
 
-// An hour ago, the same moment for the whole test.
-int64_t an_hour_ago() {
-  static const int64_t t = wall_s() - 3600;
-  return t;
-}
-
-// A BenchFlow store of `runs` runs in `dir`, its files written an hour ago.
-fs::path old_store(const TempDir& dir, int runs) {
-  storegen::GenerateOptions options;
-  options.out_dir = dir.path() / "s";
-  options.runs = runs;
-  storegen::generate_store(options);
-  age_tree(options.out_dir, an_hour_ago());
-  return options.out_dir;
-}
-
-std::string create_table(const fs::path& root) {
-  return "CREATE VIRTUAL TABLE temp.g_runs USING runs(root=" + quote(root.string()) + ")";
-}
-
 struct Answer {
   Rows rows;
   int reads = 0, checks = 0, memory_hits = 0;
 };
 Answer ask(const fs::path& root, bool cache = true, const std::string& sql = kQuestion) {
   TestDb db;
-  db.query(create_table(root));
+  db.query(create_runs_table(root));
   db.query("CREATE VIRTUAL TABLE temp.g_tasks USING tasks(root=" + quote(root.string()) + ")");
   if (!cache) db.query("SELECT metaflow_set('cache', 'off')");
   db.query("SELECT metaflow_trace_clear()");
@@ -154,7 +135,7 @@ TEST(CacheAcrossProcesses, ANewProcessReadsNothingAndAnswersTheSame) {
   Answer fresh = ask(root, false), first = ask(root);
   ASSERT_EQ(first.rows, fresh.rows);
   ASSERT_TRUE(fs::exists(cache.file()));
-  const std::string script = create_table(root) + ";\n" + kQuestion + ";\n" + kReads + ";\n";
+  const std::string script = create_runs_table(root) + ";\n" + kQuestion + ";\n" + kReads + ";\n";
   EXPECT_EQ(run_cli(dir.path(), script), rows_text(fresh.rows) + "0\n");
   // Off for the connection: it reads everything again.
   EXPECT_EQ(run_cli(dir.path(), "SELECT metaflow_set('cache', 'off');\n" + script),
@@ -255,7 +236,7 @@ TEST(CacheNeverStale, ALinkOutOfTheStoreReadsAsMissingThroughTheCache) {
     EXPECT_EQ(ask(root).rows, fresh.rows);
     EXPECT_EQ(ask(root, true, tasks).rows, fresh_tasks.rows);
   }
-  EXPECT_EQ(run_cli(dir.path(), create_table(root) + ";\n" + kQuestion + ";"), rows_text(fresh.rows));
+  EXPECT_EQ(run_cli(dir.path(), create_runs_table(root) + ";\n" + kQuestion + ";"), rows_text(fresh.rows));
 }
 
 TEST(CacheNeverStale, ACopyAndAReplacementAreOtherStores) {
@@ -276,7 +257,7 @@ TEST(CacheNeverStale, ACopyAndAReplacementAreOtherStores) {
   fs::rename(copy, root);
   EXPECT_EQ(ask(root).rows, copied.rows);
   // And in a new process, through the cache file.
-  EXPECT_EQ(run_cli(dir.path(), create_table(root) + ";\n" + kQuestion + ";"), rows_text(copied.rows));
+  EXPECT_EQ(run_cli(dir.path(), create_runs_table(root) + ";\n" + kQuestion + ";"), rows_text(copied.rows));
 }
 
 TEST(CacheFile, ADamagedOrForeignFileIsNeverTrusted) {
@@ -285,7 +266,7 @@ TEST(CacheFile, ADamagedOrForeignFileIsNeverTrusted) {
   fs::path root = old_store(dir, 4);
   Answer fresh = ask(root, false);
   ASSERT_EQ(ask(root).rows, fresh.rows);  // writes the cache file
-  const std::string script = create_table(root) + ";\n" + kQuestion + ";\n" + kReads + ";\n";
+  const std::string script = create_runs_table(root) + ";\n" + kQuestion + ";\n" + kReads + ";\n";
   const std::string cold = rows_text(fresh.rows) + std::to_string(fresh.reads) + "\n";
   const std::string warm = rows_text(fresh.rows) + "0\n";
   ASSERT_EQ(run_cli(dir.path(), script), warm);
@@ -314,7 +295,7 @@ TEST(CacheFile, ConcurrentProcessesShareItSafely) {
   CacheOn cache(dir.path());
   fs::path root = old_store(dir, 8);
   const std::string expected = rows_text(ask(root, false).rows);
-  const std::string script = create_table(root) + ";\n" + kQuestion + ";\n";
+  const std::string script = create_runs_table(root) + ";\n" + kQuestion + ";\n";
   std::vector<std::string> outputs(4);
   std::vector<std::thread> processes;
   for (size_t i = 0; i < outputs.size(); ++i) {

@@ -10,6 +10,7 @@
 
 #include "storegen/storegen.hpp"
 #include "support/cache_env.hpp"
+#include "support/old_store.hpp"
 
 namespace fs = std::filesystem;
 
@@ -25,27 +26,9 @@ const std::string kJsonRead =
 // Every blob (data/<sha[:2]>/<sha>) the statement checked or read: values come decoded by sha.
 const std::string kBlobsTouched = "SELECT count(*) FROM metaflow_trace WHERE target LIKE '%/data/%'";
 
-int64_t an_hour_ago() {
-  static const int64_t t = wall_s() - 3600;
-  return t;
-}
-
-fs::path old_store(const TempDir& dir, int runs) {
-  storegen::GenerateOptions options;
-  options.out_dir = dir.path() / "s";
-  options.runs = runs;
-  storegen::generate_store(options);
-  age_tree(options.out_dir, an_hour_ago());
-  return options.out_dir;
-}
-
-std::string create_table(const fs::path& root) {
-  return "CREATE VIRTUAL TABLE temp.g_runs USING runs(root=" + quote(root.string()) + ")";
-}
-
 Rows fresh_rows(const fs::path& root) {
   TestDb db;
-  db.query(create_table(root));
+  db.query(create_runs_table(root));
   db.query("SELECT metaflow_set('cache', 'off')");
   return db.query(kQuestion);
 }
@@ -53,7 +36,7 @@ Rows fresh_rows(const fs::path& root) {
 // The question in a new process: its rows, then how many JSON files it asked for and read, and
 // how many blobs it touched.
 std::string in_new_process(const TempDir& dir, const fs::path& root) {
-  std::string out = run_cli(dir.path(), create_table(root) + ";\nSELECT metaflow_trace_clear();\n" + kQuestion +
+  std::string out = run_cli(dir.path(), create_runs_table(root) + ";\nSELECT metaflow_trace_clear();\n" + kQuestion +
                                             ";\n" + kJsonAsked + ";\n" + kJsonRead + ";\n" + kBlobsTouched + ";\n");
   return out.rfind("NULL\n", 0) == 0 ? out.substr(5) : "(no trace_clear row) " + out;
 }

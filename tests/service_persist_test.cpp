@@ -112,9 +112,11 @@ TEST_F(ServicePersist, ANewProcessAsksNoFinalListingAgainLiveOnesItDoes) {
     EXPECT_EQ(b.text, a.text) << sql;
     // Final ones are not asked again; every live one is, but the run record A asked at its
     // statement's end to learn whether the run was quiet (the new process does not need it).
-    for (auto& target : a.targets)
-      if (!run_record(target.substr(4)))
+    for (auto& target : a.targets) {
+      if (!run_record(target.substr(4))) {
         EXPECT_EQ(b.targets.count(target), final_kind(target.substr(4)) ? 0u : 1u) << sql << ": " << target;
+      }
+    }
     for (auto& target : b.targets) EXPECT_TRUE(a.targets.count(target)) << sql << ": new request " << target;
     const std::string row_bytes =
         on_cache_file(cache_->file(), "SELECT sum(bytes) FROM shards WHERE store LIKE 'service %'");
