@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cache/folder_memory.hpp"
+#include "util/varint.hpp"
 
 namespace mfsql {
 namespace {
@@ -87,7 +88,7 @@ struct SizeCounter {
   size_t n = 0;
   void u64(uint64_t) { n += 8; }
   void byte(uint8_t) { n += 1; }
-  void varint(uint64_t v) { n += static_cast<size_t>(std::bit_width(v | 1) + 6) / 7; }
+  void varint(uint64_t v) { n += varint_size(v); }
   void raw(std::string_view s) { n += s.size(); }
   void str(std::string_view s) { varint(s.size()), raw(s); }
 };
@@ -98,10 +99,7 @@ struct Writer {
     p += 8;
   }
   void byte(uint8_t v) { *p++ = static_cast<char>(v); }
-  void varint(uint64_t v) {
-    for (; v >= 0x80; v >>= 7) *p++ = static_cast<char>((v & 0x7f) | 0x80);
-    *p++ = static_cast<char>(v);
-  }
+  void varint(uint64_t v) { p = write_varint(p, v); }
   void raw(std::string_view s) {
     if (!s.empty()) std::memcpy(p, s.data(), s.size());
     p += s.size();
@@ -177,14 +175,7 @@ struct Reader {
     return v;
   }
   uint64_t varint() {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (in.empty()) break;
-      const auto b = static_cast<unsigned char>(in[0]);
-      in.remove_prefix(1);
-      v |= uint64_t(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-    }
+    if (auto v = read_varint(in)) return *v;
     return bad = true, 0;
   }
   std::string_view raw(uint64_t n) {

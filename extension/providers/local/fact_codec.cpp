@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "util/varint.hpp"
+
 namespace mfsql::fact_codec {
 namespace {
 
@@ -9,22 +11,13 @@ namespace {
 // the bytes. One pair of overload sets walks every type for both directions.
 struct Out {
   std::string s;
-  void varint(uint64_t v) {
-    for (; v >= 0x80; v >>= 7) s.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    s.push_back(static_cast<char>(v));
-  }
+  void varint(uint64_t v) { append_varint(s, v); }
 };
 struct In {
   std::string_view s;
   bool bad = false;
   uint64_t varint() {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64 && !s.empty(); shift += 7) {
-      const auto b = static_cast<unsigned char>(s[0]);
-      s.remove_prefix(1);
-      v |= uint64_t(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-    }
+    if (auto v = read_varint(s)) return *v;
     bad = true;
     return 0;
   }
