@@ -173,7 +173,9 @@ std::string end_step_name(Store& store, const ObjectPath& run) {
   return "end";
 }
 
-RunOutcome run_outcome(Store& store, const ObjectPath& run) {
+namespace {
+
+RunOutcome read_run_outcome(Store& store, const ObjectPath& run) {
   RunOutcome out;
   ObjectPath end_step{run.flow, run.run_id, end_step_name(store, run), {}};
   auto tasks = store.meta().tasks(end_step);
@@ -182,6 +184,24 @@ RunOutcome run_outcome(Store& store, const ObjectPath& run) {
   out.end_task = *end;
   out.end = task_outcome(store, store.meta().artifacts_named(end->path, std::nullopt, kOutcomeArtifacts));
   return out;
+}
+
+}  // namespace
+
+// Remembered with the folders it was read from (the _parameters task's, the end step's, the end
+// task's): a second statement checks them and decodes nothing (model/metadata_provider.hpp).
+RunOutcome run_outcome(Store& store, const ObjectPath& run) {
+  const std::string pathspec = run.pathspec();
+  auto remembered = store.meta().derived(
+      "run_outcome\n" + pathspec,
+      [&](bool& keep) -> std::shared_ptr<const void> {
+        auto out = std::make_shared<const RunOutcome>(read_run_outcome(store, run));
+        // An end task whose outcome artifacts did not decode: asked again, never kept.
+        keep = !out->end_task || (out->end.finished && out->end.successful);
+        return out;
+      },
+      sizeof(RunOutcome) + 2 * pathspec.size() + 64);
+  return *std::static_pointer_cast<const RunOutcome>(remembered);
 }
 
 std::string run_status(Store& store, const RunRecord& run, const RunOutcome& outcome) {

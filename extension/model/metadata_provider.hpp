@@ -3,6 +3,7 @@
 // `.metaflow` tree, the metadata service). It answers exactly the questions Metaflow's own
 // metadata providers answer; the client's semantics on top of it live in model/client.*.
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -184,6 +185,17 @@ class MetadataProvider {
     std::vector<std::string> task_ids;
   };
   virtual void read_ahead(const ReadAhead&) {}
+
+  // A value derived from this provider's answers (a run's outcome), remembered across statements
+  // where the provider can tell everything it depended on (the local store: util/local_files.hpp,
+  // LocalFiles::derived); made afresh otherwise. `make` clears `keep` for a value that must not
+  // be remembered.
+  virtual std::shared_ptr<const void> derived(const std::string& /*key*/,
+                                              const std::function<std::shared_ptr<const void>(bool& keep)>& make,
+                                              size_t /*estimate*/) {
+    bool keep = true;
+    return make(keep);
+  }
 };
 
 }  // namespace mfsql

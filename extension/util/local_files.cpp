@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "util/dependency_log.hpp"
 #include "util/error.hpp"
 
 namespace mfsql {
@@ -128,7 +129,9 @@ void LocalFiles::note_link(const std::string& folder, const char* name) const {
 }
 
 std::optional<std::string> LocalFiles::read(const std::string& relative, size_t max_bytes) const {
-  return remembering() ? read_remembered(relative, max_bytes) : read_plain(relative, max_bytes, nullptr);
+  if (remembering()) return read_remembered(relative, max_bytes);
+  note_uncovered(relative);
+  return read_plain(relative, max_bytes, nullptr);
 }
 
 // `seen`, when given, gets the file's stat as it was opened, or stays zero when what was read is
@@ -177,6 +180,7 @@ std::optional<std::string> LocalFiles::read_memoized(const std::string& relative
   if (!memo_) return read(relative, max_bytes);
   const std::string key = root_ + "/" + relative;  // one memo serves every store of the connection
   if (auto hit = memo_->find(key)) {
+    note_memoized(relative, false);
     TraceTimer timer(trace_, "file", relative);
     timer.entry().cache_hit = true;
     timer.entry().status = *hit ? 0 : -1;
@@ -189,6 +193,7 @@ std::optional<std::string> LocalFiles::read_memoized(const std::string& relative
 }
 
 std::optional<uint64_t> LocalFiles::size(const std::string& relative) const {
+  note_uncovered(relative);
   TraceTimer timer(trace_, "stat", relative);
   int fd = open_beneath(relative, false);
   if (fd < 0) {
@@ -207,7 +212,20 @@ std::optional<uint64_t> LocalFiles::size(const std::string& relative) const {
   return static_cast<uint64_t>(st.st_size);
 }
 
+// What an answer from the statement memo relied on, for the current DependencyLog: the check of
+// the folder that the first read of this statement made (a `_meta` file, a listing), or nothing
+// that a folder check covers.
+void LocalFiles::note_memoized(const std::string& relative, bool listing) const {
+  if (!DependencyLog::current()) return;
+  const size_t slash = relative.rfind('/');
+  const std::string dir = listing ? relative : slash == std::string::npos ? std::string() : relative.substr(0, slash);
+  const bool in_meta = dir == "_meta" || (dir.size() > 6 && dir.compare(dir.size() - 6, 6, "/_meta") == 0);
+  if ((listing || in_meta) && statement_check(dir)) return;  // noted by statement_check
+  note_uncovered(relative);
+}
+
 bool LocalFiles::exists(const std::string& relative) const {
+  note_uncovered(relative);
   int fd = open_beneath(relative, false);
   if (fd < 0) return false;
   ::close(fd);
@@ -215,9 +233,11 @@ bool LocalFiles::exists(const std::string& relative) const {
 }
 
 DirListing LocalFiles::list(const std::string& relative) const {
+  if (!remembering()) note_uncovered(relative);
   if (!memo_) return remembering() ? list_remembered(relative) : read_dir(relative, nullptr);
   const std::string key = root_ + "/" + relative + "/";  // the trailing '/' keeps it apart from files
   if (auto hit = memo_->find_listing(key)) {
+    note_memoized(relative, true);
     TraceTimer timer(trace_, "dir", relative.empty() ? "." : relative);
     timer.entry().cache_hit = true;
     timer.entry().bytes = static_cast<int64_t>(hit->size());

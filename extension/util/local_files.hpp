@@ -18,6 +18,7 @@ namespace mfsql {
 
 class StoreMemory;
 class FactMemory;
+class DerivedMemory;
 
 class LocalFiles {
  public:
@@ -69,6 +70,12 @@ class LocalFiles {
   // `encoder` makes the bytes of `value` later, on the shard writer's thread.
   void store_fact(const std::string& dir, const FolderCheck& as_of, std::string name, std::shared_ptr<const void> value,
                   std::string (*encoder)(const void*), size_t estimate) const;
+  // A value `make` derives from this store's files (cache/derived_memory.hpp), remembered under
+  // `key` with every folder check its reads relied on, and given again while each of those
+  // folders still checks as it did. `make` clears `keep` for a value not to be remembered.
+  std::shared_ptr<const void> derived(const std::string& key,
+                                      const std::function<std::shared_ptr<const void>(bool& keep)>& make,
+                                      size_t estimate) const;
 
  private:
   std::optional<std::string> read_plain(const std::string& relative, size_t max_bytes, FileStat* seen) const;
@@ -82,6 +89,11 @@ class LocalFiles {
                                               const FileStat* decoded_under = nullptr) const;
   std::optional<FileStat> quick_stat(const std::string& relative, bool directory) const;
   void note_hit(const char* kind, const std::string& target, int64_t bytes, bool present) const;
+  // For the current DependencyLog (util/dependency_log.hpp), if any: a check a read relied on, or
+  // a read no folder check covers.
+  void note_check(const std::string& dir, const FolderCheck& check) const;
+  void note_uncovered(const std::string& relative) const;
+  void note_memoized(const std::string& relative, bool listing) const;
 
   int open_beneath(const std::string& relative, bool directory) const;
   void note_link(const std::string& folder, const char* name) const;
@@ -92,6 +104,7 @@ class LocalFiles {
   StatementMemo* memo_;
   std::shared_ptr<StoreMemory> memory_;
   std::shared_ptr<FactMemory> facts_;
+  std::shared_ptr<DerivedMemory> derived_;
   std::function<bool()> enabled_;
 };
 

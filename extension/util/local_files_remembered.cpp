@@ -13,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+
+#include "cache/derived_memory.hpp"
 #include "cache/fact_memory.hpp"
 #include "cache/folder_memory.hpp"
 #include "util/local_files.hpp"
@@ -36,6 +39,7 @@ void LocalFiles::remember_in(std::shared_ptr<StoreMemory> memory, std::function<
   memory_ = std::move(memory);
   enabled_ = std::move(enabled);
   facts_ = memory_ ? FactMemory::shared(identity()) : nullptr;
+  derived_ = memory_ ? DerivedMemory::shared(identity()) : nullptr;
   if (memo_ && memory_)
     memo_->at_statement_end(memory_.get(), [memory = memory_] {
       try {
@@ -59,6 +63,53 @@ void LocalFiles::note_hit(const char* kind, const std::string& target, int64_t b
   timer.entry().bytes = bytes;
 }
 
+void LocalFiles::note_check(const std::string& dir, const FolderCheck& check) const {
+  if (DependencyLog* log = DependencyLog::current()) log->note(this, dir, check.stat, check.checked_ns);
+}
+
+// A content-addressed blob (<flow>/data/<sha[:2]>/<sha>, datastore/cas.cpp) is the same bytes
+// whenever it is read whole, so a value decoded from it depends on no folder.
+void LocalFiles::note_uncovered(const std::string& relative) const {
+  DependencyLog* log = DependencyLog::current();
+  if (!log) return;
+  const size_t a = relative.find('/');
+  const bool blob = a != std::string::npos && relative.compare(a, 6, "/data/") == 0 &&
+                    std::count(relative.begin(), relative.end(), '/') == 3;
+  if (!blob) log->taint();
+}
+
+std::shared_ptr<const void> LocalFiles::derived(const std::string& key,
+                                                const std::function<std::shared_ptr<const void>(bool& keep)>& make,
+                                                size_t estimate) const {
+  bool keep = true;
+  if (!remembering() || !derived_) return make(keep);
+  if (auto hit = derived_->find(key)) {
+    bool stands = true;
+    for (auto& dep : hit->depends_on) {
+      // The asking statement's check of the folder: its memo's, or one stat (noted for an outer log).
+      std::optional<FolderCheck> now = validated_folder(dep.folder, false, &dep.stat);
+      if (!now || !(now->stat == dep.stat) || !StoreMemory::trusted(dep.stat, dep.checked_ns, now->checked_ns)) {
+        stands = false;
+        break;
+      }
+    }
+    if (stands) return hit->value;
+  }
+  DependencyLog log(this);
+  DependencyLog* const outer = DependencyLog::current();  // a value derived inside another
+  std::shared_ptr<const void> value;
+  try {
+    DependencyLog::Scope scope(&log);
+    value = make(keep);
+  } catch (...) {
+    if (outer) outer->absorb(log);  // the outer one may catch this and still depend on those reads
+    throw;
+  }
+  if (outer) outer->absorb(log);
+  if (keep && value && !log.tainted()) derived_->remember(key, value, log.take(), estimate);
+  return value;
+}
+
 // One syscall, resolved beneath the root's descriptor but through symlinks in the middle of the
 // path (not at its end). It only decides whether remembered facts are used: they are used when it
 // equals the stat they were remembered under (device, inode, size, mtime, ctime), and every one of
@@ -77,11 +128,15 @@ std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, 
                                                         const FileStat* decoded_under) const {
   if (memo_ && !memo_asked)
     if (auto v = memo_->validated(this, dir)) {
-      if (!v->facts_only || decoded_under) return v;
+      if (!v->facts_only || decoded_under) {
+        note_check(dir, *v);
+        return v;
+      }
       // Checked for the facts alone; the remembered files are validated against the same stat.
       memory_->validate_folder(dir, v->stat, v->checked_ns);
       v->facts_only = false;
       memo_->mark_validated(this, dir, *v);
+      note_check(dir, *v);
       return v;
     }
   const int64_t now = wall_ns();  // before the stat: a change after it is then never "older"
@@ -103,10 +158,12 @@ std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, 
     timer.entry().status = -1;
     timer.entry().error = "missing";
     memory_->forget(dir);
+    note_uncovered(dir);
     return std::nullopt;
   }
   const FolderCheck check{*st, now, facts_only};
   if (memo_) memo_->mark_validated(this, dir, check);
+  note_check(dir, check);
   return check;
 }
 
@@ -122,7 +179,9 @@ std::optional<FolderCheck> LocalFiles::known_folder_check(const std::string& dir
 
 std::optional<FolderCheck> LocalFiles::statement_check(const std::string& dir) const {
   if (!remembering() || !memo_) return std::nullopt;
-  return memo_->validated(this, dir);
+  auto check = memo_->validated(this, dir);
+  if (check) note_check(dir, *check);
+  return check;
 }
 
 std::optional<std::string> LocalFiles::stored_fact(const std::string& dir, const FolderCheck& now,
@@ -150,7 +209,9 @@ DirListing LocalFiles::list_remembered(const std::string& dir) const {
   FileStat seen;
   const int64_t read_ns = wall_ns();
   auto listing = read_dir(dir, &seen);
+  if (!seen.ino) note_uncovered(dir);
   if (seen.ino) {
+    note_check(dir, {seen, read_ns});
     memory_->remember_listing(dir, seen, read_ns, listing);
     // The entry now stands for this stat: later reads in this statement need no other check.
     if (memo_ && !memo_->validated(this, dir)) memo_->mark_validated(this, dir, {seen, read_ns});
@@ -173,6 +234,7 @@ std::optional<std::string> LocalFiles::read_remembered(const std::string& relati
     if (contents && contents->size() <= max_bytes) memory_->remember_member(dir, st->stat, name, contents);
     return contents;
   }
+  note_uncovered(relative);
   if (memory_->knows(relative)) {
     const int64_t now = wall_ns();
     std::optional<std::string> hit;

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "util/dependency_log.hpp"
+
 namespace mfsql {
 
 inline constexpr size_t kMaxThreads = 8;
@@ -101,9 +103,12 @@ class KeptThreads {
     }
   }
 
+  // From generation 0, not the one it finds: a thread that starts after the first region was
+  // handed out (instance() starts them just before that region's run) would skip it, and the
+  // process's first parallel pass ran on the calling thread alone.
   void serve() {
     std::unique_lock lock(mu_);
-    uint64_t seen = generation_;
+    uint64_t seen = 0;
     for (;;) {
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
@@ -154,7 +159,9 @@ void parallel_for(size_t n, F&& f, size_t min_per_thread = 32) {
   std::atomic<size_t> next{0};
   std::exception_ptr error;
   std::mutex error_mu;
+  DependencyLog* const log = DependencyLog::current();  // the helper threads read for it too
   auto work = [&] {
+    DependencyLog::Scope noted(log);
     for (size_t i; (i = next.fetch_add(1)) < n;) {
       try {
         f(i);

@@ -81,7 +81,11 @@ class StatementMemo {
       std::lock_guard lock(mu_);
       if (open_cursors_ == 0 || --open_cursors_ > 0) return;
       for (auto& [owner, fn] : at_end_) ended.push_back(fn);
-      validated_.clear();
+      // Emptied, not freed: the next statement checks as many folders again, and growing a map
+      // to thousands of entries (rehash after rehash) cost more than the checks' lookups. A
+      // connection reads few stores (owners); past a handful, they are dropped.
+      if (validated_.size() > 4) validated_.clear();
+      for (auto& [owner, folders] : validated_) folders.clear();
       files_.clear();
       listings_.clear();
       listing_order_.clear();
@@ -113,8 +117,11 @@ class StatementMemo {
     std::lock_guard lock(mu_);
     if (open_cursors_ == 0) return;
     auto& folders = validated_[owner];
-    if (auto it = folders.find(dir); it != folders.end()) it->second = check;
-    else if (folders.size() < kMaxListingEntries) folders.emplace(dir, check);
+    if (folders.size() >= kMaxListingEntries) {
+      if (auto it = folders.find(dir); it != folders.end()) it->second = check;
+      return;
+    }
+    folders.insert_or_assign(dir, check);
   }
 
   // Outer nullopt: not remembered. Inner nullopt: remembered as missing.

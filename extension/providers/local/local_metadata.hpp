@@ -29,6 +29,11 @@ class LocalMetadata final : public MetadataProvider {
   std::vector<MetadataEntry> metadata_field(const ObjectPath& task, const std::string& field) override;
   std::vector<ArtifactRecord> artifacts_named(const ObjectPath& task, std::optional<int> attempt,
                                               const std::vector<std::string>& names) override;
+  std::shared_ptr<const void> derived(const std::string& key,
+                                      const std::function<std::shared_ptr<const void>(bool& keep)>& make,
+                                      size_t estimate) override {
+    return files_->derived(key, make, estimate);
+  }
 
  private:
   // The attempt whose artifacts the client shows: the value of the lexicographically last
