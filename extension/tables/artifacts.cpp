@@ -136,7 +136,7 @@ void put_row(Store& store, const Found& found, const InfoByAttempt& indexes, con
   row[kPrivate] = private_value(plan, kPrivate);
   if (plan.uses(kPathComponents)) row[kPathComponents] = Value::json(path_components_json(a.task, &a.name));
   if (plan.uses(kParent)) row[kParent] = Value::of(a.task.pathspec());
-  if (plan.columns_used & kRunTags) put_run_tags(row, kUserTags, *found.run);
+  if (plan.columns_used & kRunTags) put_run_tags(row, kUserTags, *found.run, plan);
   if (a.damaged) {  // a registration that cannot be read: the row stands, the rest is NULL
     row[kAttempt] = Value::of(int64_t{a.attempt});
     return;

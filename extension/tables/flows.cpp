@@ -34,7 +34,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   row[kPathspec] = Value::of(found.flow.flow);
   row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(found.flow.ts_ms));
   row[kPathComponents] = Value::json(path_components_json({found.flow.flow, {}, {}, {}}));
-  put_tags(row, kUserTags, found.flow.tags, found.flow.system_tags);
+  put_tags(row, kUserTags, found.flow.tags, found.flow.system_tags, plan);
   // A flow's runs are read only for flows the query keeps.
   if (plan.uses(kLatestRun) || plan.uses(kLatestSuccessfulRun))
     row.defer(engine::column_bits({kLatestRun, kLatestSuccessfulRun}), [&store, &plan, flow = &found.flow.flow](engine::Row& r) {

@@ -90,7 +90,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   // Only what the statement reads: formatting a time or a tag list costs more than a remembered row.
   if (plan.uses(kCreatedAt)) row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(run->ts_ms));
   row[kUser] = Value::maybe(run_user(*run));
-  if (plan.columns_used & engine::column_bits({kUserTags, kSystemTags, kTags})) put_run_tags(row, kUserTags, *run);
+  if (plan.columns_used & engine::column_bits({kUserTags, kSystemTags, kTags})) put_run_tags(row, kUserTags, *run, plan);
   if (plan.uses(kPathComponents)) row[kPathComponents] = Value::json(path_components_json(run->path));
   if (plan.uses(kParameters))  // the _parameters task's artifacts: read only for runs the query keeps
     row.defer(engine::column_bits({kParameters}), [&store, run](engine::Row& r) {

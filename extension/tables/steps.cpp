@@ -70,7 +70,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
           return at ? Value::of(iso_utc_ms(*at)) : Value::null();
         });
     });
-  if (uses_run(plan)) put_run_tags(row, kUserTags, *found.run);
+  if (uses_run(plan)) put_run_tags(row, kUserTags, *found.run, plan);
   defer_step_dag(store, step, plan, row, kType);
   if (plan.uses(kEnvironmentInfo))
     row.defer(engine::column_bits({kEnvironmentInfo}), [&store, path = &step.path](engine::Row& r) {

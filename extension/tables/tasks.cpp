@@ -129,7 +129,7 @@ void put_row(Store& store, const Found& found, const engine::Plan& plan, std::ve
   row[kPrivate] = private_value(plan, kPrivate);
   row[kParent] = Value::of(found.step.path.pathspec());
   if (plan.uses(kCreatedAt)) row[kCreatedAt] = Value::maybe(iso_utc_ms_or_null(task->ts_ms));
-  if (plan.columns_used & kNeedsRun) put_run_tags(row, kUserTags, *found.run);
+  if (plan.columns_used & kNeedsRun) put_run_tags(row, kUserTags, *found.run, plan);
   if (plan.uses(kPathComponents)) row[kPathComponents] = Value::json(path_components_json(task->path));
   if (plan.uses(kRuntimeName)) row[kRuntimeName] = Value::maybe(client::runtime_name(*found.run));
   // The rest reads the task's records: computed only for tasks the query keeps.

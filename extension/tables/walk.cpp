@@ -303,17 +303,19 @@ void put_path(engine::Row& row, const ObjectPath& path, const PathColumns& c) {
   if (c.pathspec >= 0) row[c.pathspec] = engine::Value::of(path.pathspec());
 }
 
-void put_run_tags(engine::Row& row, int first, const RunRecord& run) {
+void put_run_tags(engine::Row& row, int first, const RunRecord& run, const engine::Plan& plan) {
   if (run.damaged) return;  // unknown, not empty: NULL
-  put_tags(row, first, run.tags, run.system_tags);
+  put_tags(row, first, run.tags, run.system_tags, plan);
 }
 
-void put_tags(engine::Row& row, int first, const std::vector<std::string>& tags, const std::vector<std::string>& system_tags) {
+void put_tags(engine::Row& row, int first, const std::vector<std::string>& tags, const std::vector<std::string>& system_tags,
+              const engine::Plan& plan) {
+  if (plan.uses(first)) row[first] = engine::Value::json(json_array(tags));
+  if (plan.uses(first + 1)) row[first + 1] = engine::Value::json(json_array(system_tags));
+  if (!plan.uses(first + 2)) return;
   std::vector<std::string_view> all;  // views: the union is only written out
   all.reserve(tags.size() + system_tags.size());
   std::set_union(tags.begin(), tags.end(), system_tags.begin(), system_tags.end(), std::back_inserter(all));
-  row[first] = engine::Value::json(json_array(tags));
-  row[first + 1] = engine::Value::json(json_array(system_tags));
   row[first + 2] = engine::Value::json(json_array_of_views(all));
 }
 

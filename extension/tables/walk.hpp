@@ -171,9 +171,11 @@ RunQuery runs_query(const engine::Plan& plan, int created_at_column, int user_co
 // Record -> column helpers shared by the tables.
 void put_path(engine::Row& row, const ObjectPath& path, const PathColumns& columns);
 // The user_tags, system_tags and tags columns (in that order, from `first`) of a run's row or of
-// a row about something in the run.
-void put_run_tags(engine::Row& row, int first, const RunRecord& run);
+// a row about something in the run: those of them the statement reads (a JSON text per row and
+// column costs more than the rest of a remembered run's row).
+void put_run_tags(engine::Row& row, int first, const RunRecord& run, const engine::Plan& plan);
 // The same three columns from any object's tags (a flow's).
-void put_tags(engine::Row& row, int first, const std::vector<std::string>& tags, const std::vector<std::string>& system_tags);
+void put_tags(engine::Row& row, int first, const std::vector<std::string>& tags, const std::vector<std::string>& system_tags,
+              const engine::Plan& plan);
 
 }  // namespace mfsql::tables
