@@ -1,5 +1,6 @@
 #include "cache/cache_file.hpp"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,21 @@ int pragma_int(sqlite3* db, const char* sql, int* rc) {
 }
 
 bool damaged(int rc) { return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB || rc == SQLITE_FORMAT; }
+
+// A shard of megabytes lands in fresh memory, which the copy would fault in one page at a time
+// (a fault each 4 KiB: ~1,500 for the 1,000-run store's shard). One madvise maps them all at
+// once where the kernel can (Linux 5.14+); elsewhere it fails and the copy faults as before.
+void prefault(char* p, size_t n) {
+#ifdef MADV_POPULATE_WRITE
+  if (n < (size_t{256} << 10)) return;
+  const uintptr_t page = 4096;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) & ~(page - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+#else
+  (void)p, (void)n;
+#endif
+}
 
 int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -90,6 +106,10 @@ bool CacheFile::open_locked(bool* reading) {
     }
     ::chmod(path_.c_str(), 0600);
     sqlite3_busy_timeout(db_, 2000);
+    // A shard is read once per process, as a chain of 64 KiB overflow pages: a page cache of four
+    // of them recycles its buffers along the chain instead of faulting in a fresh 64 KiB for each
+    // page read (the 1,000-run store's shard: ~420 page faults fewer in a new process).
+    exec(db_, "PRAGMA cache_size=-256");
     unsynced_ = false;  // PRAGMA synchronous=OFF comes with the first save: it loads the schema, a read of its own
     // The checks in one read transaction, and the load that opened the file in the same one when
     // it asks (`reading`): each statement on its own is a transaction of its own (a lock, a stat
@@ -156,6 +176,7 @@ std::optional<std::string> CacheFile::load(const std::string& store, const std::
 #if defined(__cpp_lib_string_resize_and_overwrite)
       // Not zeroed first: the read overwrites every byte (a shard is megabytes).
       bytes.resize_and_overwrite(n, [&](char* p, size_t size) {
+        prefault(p, size);
         rc = sqlite3_blob_read(blob, p, static_cast<int>(size), 0);
         return size;
       });
