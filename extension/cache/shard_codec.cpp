@@ -334,8 +334,11 @@ std::optional<Shard> decode_shard(std::string bytes) {
   // An entry takes at least 51 bytes, so a damaged count cannot reserve more than the blob holds.
   out.reserve(static_cast<size_t>(std::min<uint64_t>(count, r.in.size() / 51)));
   for (uint64_t i = 0; i < count && !r.bad; ++i) {
-    std::string path(r.str());
-    RememberedEntry e;
+    // Filled in place (an entry is a large object to build aside and move in); a path given twice
+    // (written by no mfsql) keeps the last, as before. Anything bad refuses the whole shard below.
+    auto [at, fresh] = out.try_emplace(std::string(r.str()));
+    if (!fresh) at->second = RememberedEntry{};
+    RememberedEntry& e = at->second;
     e.is_file = r.byte() != 0;
     e.stat.dev = r.u64();
     e.stat.ino = r.u64();
@@ -361,7 +364,6 @@ std::optional<Shard> decode_shard(std::string bytes) {
         f.blob_bytes = r.str();
       }
     }
-    if (!r.bad) out.insert_or_assign(std::move(path), std::move(e));
   }
   if (r.bad || !r.in.empty()) return std::nullopt;
   return out;
