@@ -86,9 +86,9 @@ void expect_same_facts(Shard& got, const Shard& want) {
     EXPECT_FALSE(member_of(g, "not-there.json").has_value());
     ASSERT_EQ(g.facts.size(), w.facts.size()) << path;
     for (size_t k = 0; k < w.facts.size(); ++k) {
-      EXPECT_EQ(g.facts[k].name, w.facts[k].name) << path;
+      EXPECT_EQ(g.facts[k].key(), w.facts[k].key()) << path;
       EXPECT_EQ(g.facts[k].checked_ns, w.facts[k].checked_ns) << path;
-      EXPECT_EQ(g.facts[k].bytes, w.facts[k].bytes) << path;
+      EXPECT_EQ(g.facts[k].data(), w.facts[k].data()) << path;
     }
   }
 }
@@ -194,6 +194,34 @@ TEST(ShardCodec, CraftedBytesWithARightChecksumStayInBounds) {
   EXPECT_GT(refused, 0);
 }
 
+// A folder's payload is checked on its first use, not at load: one ill formed under a right
+// checksum (written by no mfsql) reads as neither listed nor any member known, its facts are
+// still read, and it is written back empty.
+TEST(ShardCodec, AnIllFormedPayloadIsRefusedWhenFirstUsed) {
+  Shard s = sample();
+  RememberedEntry& meta = s["F/1/_meta"];
+  auto garbage = std::make_shared<const std::string>("\x05" "ab\x01" "\x07", 5);  // 4 entries listed, no NUL
+  meta.listing = nullptr;
+  meta.members.clear();
+  meta.blob = garbage;
+  meta.stored = *garbage;
+  meta.stored_checked = 1;  // taken for well formed, so that it is encoded as it is
+  const std::string bytes = encode_shard(s);
+  ASSERT_NE(bytes.find(*garbage), std::string::npos);
+  auto got = decode_shard(bytes);
+  ASSERT_TRUE(got.has_value());  // the checksum and the entries' framing hold
+  RememberedEntry& m = got->at("F/1/_meta");
+  EXPECT_EQ(listing_of(m), nullptr);
+  EXPECT_FALSE(member_of(m, "_self.json").has_value());
+  ASSERT_EQ(m.facts.size(), 2u);
+  EXPECT_EQ(m.facts[0].data(), std::string_view("\x01\x00binary", 8));
+  const std::string again = encode_shard(*got);
+  EXPECT_EQ(again.find(*garbage), std::string::npos);
+  auto reloaded = decode_shard(again);
+  ASSERT_TRUE(reloaded.has_value());
+  EXPECT_EQ(listing_of(reloaded->at("F/1/_meta")), nullptr);
+  EXPECT_TRUE(stored_valid(reloaded->at("F/1/_meta")));
+}
 
 // Through StoreMemory: a second memory (a new process) loads the shard the first wrote, answers
 // from it in place, and a member it learns later joins what was loaded instead of replacing it.
@@ -243,6 +271,11 @@ TEST(ShardCodec, ANewProcessLoadsInPlaceAndAddsToWhatItLoaded) {
   EXPECT_EQ(third.member(dir, folder, "0.attempt.json"), std::optional<std::optional<std::string>>("{}"));
 }
 
+std::optional<std::string> bytes_of(const std::optional<FactBytes>& f) {
+  if (!f) return std::nullopt;
+  return std::string(f->bytes);
+}
+
 // A fact handed over decoded (the statement's path) is encoded only when asked for or written:
 // the same bytes either way, counted in the bound as one estimate and corrected once encoded.
 TEST(ShardCodec, AFactHandedOverDecodedIsEncodedWhenWritten) {
@@ -263,7 +296,7 @@ TEST(ShardCodec, AFactHandedOverDecodedIsEncodedWhenWritten) {
                         encode, 4);
     EXPECT_EQ(encoded, 0);  // nothing encoded on the way in
     int64_t checked = 0;
-    EXPECT_EQ(first.fact(dir, folder, now, "run", &checked), std::optional<std::string>("bytes of run 1"));
+    EXPECT_EQ(bytes_of(first.fact(dir, folder, now, "run", &checked)), std::optional<std::string>("bytes of run 1"));
     EXPECT_EQ(checked, read_ns);
     first.write_dirty();
     EXPECT_EQ(encoded, 3);  // "run" once for the ask, both for the write
@@ -273,7 +306,13 @@ TEST(ShardCodec, AFactHandedOverDecodedIsEncodedWhenWritten) {
   StoreMemory second("store", persistence);
   ASSERT_TRUE(second.validate_folder(dir, folder, now));
   int64_t checked = 0;
-  EXPECT_EQ(second.fact(dir, folder, now, "run", &checked), std::optional<std::string>("bytes of run 1"));
+  const auto loaded = second.fact(dir, folder, now, "run", &checked);
+  EXPECT_EQ(bytes_of(loaded), std::optional<std::string>("bytes of run 1"));
+  ASSERT_TRUE(loaded.has_value());
+  // Read in place: the bytes lie inside the loaded shard, which their owner keeps alive.
+  const auto& blob = *std::static_pointer_cast<const std::string>(loaded->owner);
+  EXPECT_GT(blob.size(), loaded->bytes.size());
+  EXPECT_TRUE(loaded->bytes.data() >= blob.data() && loaded->bytes.data() + loaded->bytes.size() <= blob.data() + blob.size());
   EXPECT_FALSE(second.fact(dir, folder, now, "big", &checked).has_value());  // over kMaxFileBytes: not kept
   EXPECT_EQ(encoded, 3);
 }

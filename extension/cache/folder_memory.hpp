@@ -65,9 +65,16 @@ struct StoredFact {
   std::shared_ptr<const void> value;
   std::string (*encoder)(const void*) = nullptr;
   size_t estimate = 0;
+  // Loaded from a shard: the name and the bytes are read in place, views into the blob of the
+  // entry that holds the fact (kept alive by it), not copies (a new process loads thousands).
+  bool in_blob = false;
+  std::string_view blob_name, blob_bytes;
   bool pending() const { return encoder != nullptr; }
-  size_t size() const { return pending() ? estimate : bytes.size(); }
+  std::string_view key() const { return in_blob ? blob_name : std::string_view(name); }
+  std::string_view data() const { return in_blob ? blob_bytes : std::string_view(bytes); }
+  size_t size() const { return pending() ? estimate : data().size(); }
 };
+
 
 // One remembered folder (its listing and, for `_meta`, its files) or file.
 struct RememberedEntry {
@@ -83,6 +90,8 @@ struct RememberedEntry {
   // Any change first copies them out (materialize_stored), and `stored` is dropped.
   std::shared_ptr<const std::string> blob;
   std::string_view stored;
+  // Whether `stored` is well formed, checked on its first use (stored_valid): -1 not yet.
+  mutable int8_t stored_checked = -1;
   std::vector<StoredFact> facts;  // folders: what was decoded from them (cache/stored_facts.cpp)
   size_t bytes() const;
 };
@@ -96,6 +105,9 @@ std::optional<Shard> decode_shard(std::string bytes);
 DirListing listing_of(RememberedEntry& e);  // caches a listing built from `stored` in e.listing
 std::optional<std::optional<std::string>> member_of(const RememberedEntry& e, std::string_view name);
 void materialize_stored(RememberedEntry& e);  // before a change: copies `stored` out, drops it
+// `stored` is well formed (checked once, on first use): a payload that is not reads as a folder
+// neither listed nor with any member known, so its files are read again.
+bool stored_valid(const RememberedEntry& e);
 // The body's checksum (XXH64, seed 0).
 uint64_t shard_checksum(std::string_view bytes);
 
@@ -138,8 +150,8 @@ class StoreMemory : public WritesBehind, public std::enable_shared_from_this<Sto
   std::optional<FileStat> facts_state(const std::string& dir);
   // The bytes of fact `name`, when the entry's stat equals `now_stat` (just checked at `now_ns`)
   // and the fact is not racy; its own check time into *checked_ns.
-  std::optional<std::string> fact(const std::string& dir, const FileStat& now_stat, int64_t now_ns,
-                                  std::string_view name, int64_t* checked_ns);
+  std::optional<FactBytes> fact(const std::string& dir, const FileStat& now_stat, int64_t now_ns,
+                                std::string_view name, int64_t* checked_ns);
   // `bytes` was decoded from `dir` after it was checked as `as_of` at `checked_ns`: kept only
   // into that state, and only when not racy (no later reader could trust it).
   // The encoding is deferred to the writer thread (or to the first `fact` that asks): `encoder`

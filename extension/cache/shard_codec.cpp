@@ -1,8 +1,10 @@
 // The bytes of one shard (cache/folder_memory.hpp): a format tag, a checksum of the body, then
-// every entry. Decoding treats the bytes as untrusted: it checks the checksum and the whole
-// structure once, then keeps the bytes and lets each folder point into them, so a new process
-// pays for what it looks at (a member is found by a scan of its folder's few names, a listing is
-// built on first use) instead of copying a megabyte shard into maps at load.
+// every entry. Decoding treats the bytes as untrusted: it checks the checksum of the whole and the
+// entries' framing at load, then keeps the bytes and lets each folder point into them, so a new
+// process pays for what it looks at (a member is found by a scan of its folder's few names, a
+// listing is built on first use, a fact's name and bytes are views) instead of copying a megabyte
+// shard into maps at load. A folder's payload (listing, members) is checked on its first use
+// (stored_valid): a statement answered from the facts never walks the members it does not read.
 //
 // body:    varint count, then per entry: varint path length, path, u8 is_file, six u64 (dev, ino,
 //          size, mtime ns, ctime ns, read ns), then a file's varint length + contents or a
@@ -139,7 +141,9 @@ void put_entry(Sink& out, const std::string& path, const RememberedEntry& e) {
                      uint64_t(e.read_ns)})
     out.u64(v);
   if (e.is_file) return out.str(e.contents);
-  if (e.blob) {
+  if (e.blob && !stored_valid(e)) {
+    out.str(std::string_view("\0\0", 2));  // a payload found ill formed: neither listed nor any member known
+  } else if (e.blob) {
     out.str(e.stored);  // unchanged since it was loaded
   } else {
     SizeCounter payload;
@@ -150,11 +154,11 @@ void put_entry(Sink& out, const std::string& path, const RememberedEntry& e) {
   }
   out.varint(e.facts.size());
   for (auto& f : e.facts) {
-    out.str(f.name);
+    out.str(f.key());
     out.u64(static_cast<uint64_t>(f.checked_ns));
     // Pending facts are encoded by StoreMemory::write_dirty first; any other caller gets them too.
     if (f.pending()) out.str(f.encoder(f.value.get()));
-    else out.str(f.bytes);
+    else out.str(f.data());
   }
 }
 
@@ -232,7 +236,7 @@ bool valid_payload(std::string_view stored) {
 
 size_t RememberedEntry::bytes() const {
   size_t n = 96;
-  for (auto& f : facts) n += f.name.size() + f.size() + 48;  // as StoreMemory::remember_fact
+  for (auto& f : facts) n += f.key().size() + f.size() + 48;  // as StoreMemory::remember_fact
   // A stored folder is counted twice its encoding: its share of the shard, and what it builds.
   if (blob) return n + 2 * stored.size();
   n += contents.size();
@@ -242,8 +246,13 @@ size_t RememberedEntry::bytes() const {
   return n;
 }
 
+bool stored_valid(const RememberedEntry& e) {
+  if (e.stored_checked < 0) e.stored_checked = valid_payload(e.stored) ? 1 : 0;
+  return e.stored_checked == 1;
+}
+
 DirListing listing_of(RememberedEntry& e) {
-  if (e.listing || !e.blob) return e.listing;
+  if (e.listing || !e.blob || !stored_valid(e)) return e.listing;
   const Payload p = open_payload(e.stored);
   if (!p.listed) return nullptr;
   // valid_payload saw exactly `listed - 1` NUL-terminated names and their bits: read in place.
@@ -259,6 +268,7 @@ std::optional<std::optional<std::string>> member_of(const RememberedEntry& e, st
     if (m == e.members.end()) return std::nullopt;
     return m->second;
   }
+  if (!stored_valid(e)) return std::nullopt;
   Reader r = open_payload(e.stored).members_at;
   const uint64_t members = r.varint();
   for (uint64_t k = 0; k < members; ++k) {
@@ -272,9 +282,17 @@ std::optional<std::optional<std::string>> member_of(const RememberedEntry& e, st
 
 void materialize_stored(RememberedEntry& e) {
   if (!e.blob) return;
+  // The facts read in place are copied out too: the blob they point into is let go.
+  for (auto& f : e.facts)
+    if (f.in_blob) {
+      f.name.assign(f.blob_name);
+      f.bytes.assign(f.blob_bytes);
+      f.in_blob = false;
+      f.blob_name = f.blob_bytes = {};
+    }
   listing_of(e);
   Reader r = open_payload(e.stored).members_at;
-  const uint64_t members = r.varint();
+  const uint64_t members = stored_valid(e) ? r.varint() : 0;
   for (uint64_t k = 0; k < members; ++k) {
     std::string name(r.str());
     const uint64_t c = r.varint();
@@ -316,8 +334,11 @@ std::optional<Shard> decode_shard(std::string bytes) {
   // An entry takes at least 51 bytes, so a damaged count cannot reserve more than the blob holds.
   out.reserve(static_cast<size_t>(std::min<uint64_t>(count, r.in.size() / 51)));
   for (uint64_t i = 0; i < count && !r.bad; ++i) {
-    std::string path(r.str());
-    RememberedEntry e;
+    // Filled in place (an entry is a large object to build aside and move in); a path given twice
+    // (written by no mfsql) keeps the last, as before. Anything bad refuses the whole shard below.
+    auto [at, fresh] = out.try_emplace(std::string(r.str()));
+    if (!fresh) at->second = RememberedEntry{};
+    RememberedEntry& e = at->second;
     e.is_file = r.byte() != 0;
     e.stat.dev = r.u64();
     e.stat.ino = r.u64();
@@ -328,19 +349,21 @@ std::optional<Shard> decode_shard(std::string bytes) {
     if (e.is_file) {
       e.contents = std::string(r.str());
     } else {
+      // The payload's own structure is checked on its first use (stored_valid): a statement
+      // answered from the facts never walks the members of the folders it asks.
       e.stored = r.str();
-      if (r.bad || !valid_payload(e.stored)) return std::nullopt;
+      if (r.bad) return std::nullopt;
       e.blob = blob;
       const uint64_t facts = r.varint();
       if (r.bad || facts > r.in.size() / 10) return std::nullopt;  // a fact takes at least 10 bytes
       e.facts.resize(static_cast<size_t>(facts));
       for (auto& f : e.facts) {
-        f.name = std::string(r.str());
+        f.in_blob = true;
+        f.blob_name = r.str();
         f.checked_ns = static_cast<int64_t>(r.u64());
-        f.bytes = std::string(r.str());
+        f.blob_bytes = r.str();
       }
     }
-    if (!r.bad) out.insert_or_assign(std::move(path), std::move(e));
   }
   if (r.bad || !r.in.empty()) return std::nullopt;
   return out;

@@ -13,19 +13,21 @@ std::optional<FileStat> StoreMemory::facts_state(const std::string& dir) {
   return it->second.stat;
 }
 
-std::optional<std::string> StoreMemory::fact(const std::string& dir, const FileStat& now_stat, int64_t now_ns,
-                                             std::string_view name, int64_t* checked_ns) {
+std::optional<FactBytes> StoreMemory::fact(const std::string& dir, const FileStat& now_stat, int64_t now_ns,
+                                           std::string_view name, int64_t* checked_ns) {
   std::lock_guard lock(mu_);
   auto& shard = shard_locked(dir);
   auto it = shard.find(dir);
   if (it == shard.end() || it->second.is_file || !(it->second.stat == now_stat)) return std::nullopt;
   for (auto& f : it->second.facts)
-    if (f.name == name) {
+    if (f.key() == name) {
       if (!trusted(now_stat, f.checked_ns, now_ns)) return std::nullopt;
       *checked_ns = f.checked_ns;
-      if (!f.pending()) return f.bytes;
+      if (f.in_blob) return FactBytes{it->second.blob, f.blob_bytes};  // a new process: read in place
       // Decoded in this process, whose decoded facts started over since: encoded now.
-      return f.encoder(f.value.get());
+      auto copy = std::make_shared<const std::string>(f.pending() ? f.encoder(f.value.get()) : f.bytes);
+      const std::string_view bytes(*copy);
+      return FactBytes{std::move(copy), bytes};
     }
   return std::nullopt;
 }
@@ -41,8 +43,8 @@ void StoreMemory::encode_facts_locked(RememberedEntry& e) {
       delta += static_cast<long>(f.bytes.size());
     }
   std::erase_if(e.facts, [&](const StoredFact& f) {
-    if (f.bytes.size() <= kMaxFileBytes) return false;
-    delta -= static_cast<long>(f.name.size() + f.bytes.size() + 48);
+    if (f.size() <= kMaxFileBytes) return false;
+    delta -= static_cast<long>(f.key().size() + f.size() + 48);
     return true;
   });
   // Only the estimate corrected: the fact was counted, and its entry marked dirty, when it came.
@@ -67,8 +69,8 @@ void StoreMemory::remember_fact_locked(const std::string& dir, const FileStat& a
   RememberedEntry& e = it->second;
   long delta = static_cast<long>(fact.name.size() + fact.size() + 48);  // as RememberedEntry::bytes()
   for (auto& f : e.facts)
-    if (f.name == fact.name) {
-      delta -= static_cast<long>(f.name.size() + f.size() + 48);
+    if (f.key() == fact.name) {
+      delta -= static_cast<long>(f.key().size() + f.size() + 48);
       f = std::move(fact);
       return add_bytes_locked(dir, delta, lasting(e));
     }

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <memory>
+#include <string_view>
 
 namespace mfsql {
 
@@ -21,6 +23,13 @@ struct FolderCheck {
   // Compared with the decoded facts' state only (cache/fact_memory.hpp): a read of the folder's
   // remembered files must first validate them against the same stat (no second syscall).
   bool facts_only = false;
+};
+
+// A persisted fact's bytes as the cache hands them out (cache/stored_facts.cpp): read in place,
+// with what keeps them alive (a new process's loaded shard), not a copy.
+struct FactBytes {
+  std::shared_ptr<const void> owner;
+  std::string_view bytes;
 };
 
 inline FileStat stat_of(const struct stat& st) {

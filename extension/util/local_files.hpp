@@ -65,8 +65,8 @@ class LocalFiles {
   std::optional<FolderCheck> statement_check(const std::string& dir) const;
   // Decoded facts persisted beside folder `dir` (cache/stored_facts.cpp): the bytes of `name` if
   // they stand for the check `now` (its own check time into *checked_ns); and keeping them.
-  std::optional<std::string> stored_fact(const std::string& dir, const FolderCheck& now, std::string_view name,
-                                         int64_t* checked_ns) const;
+  std::optional<FactBytes> stored_fact(const std::string& dir, const FolderCheck& now, std::string_view name,
+                                       int64_t* checked_ns) const;
   // `encoder` makes the bytes of `value` later, on the shard writer's thread.
   void store_fact(const std::string& dir, const FolderCheck& as_of, std::string name, std::shared_ptr<const void> value,
                   std::string (*encoder)(const void*), size_t estimate) const;

@@ -184,7 +184,7 @@ std::optional<FolderCheck> LocalFiles::statement_check(const std::string& dir) c
   return check;
 }
 
-std::optional<std::string> LocalFiles::stored_fact(const std::string& dir, const FolderCheck& now,
+std::optional<FactBytes> LocalFiles::stored_fact(const std::string& dir, const FolderCheck& now,
                                                    std::string_view name, int64_t* checked_ns) const {
   if (!remembering()) return std::nullopt;
   return memory_->fact(dir, now.stat, now.checked_ns, name, checked_ns);

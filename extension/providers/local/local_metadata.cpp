@@ -107,7 +107,7 @@ auto decoded_once(LocalFiles& files, const std::string& folder, std::string name
     int64_t checked_ns = 0;
     if (auto bytes = files.stored_fact(folder, *check, name, &checked_ns)) {
       T stored;
-      if (fact_codec::decode(*bytes, stored)) {
+      if (fact_codec::decode(bytes->bytes, stored)) {
         facts->remember(folder, FolderCheck{check->stat, checked_ns}, name, stored, approx_bytes(stored));
         return stored;
       }
