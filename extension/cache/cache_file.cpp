@@ -174,18 +174,12 @@ std::optional<std::string> CacheFile::load(const std::string& store, const std::
     rc = sqlite3_blob_open(db_, "main", "shards", "data", rowid, 0, &blob);
     if (rc == SQLITE_OK) {
       const size_t n = static_cast<size_t>(std::max(sqlite3_blob_bytes(blob), 0));
+      // Its pages mapped in one go while the capacity is fresh, before the zeroing touches them.
       std::string bytes;
-#if defined(__cpp_lib_string_resize_and_overwrite)
-      // Not zeroed first: the read overwrites every byte (a shard is megabytes).
-      bytes.resize_and_overwrite(n, [&](char* p, size_t size) {
-        prefault(p, size);
-        rc = sqlite3_blob_read(blob, p, static_cast<int>(size), 0);
-        return size;
-      });
-#else
+      bytes.reserve(n);
+      prefault(bytes.data(), n);
       bytes.resize(n);
       rc = sqlite3_blob_read(blob, bytes.data(), static_cast<int>(n), 0);
-#endif
       if (rc == SQLITE_OK) out = std::move(bytes);
     }
     sqlite3_blob_close(blob);
