@@ -183,8 +183,10 @@ std::optional<std::string> LocalFiles::read_memoized(const std::string& relative
     timer.entry().bytes = *hit ? static_cast<int64_t>((*hit)->size()) : 0;
     return *hit;
   }
-  auto contents = read(relative, max_bytes);
-  memo_->remember(key, contents);
+  std::shared_ptr<const std::string> logged;
+  auto contents = remembering() ? read_remembered(relative, max_bytes, &logged) : read_plain(relative, max_bytes, nullptr);
+  if (logged) memo_->remember_shared(key, std::move(logged));
+  else memo_->remember(key, contents);
   return contents;
 }
 

@@ -66,15 +66,20 @@ class LocalFiles {
   // they stand for the check `now` (its own check time into *checked_ns); and keeping them.
   std::optional<std::string> stored_fact(const std::string& dir, const FolderCheck& now, std::string_view name,
                                          int64_t* checked_ns) const;
-  // `encoder` makes the bytes of `value` later, on the shard writer's thread.
-  void store_fact(const std::string& dir, const FolderCheck& as_of, std::string name, std::shared_ptr<const void> value,
-                  std::string (*encoder)(const void*), size_t estimate) const;
+  // `value` was decoded from folder `dir` after its check `as_of`: remembered in facts() (`bytes`:
+  // its approximate size) and beside the folder, as bytes that `encoder` makes later on the shard
+  // writer's thread (`estimate`: their size meanwhile). With a statement memo, after the statement.
+  void remember_decoded(const std::string& dir, const FolderCheck& as_of, std::string name,
+                        std::shared_ptr<const void> value, std::string (*encoder)(const void*), size_t estimate,
+                        size_t bytes) const;
 
  private:
   std::optional<std::string> read_plain(const std::string& relative, size_t max_bytes, FileStat* seen) const;
   DirListing read_dir(const std::string& relative, FileStat* seen) const;
   bool remembering() const { return memory_ && (!enabled_ || enabled_()); }
-  std::optional<std::string> read_remembered(const std::string& relative, size_t max_bytes) const;
+  // `logged`: set to the buffer a fresh `_meta` read was logged with, for the statement memo to share.
+  std::optional<std::string> read_remembered(const std::string& relative, size_t max_bytes,
+                                             std::shared_ptr<const std::string>* logged = nullptr) const;
   DirListing list_remembered(const std::string& relative) const;
   // One stat of `dir` per statement (`memo_asked`: the caller found none in the memo already).
   // `decoded_under`: the state FactMemory holds facts for, which then stands if it still is.

@@ -120,10 +120,9 @@ auto decoded_once(LocalFiles& files, const std::string& folder, std::string name
     const size_t bytes = approx_bytes(value);
     auto shared = std::make_shared<const T>(std::move(value));
     // Encoded on the shard writer's thread, after the statement (the bytes only a later process reads).
-    files.store_fact(
-        folder, *check, name, shared, +[](const void* v) { return fact_codec::encode(*static_cast<const T*>(v)); },
-        bytes / 2);
-    facts->remember_shared<T>(folder, *check, std::move(name), shared, bytes);
+    files.remember_decoded(
+        folder, *check, std::move(name), shared,
+        +[](const void* v) { return fact_codec::encode(*static_cast<const T*>(v)); }, bytes / 2, bytes);
     return *shared;
   }
   return value;
