@@ -107,7 +107,6 @@ void StoreMemory::apply_sealed_locked() {
   if (sealed_.empty()) return;
   std::vector<std::vector<LoggedFolder>> batches = std::move(sealed_);
   sealed_.clear();
-  sealed_waiting_.store(false, std::memory_order_release);
   size_t logged = 0;
   for (auto& batch : batches)
     for (auto& folder : batch)
@@ -119,6 +118,9 @@ void StoreMemory::apply_sealed_locked() {
         apply_locked(folder.dir, read);
       }
   log_bytes_.fetch_sub(logged);
+  // Only now (under mu_, which a sealing takes too): a statement that finds it false finds
+  // every earlier statement's reads remembered, here and in the FactMemory.
+  sealed_waiting_.store(false, std::memory_order_release);
 }
 
 // One logged read, remembered as the immediate calls would have remembered it when it was made:

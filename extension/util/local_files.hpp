@@ -34,6 +34,9 @@ class LocalFiles {
   std::optional<std::string> read(const std::string& relative, size_t max_bytes = kDefaultMaxBytes) const;
   // The same, answered from the statement memo when this statement read it already.
   std::optional<std::string> read_memoized(const std::string& relative, size_t max_bytes = kDefaultMaxBytes) const;
+  // The same, as the one buffer the memo (and the remembered store) keep: null when it does not
+  // exist. For the small `_meta` files a statement reads by the thousand: no copy of them.
+  std::shared_ptr<const std::string> read_shared(const std::string& relative, size_t max_bytes = kDefaultMaxBytes) const;
 
   bool exists(const std::string& relative) const;
   // The size of a regular file (an fstat, no read: a trace entry of kind "stat"); nullopt when it
@@ -77,9 +80,10 @@ class LocalFiles {
   std::optional<std::string> read_plain(const std::string& relative, size_t max_bytes, FileStat* seen) const;
   DirListing read_dir(const std::string& relative, FileStat* seen) const;
   bool remembering() const { return memory_ && (!enabled_ || enabled_()); }
-  // `logged`: set to the buffer a fresh `_meta` read was logged with, for the statement memo to share.
+  // `shared`, when given, is set to the buffer of a `_meta` file's contents instead of returning
+  // them (the buffer a fresh read was logged with): nullopt is then returned.
   std::optional<std::string> read_remembered(const std::string& relative, size_t max_bytes,
-                                             std::shared_ptr<const std::string>* logged = nullptr) const;
+                                             std::shared_ptr<const std::string>* shared = nullptr) const;
   DirListing list_remembered(const std::string& relative) const;
   // One stat of `dir` per statement (`memo_asked`: the caller found none in the memo already).
   // `decoded_under`: the state FactMemory holds facts for, which then stands if it still is.

@@ -118,7 +118,7 @@ std::optional<FolderCheck> LocalFiles::known_folder_check(const std::string& dir
   if (!remembering()) return std::nullopt;
   memory_->settle();  // what the last statement read, if the writer thread has not remembered it yet
   if (auto done = statement_check(dir)) return done;
-  std::optional<FileStat> decoded_under = facts_->state_of(dir);
+  std::optional<FileStat> decoded_under = facts_->holds_any() ? facts_->state_of(dir) : std::nullopt;
   // Nothing decoded in this process: perhaps in an earlier one (the persisted shard).
   if (!decoded_under) decoded_under = memory_->facts_state(dir);
   if (!decoded_under) return std::nullopt;
@@ -170,7 +170,7 @@ DirListing LocalFiles::list_remembered(const std::string& dir) const {
 }
 
 std::optional<std::string> LocalFiles::read_remembered(const std::string& relative, size_t max_bytes,
-                                                       std::shared_ptr<const std::string>* logged) const {
+                                                       std::shared_ptr<const std::string>* shared) const {
   memory_->settle();
   const size_t slash = relative.rfind('/');
   const std::string dir = slash == std::string::npos ? std::string() : relative.substr(0, slash);
@@ -181,6 +181,10 @@ std::optional<std::string> LocalFiles::read_remembered(const std::string& relati
     if (!st->unknown)
       if (auto hit = memory_->member(dir, st->stat, std::string(name)); hit && (!*hit || (*hit)->size() <= max_bytes)) {
         note_hit("file", relative, *hit ? static_cast<int64_t>((*hit)->size()) : 0, hit->has_value());
+        if (shared && *hit) {
+          *shared = std::make_shared<const std::string>(std::move(**hit));
+          return std::nullopt;
+        }
         return *hit;
       }
     auto contents = read_plain(relative, max_bytes, nullptr);
@@ -189,12 +193,14 @@ std::optional<std::string> LocalFiles::read_remembered(const std::string& relati
       memory_->remember_member(dir, st->stat, std::string(name), contents);
       return contents;
     }
-    // One buffer for the log and the statement memo; the caller gets its own copy.
-    auto shared = std::make_shared<const std::string>(std::move(*contents));
-    memory_->log_member(dir, *st, name, shared);
-    contents.emplace(*shared);
-    if (logged) *logged = std::move(shared);
-    return contents;
+    // One buffer for the log, the statement memo and the caller.
+    auto buffer = std::make_shared<const std::string>(std::move(*contents));
+    memory_->log_member(dir, *st, name, buffer);
+    if (shared) {
+      *shared = std::move(buffer);
+      return std::nullopt;
+    }
+    return *buffer;
   }
   if (memory_->knows(relative)) {
     const int64_t now = wall_ns();

@@ -125,6 +125,13 @@ class StatementMemo {
     if (!it->second) return std::optional<std::string>();
     return std::optional<std::string>(*it->second);
   }
+  // Outer nullopt: not remembered. Null: remembered as missing.
+  std::optional<std::shared_ptr<const std::string>> find_shared(const std::string& key) {
+    std::lock_guard lock(mu_);
+    auto it = files_.find(key);
+    if (it == files_.end()) return std::nullopt;
+    return it->second;
+  }
   void remember(const std::string& key, const std::optional<std::string>& contents) {
     if (contents && contents->size() > kMaxEntryBytes) return;
     remember_shared(key, contents ? std::make_shared<const std::string>(*contents) : nullptr);
