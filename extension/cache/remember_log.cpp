@@ -9,9 +9,11 @@
 //
 // Never stale: each logged read carries the check it was made after (the folder's stat and the
 // wall clock before it), and is remembered only into that state of its folder under the same
-// rules as an immediate remember (cache/folder_memory.cpp): a folder entry that moved on to
-// another state keeps its own, a racy check is remembered as racy (never trusted). Until the
-// log is remembered the memory simply does not know those reads, and a reader reads them again.
+// rules as an immediate remember (cache/folder_memory.cpp): the entry stands if it was in that
+// state and trusted at that check, else it starts over from it; an entry holding a later read is
+// left as it is; a racy check stays racy (never trusted). Until the log is remembered the memory
+// simply does not know those reads, and a reader reads them again (FolderCheck::unknown keeps the
+// statement itself off an entry its check did not keep).
 #include <pthread.h>
 
 #include <iterator>
