@@ -26,6 +26,7 @@ std::shared_ptr<const void> FactMemory::find_erased(const std::string& folder, c
 
 void FactMemory::remember_erased(const std::string& folder, const FolderCheck& as_of, std::string name,
                                  std::shared_ptr<const void> value, size_t bytes) {
+  holds_any_.store(true, std::memory_order_relaxed);
   Stripe& s = stripe_of(folder);
   std::lock_guard lock(s.mu);
   bytes += folder.size() + name.size() + sizeof(Fact);

@@ -10,6 +10,7 @@
 // Kept per process, per store identity, in memory only: a new process decodes once what the
 // persistent cache hands it. Bounded; over the bound it starts over.
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -56,6 +57,9 @@ class FactMemory {
   // The stat of the folder's state that facts are remembered for; nullopt when none are.
   std::optional<FileStat> state_of(const std::string& folder);
   size_t bytes() const;
+  // False until a fact is first remembered: a new process's cold statement (whose facts are
+  // remembered after it, cache/remember_log.cpp) then asks no stripe for a folder's state.
+  bool holds_any() const { return holds_any_.load(std::memory_order_relaxed); }
 
  private:
   struct Fact {
@@ -87,6 +91,7 @@ class FactMemory {
   Stripe& stripe_of(const std::string& folder) { return stripes_[stripe_index(folder)]; }
 
   std::array<Stripe, kStripes> stripes_;
+  std::atomic<bool> holds_any_{false};
 };
 
 }  // namespace mfsql

@@ -82,6 +82,10 @@ bool StoreMemory::keeps_folder(const std::string& dir, const FileStat& now_stat,
 
 bool StoreMemory::validate_folder(const std::string& dir, const FileStat& now_stat, int64_t now_ns) {
   std::lock_guard lock(mu_);
+  return validate_folder_locked(dir, now_stat, now_ns);
+}
+
+bool StoreMemory::validate_folder_locked(const std::string& dir, const FileStat& now_stat, int64_t now_ns) {
   auto& shard = shard_locked(dir);
   auto it = shard.find(dir);
   if (it != shard.end() && !it->second.is_file && it->second.stat == now_stat &&
@@ -118,6 +122,11 @@ std::optional<std::optional<std::string>> StoreMemory::member(const std::string&
 
 void StoreMemory::remember_listing(const std::string& dir, const FileStat& stat, int64_t read_ns, DirListing listing) {
   std::lock_guard lock(mu_);
+  remember_listing_locked(dir, stat, read_ns, std::move(listing));
+}
+
+void StoreMemory::remember_listing_locked(const std::string& dir, const FileStat& stat, int64_t read_ns,
+                                          DirListing listing) {
   auto& shard = shard_locked(dir);
   auto& e = shard[dir];
   long before = static_cast<long>(e.bytes());
@@ -138,8 +147,13 @@ void StoreMemory::remember_member(const std::string& dir, const FileStat& as_of,
   // Copied before the lock: the walk's threads remember in parallel, and a copy under the one
   // lock of the store made them queue on it (futex waits in a cold statement).
   std::optional<std::string> copy = contents;
-  const long added = static_cast<long>(name.size() + (copy ? copy->size() : 0) + 64);  // as RememberedEntry::bytes()
   std::lock_guard lock(mu_);
+  remember_member_locked(dir, as_of, name, std::move(copy));
+}
+
+void StoreMemory::remember_member_locked(const std::string& dir, const FileStat& as_of, const std::string& name,
+                                         std::optional<std::string> copy) {
+  const long added = static_cast<long>(name.size() + (copy ? copy->size() : 0) + 64);  // as RememberedEntry::bytes()
   auto& shard = shard_locked(dir);
   auto it = shard.find(dir);
   // Only into the state it was read in: a folder that moved on meanwhile may hold other contents.
@@ -310,10 +324,11 @@ void ShardWriter::after_fork_in_child() {
 bool write_behind(std::shared_ptr<WritesBehind> owner) { return !ShardWriter::gone_ && shard_writer().post(std::move(owner)); }
 
 void StoreMemory::flush() {
-  if (!persistence_) return;
+  seal_log();
+  if (!persistence_) return apply_sealed();  // nothing to write: remembered now
   {
     std::lock_guard lock(mu_);
-    if (dirty_.empty()) return;
+    if (dirty_.empty() && sealed_.empty()) return;
   }
   auto self = weak_from_this().lock();
   if (!self || !write_behind(std::move(self))) write_dirty();
@@ -328,6 +343,7 @@ void StoreMemory::write_dirty() {
   std::vector<std::pair<std::string, std::string>> out;
   {
     std::lock_guard lock(mu_);
+    apply_sealed_locked();  // what the statements read, remembered first: it is what changed
     for (auto& name : dirty_) {
       auto it = shards_.find(name);
       if (it == shards_.end()) continue;

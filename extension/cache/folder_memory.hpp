@@ -7,6 +7,8 @@
 // since). Anything else is read again. One StoreMemory per store identity is shared by every
 // connection of the process; a ShardPersistence (cache/cache_file.*) carries it across processes,
 // one blob per flow ("shard"), so a fresh process loads a flow's facts in one SQLite read.
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -23,6 +25,8 @@
 #include "util/statement_memo.hpp"
 
 namespace mfsql {
+
+class FactMemory;
 
 // Where remembered shards live between processes. Implementations never throw: a cache that
 // cannot be read or written is simply not used.
@@ -111,6 +115,29 @@ bool stored_valid(const RememberedEntry& e);
 // The body's checksum (XXH64, seed 0).
 uint64_t shard_checksum(std::string_view bytes);
 
+// One thing a statement read or decoded, not yet in the memory (cache/remember_log.cpp): the
+// statement's threads only append it; the writer thread (or the next statement) remembers it.
+// Each one carries the check it was read after (`stat`, `ns`: the wall clock before that stat),
+// so it is remembered only into that state of its folder, exactly as an immediate remember is.
+struct LoggedRead {
+  enum class Kind : uint8_t { member, listing, fact };
+  Kind kind = Kind::member;
+  FileStat stat;
+  int64_t ns = 0;
+  std::string name;                            // member, fact
+  std::shared_ptr<const std::string> contents;  // member: shared with the statement memo
+  DirListing listing;                          // listing
+  std::shared_ptr<const void> value;    // fact: the decoded value, its encoder, the bytes' estimate
+  std::string (*encoder)(const void*) = nullptr;
+  size_t estimate = 0;
+  FactMemory* facts = nullptr;  // fact: also remembered there (process-lifetime, FactMemory::shared)
+  size_t fact_bytes = 0;
+};
+struct LoggedFolder {
+  std::string dir;
+  std::vector<LoggedRead> reads;  // in the order they were made on one thread
+};
+
 class StoreMemory : public WritesBehind, public std::enable_shared_from_this<StoreMemory> {
  public:
   // Two seconds covers coarse filesystems (FAT, HFS+, some NFS servers: 1-2 s ticks), the kernel's
@@ -166,6 +193,20 @@ class StoreMemory : public WritesBehind, public std::enable_shared_from_this<Sto
   void remember_value_bytes(const std::string& flow, const std::string& sha, const std::string& serialized);
   static constexpr size_t kMaxValueBytes = 16 * 1024;  // larger values: the blob is read (and stat'ed)
 
+  // Remembering off the statement's path (cache/remember_log.cpp). A statement appends what it read
+  // to a log (per thread: no shared lock, no lookup, no copy into the maps); its end seals the log
+  // and the writer thread remembers it before it encodes the shards. The next statement first
+  // remembers whatever sealed log is still waiting (settle), so it finds what the last one read.
+  // A statement never looks up what it logged itself: its statement memo has it.
+  void log_member(const std::string& dir, const FolderCheck& as_of, std::string_view name,
+                  std::shared_ptr<const std::string> contents);
+  void log_listing(const std::string& dir, const FileStat& stat, int64_t read_ns, DirListing listing);
+  void log_fact(const std::string& dir, const FolderCheck& as_of, std::string name, std::shared_ptr<const void> value,
+                std::string (*encoder)(const void*), size_t estimate, FactMemory* facts, size_t fact_bytes);
+  void settle() {
+    if (sealed_waiting_.load(std::memory_order_acquire)) apply_sealed();
+  }
+
   void forget(const std::string& path);
   // At a statement's end: hands the shards changed since the last flush to the process's one
   // writer thread, which encodes and saves them after the statement has answered (a cold
@@ -186,6 +227,23 @@ class StoreMemory : public WritesBehind, public std::enable_shared_from_this<Sto
   Shard& shard_locked(const std::string& path);
   void add_bytes_locked(const std::string& path, long delta, bool lasting);
   void remember_fact_locked(const std::string& dir, const FileStat& as_of, StoredFact fact);
+  bool validate_folder_locked(const std::string& dir, const FileStat& now_stat, int64_t now_ns);
+  void remember_listing_locked(const std::string& dir, const FileStat& stat, int64_t read_ns, DirListing listing);
+  void remember_member_locked(const std::string& dir, const FileStat& as_of, const std::string& name,
+                              std::optional<std::string> contents);
+  // The log (cache/remember_log.cpp).
+  struct LogStripe {
+    std::mutex mu;
+    std::vector<LoggedFolder> folders;
+  };
+  static constexpr size_t kLogStripes = 8;  // picked by thread: the walk's threads never share one
+  LogStripe& log_stripe();
+  template <typename Fill>
+  void append(const std::string& dir, Fill&& fill);  // fills a LoggedRead made in place
+  void seal_log();
+  void apply_sealed();
+  void apply_sealed_locked();
+  void apply_locked(const std::string& dir, LoggedRead& read);
   // Encodes the entry's pending facts; one too large to keep is dropped.
   void encode_facts_locked(RememberedEntry& e);
 
@@ -195,6 +253,10 @@ class StoreMemory : public WritesBehind, public std::enable_shared_from_this<Sto
   std::map<std::string, Shard, std::less<>> shards_;  // by flow ("" for the root)
   std::set<std::string, std::less<>> dirty_;
   size_t bytes_ = 0;
+  std::array<LogStripe, kLogStripes> log_;
+  std::atomic<size_t> log_bytes_{0};  // bounded as the memory is: beyond it, reads are not logged
+  std::vector<std::vector<LoggedFolder>> sealed_;  // under mu_
+  std::atomic<bool> sealed_waiting_{false};
 };
 
 }  // namespace mfsql

@@ -23,6 +23,12 @@ struct FolderCheck {
   // Compared with the decoded facts' state only (cache/fact_memory.hpp): a read of the folder's
   // remembered files must first validate them against the same stat (no second syscall).
   bool facts_only = false;
+  // Nothing remembered of the folder stood for this stat when it was checked (a cold folder, or
+  // one that changed): none of its remembered files, listing or facts is looked up. Required,
+  // not only cheaper, when remembering is deferred (cache/remember_log.cpp): an entry that
+  // validation would have started over (racy, or moved on) is then still there until the log
+  // is remembered.
+  bool unknown = false;
 };
 
 // A persisted fact's bytes as the cache hands them out (cache/stored_facts.cpp): read in place,

@@ -177,9 +177,17 @@ std::optional<std::string> LocalFiles::read_plain(const std::string& relative, s
 }
 
 std::optional<std::string> LocalFiles::read_memoized(const std::string& relative, size_t max_bytes) const {
-  if (!memo_) return read(relative, max_bytes);
+  auto text = read_shared(relative, max_bytes);
+  return text ? std::optional<std::string>(*text) : std::nullopt;
+}
+
+std::shared_ptr<const std::string> LocalFiles::read_shared(const std::string& relative, size_t max_bytes) const {
+  if (!memo_) {
+    auto contents = read(relative, max_bytes);
+    return contents ? std::make_shared<const std::string>(std::move(*contents)) : nullptr;
+  }
   const std::string key = root_ + "/" + relative;  // one memo serves every store of the connection
-  if (auto hit = memo_->find(key)) {
+  if (auto hit = memo_->find_shared(key)) {
     note_memoized(relative, false);
     TraceTimer timer(trace_, "file", relative);
     timer.entry().cache_hit = true;
@@ -187,9 +195,12 @@ std::optional<std::string> LocalFiles::read_memoized(const std::string& relative
     timer.entry().bytes = *hit ? static_cast<int64_t>((*hit)->size()) : 0;
     return *hit;
   }
-  auto contents = read(relative, max_bytes);
-  memo_->remember(key, contents);
-  return contents;
+  // One buffer for the caller, the statement memo and the remembered store's log (no copies).
+  std::shared_ptr<const std::string> shared;
+  auto contents = remembering() ? read_remembered(relative, max_bytes, &shared) : read_plain(relative, max_bytes, nullptr);
+  if (!shared && contents) shared = std::make_shared<const std::string>(std::move(*contents));
+  memo_->remember_shared(key, shared);
+  return shared;
 }
 
 std::optional<uint64_t> LocalFiles::size(const std::string& relative) const {

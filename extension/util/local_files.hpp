@@ -35,6 +35,9 @@ class LocalFiles {
   std::optional<std::string> read(const std::string& relative, size_t max_bytes = kDefaultMaxBytes) const;
   // The same, answered from the statement memo when this statement read it already.
   std::optional<std::string> read_memoized(const std::string& relative, size_t max_bytes = kDefaultMaxBytes) const;
+  // The same, as the one buffer the memo (and the remembered store) keep: null when it does not
+  // exist. For the small `_meta` files a statement reads by the thousand: no copy of them.
+  std::shared_ptr<const std::string> read_shared(const std::string& relative, size_t max_bytes = kDefaultMaxBytes) const;
 
   bool exists(const std::string& relative) const;
   // The size of a regular file (an fstat, no read: a trace entry of kind "stat"); nullopt when it
@@ -67,9 +70,12 @@ class LocalFiles {
   // they stand for the check `now` (its own check time into *checked_ns); and keeping them.
   std::optional<FactBytes> stored_fact(const std::string& dir, const FolderCheck& now, std::string_view name,
                                        int64_t* checked_ns) const;
-  // `encoder` makes the bytes of `value` later, on the shard writer's thread.
-  void store_fact(const std::string& dir, const FolderCheck& as_of, std::string name, std::shared_ptr<const void> value,
-                  std::string (*encoder)(const void*), size_t estimate) const;
+  // `value` was decoded from folder `dir` after its check `as_of`: remembered in facts() (`bytes`:
+  // its approximate size) and beside the folder, as bytes that `encoder` makes later on the shard
+  // writer's thread (`estimate`: their size meanwhile). With a statement memo, after the statement.
+  void remember_decoded(const std::string& dir, const FolderCheck& as_of, std::string name,
+                        std::shared_ptr<const void> value, std::string (*encoder)(const void*), size_t estimate,
+                        size_t bytes) const;
   // A value `make` derives from this store's files (cache/derived_memory.hpp), remembered under
   // `key` with every folder check its reads relied on, and given again while each of those
   // folders still checks as it did. `make` clears `keep` for a value not to be remembered.
@@ -81,7 +87,10 @@ class LocalFiles {
   std::optional<std::string> read_plain(const std::string& relative, size_t max_bytes, FileStat* seen) const;
   DirListing read_dir(const std::string& relative, FileStat* seen) const;
   bool remembering() const { return memory_ && (!enabled_ || enabled_()); }
-  std::optional<std::string> read_remembered(const std::string& relative, size_t max_bytes) const;
+  // `shared`, when given, is set to the buffer of a `_meta` file's contents instead of returning
+  // them (the buffer a fresh read was logged with): nullopt is then returned.
+  std::optional<std::string> read_remembered(const std::string& relative, size_t max_bytes,
+                                             std::shared_ptr<const std::string>* shared = nullptr) const;
   DirListing list_remembered(const std::string& relative) const;
   // One stat of `dir` per statement (`memo_asked`: the caller found none in the memo already).
   // `decoded_under`: the state FactMemory holds facts for, which then stands if it still is.

@@ -133,7 +133,7 @@ std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, 
         return v;
       }
       // Checked for the facts alone; the remembered files are validated against the same stat.
-      memory_->validate_folder(dir, v->stat, v->checked_ns);
+      v->unknown = !memory_->validate_folder(dir, v->stat, v->checked_ns);
       v->facts_only = false;
       memo_->mark_validated(this, dir, *v);
       note_check(dir, *v);
@@ -142,7 +142,7 @@ std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, 
   const int64_t now = wall_ns();  // before the stat: a change after it is then never "older"
   TraceTimer timer(trace_, "check", dir.empty() ? "." : dir);
   std::optional<FileStat> st = quick_stat(dir, true);
-  bool facts_only = false;
+  bool facts_only = false, kept = false;
   // For decoded facts, their own state standing is enough (FactMemory::find applies the racy rule
   // to each fact); the remembered files are then validated only if they are read.
   if (st && decoded_under && *st == *decoded_under) {
@@ -153,7 +153,11 @@ std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, 
     // over from this stat (one lookup for both: this is every cold folder's path). Every read
     // that fills it in again is made the safe way; a path that leads through a symlink reads as
     // missing, so what is remembered under this stat is what a fresh read gives under it.
-    timer.entry().cache_hit = memory_->validate_folder(dir, *st, now);
+    // With a statement memo, the entry starts over only when a read logged under this check is
+    // remembered, after the statement (cache/remember_log.cpp); `unknown` keeps this statement
+    // off the old entry meanwhile.
+    kept = memo_ ? memory_->keeps_folder(dir, *st, now) : memory_->validate_folder(dir, *st, now);
+    timer.entry().cache_hit = kept;
   } else {
     timer.entry().status = -1;
     timer.entry().error = "missing";
@@ -161,7 +165,7 @@ std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, 
     note_uncovered(dir);
     return std::nullopt;
   }
-  const FolderCheck check{*st, now, facts_only};
+  const FolderCheck check{*st, now, facts_only, !facts_only && !kept};
   if (memo_) memo_->mark_validated(this, dir, check);
   note_check(dir, check);
   return check;
@@ -169,8 +173,9 @@ std::optional<FolderCheck> LocalFiles::validated_folder(const std::string& dir, 
 
 std::optional<FolderCheck> LocalFiles::known_folder_check(const std::string& dir) const {
   if (!remembering()) return std::nullopt;
+  memory_->settle();  // what the last statement read, if the writer thread has not remembered it yet
   if (auto done = statement_check(dir)) return done;
-  std::optional<FileStat> decoded_under = facts_->state_of(dir);
+  std::optional<FileStat> decoded_under = facts_->holds_any() ? facts_->state_of(dir) : std::nullopt;
   // Nothing decoded in this process: perhaps in an earlier one (the persisted shard).
   if (!decoded_under) decoded_under = memory_->facts_state(dir);
   if (!decoded_under) return std::nullopt;
@@ -190,18 +195,22 @@ std::optional<FactBytes> LocalFiles::stored_fact(const std::string& dir, const F
   return memory_->fact(dir, now.stat, now.checked_ns, name, checked_ns);
 }
 
-void LocalFiles::store_fact(const std::string& dir, const FolderCheck& as_of, std::string name,
-                            std::shared_ptr<const void> value, std::string (*encoder)(const void*),
-                            size_t estimate) const {
-  if (remembering())
-    memory_->remember_fact(dir, as_of.stat, as_of.checked_ns, std::move(name), std::move(value), encoder, estimate);
+void LocalFiles::remember_decoded(const std::string& dir, const FolderCheck& as_of, std::string name,
+                                  std::shared_ptr<const void> value, std::string (*encoder)(const void*),
+                                  size_t estimate, size_t bytes) const {
+  if (!remembering()) return;
+  if (memo_)
+    return memory_->log_fact(dir, as_of, std::move(name), std::move(value), encoder, estimate, facts_.get(), bytes);
+  memory_->remember_fact(dir, as_of.stat, as_of.checked_ns, name, value, encoder, estimate);
+  facts_->remember_shared<void>(dir, as_of, std::move(name), std::move(value), bytes);
 }
 
 DirListing LocalFiles::list_remembered(const std::string& dir) const {
+  memory_->settle();
   if (memory_->knows(dir)) {
     auto st = validated_folder(dir);
     if (!st) return read_dir(dir, nullptr);
-    if (auto hit = memory_->listing(dir, st->stat)) {
+    if (auto hit = st->unknown ? nullptr : memory_->listing(dir, st->stat)) {
       note_hit("dir", dir, static_cast<int64_t>(hit->size()), true);
       return hit;
     }
@@ -212,27 +221,47 @@ DirListing LocalFiles::list_remembered(const std::string& dir) const {
   if (!seen.ino) note_uncovered(dir);
   if (seen.ino) {
     note_check(dir, {seen, read_ns});
-    memory_->remember_listing(dir, seen, read_ns, listing);
-    // The entry now stands for this stat: later reads in this statement need no other check.
-    if (memo_ && !memo_->validated(this, dir)) memo_->mark_validated(this, dir, {seen, read_ns});
+    if (memo_) memory_->log_listing(dir, seen, read_ns, listing);
+    else memory_->remember_listing(dir, seen, read_ns, listing);
+    // The entry stands for this stat (once the log is remembered): later reads in this statement
+    // need no other check, and look nothing up (`unknown`).
+    if (memo_ && !memo_->validated(this, dir)) memo_->mark_validated(this, dir, {seen, read_ns, false, true});
   }
   return listing;
 }
 
-std::optional<std::string> LocalFiles::read_remembered(const std::string& relative, size_t max_bytes) const {
+std::optional<std::string> LocalFiles::read_remembered(const std::string& relative, size_t max_bytes,
+                                                       std::shared_ptr<const std::string>* shared) const {
+  memory_->settle();
   const size_t slash = relative.rfind('/');
   const std::string dir = slash == std::string::npos ? std::string() : relative.substr(0, slash);
   if (in_meta(dir)) {
-    const std::string name = relative.substr(slash + 1);
+    const std::string_view name = std::string_view(relative).substr(slash + 1);
     auto st = validated_folder(dir);
     if (!st) return read_plain(relative, max_bytes, nullptr);
-    if (auto hit = memory_->member(dir, st->stat, name); hit && (!*hit || (*hit)->size() <= max_bytes)) {
-      note_hit("file", relative, *hit ? static_cast<int64_t>((*hit)->size()) : 0, hit->has_value());
-      return *hit;
-    }
+    if (!st->unknown)
+      if (auto hit = memory_->member(dir, st->stat, std::string(name)); hit && (!*hit || (*hit)->size() <= max_bytes)) {
+        note_hit("file", relative, *hit ? static_cast<int64_t>((*hit)->size()) : 0, hit->has_value());
+        if (shared && *hit) {
+          *shared = std::make_shared<const std::string>(std::move(**hit));
+          return std::nullopt;
+        }
+        return *hit;
+      }
     auto contents = read_plain(relative, max_bytes, nullptr);
-    if (contents && contents->size() <= max_bytes) memory_->remember_member(dir, st->stat, name, contents);
-    return contents;
+    if (!contents || contents->size() > max_bytes) return contents;
+    if (!memo_) {
+      memory_->remember_member(dir, st->stat, std::string(name), contents);
+      return contents;
+    }
+    // One buffer for the log, the statement memo and the caller.
+    auto buffer = std::make_shared<const std::string>(std::move(*contents));
+    memory_->log_member(dir, *st, name, buffer);
+    if (shared) {
+      *shared = std::move(buffer);
+      return std::nullopt;
+    }
+    return *buffer;
   }
   note_uncovered(relative);
   if (memory_->knows(relative)) {

@@ -129,13 +129,27 @@ class StatementMemo {
     std::lock_guard lock(mu_);
     auto it = files_.find(key);
     if (it == files_.end()) return std::nullopt;
+    if (!it->second) return std::optional<std::string>();
+    return std::optional<std::string>(*it->second);
+  }
+  // Outer nullopt: not remembered. Null: remembered as missing.
+  std::optional<std::shared_ptr<const std::string>> find_shared(const std::string& key) {
+    std::lock_guard lock(mu_);
+    auto it = files_.find(key);
+    if (it == files_.end()) return std::nullopt;
     return it->second;
   }
   void remember(const std::string& key, const std::optional<std::string>& contents) {
+    if (contents && contents->size() > kMaxEntryBytes) return;
+    remember_shared(key, contents ? std::make_shared<const std::string>(*contents) : nullptr);
+  }
+  // The same, keeping `contents` itself (null: missing): the buffer a remembered store's log
+  // holds too (cache/remember_log.cpp), not a copy of it.
+  void remember_shared(const std::string& key, std::shared_ptr<const std::string> contents) {
     std::lock_guard lock(mu_);
     size_t size = contents ? contents->size() : 0;
     if (open_cursors_ == 0 || size > kMaxEntryBytes || bytes_ + size > kMaxTotalBytes) return;
-    if (files_.emplace(key, contents).second) bytes_ += size + key.size();
+    if (files_.emplace(key, std::move(contents)).second) bytes_ += size + key.size();
   }
 
   DirListing find_listing(const std::string& key) {
@@ -190,7 +204,7 @@ class StatementMemo {
   std::mutex mu_;
   int open_cursors_ = 0;
   size_t bytes_ = 0;
-  std::unordered_map<std::string, std::optional<std::string>, PathHash> files_;
+  std::unordered_map<std::string, std::shared_ptr<const std::string>, PathHash> files_;  // null: missing
   std::unordered_map<const void*, std::unordered_map<std::string, FolderCheck, PathHash>> validated_;
   std::map<const void*, std::function<void()>> at_end_;
   std::unordered_map<std::string, DirListing, PathHash> listings_;

@@ -101,7 +101,7 @@ auto decoded_once(LocalFiles& files, const std::string& folder, std::string name
   FactMemory* facts = files.facts();
   if (!facts) return decode();
   std::optional<FolderCheck> check = files.known_folder_check(folder);
-  if (check) {
+  if (check && !check->unknown) {  // unknown: nothing remembered stood for that check
     if (auto hit = facts->find<T>(folder, *check, name)) return *hit;
     // Decoded by an earlier process (or before this process's facts started over), persisted.
     int64_t checked_ns = 0;
@@ -120,10 +120,9 @@ auto decoded_once(LocalFiles& files, const std::string& folder, std::string name
     const size_t bytes = approx_bytes(value);
     auto shared = std::make_shared<const T>(std::move(value));
     // Encoded on the shard writer's thread, after the statement (the bytes only a later process reads).
-    files.store_fact(
-        folder, *check, name, shared, +[](const void* v) { return fact_codec::encode(*static_cast<const T*>(v)); },
-        bytes / 2);
-    facts->remember_shared<T>(folder, *check, std::move(name), shared, bytes);
+    files.remember_decoded(
+        folder, *check, std::move(name), shared,
+        +[](const void* v) { return fact_codec::encode(*static_cast<const T*>(v)); }, bytes / 2, bytes);
     return *shared;
   }
   return value;
@@ -139,11 +138,12 @@ std::string join_names(const std::vector<std::string>& names) {
 
 std::string LocalMetadata::describe() const { return "the local store at " + files_->root(); }
 
-std::optional<std::string> LocalMetadata::read_self(const std::string& dir) {
+std::shared_ptr<const std::string> LocalMetadata::read_self(const std::string& dir) {
   try {
-    return files_->read_memoized(dir + "/_meta/_self.json", kMaxJsonFile);
+    return files_->read_shared(dir + "/_meta/_self.json", kMaxJsonFile);
   } catch (const CorruptRecord&) {
-    return std::string();  // there but unreadable (the trace says why): a damaged record, not a missing one
+    // there but unreadable (the trace says why): a damaged record, not a missing one
+    return std::make_shared<const std::string>();
   }
 }
 
@@ -258,7 +258,7 @@ std::optional<int> LocalMetadata::done_attempt(const std::string& meta, const Li
   for (auto& e : entries)
     if (!e.is_dir && e.name.rfind("sysmeta_attempt-done_", 0) == 0 && e.name > last) last = e.name;
   if (last.empty()) return std::nullopt;
-  auto text = files_->read_memoized(meta + "/" + last, kMaxJsonFile);
+  auto text = files_->read_shared(meta + "/" + last, kMaxJsonFile);
   if (!text) return std::nullopt;
   auto fast = flat_json::attempt_done(*text);
   auto attempt = fast ? *fast : parse_attempt_done(*text);
@@ -286,7 +286,7 @@ std::vector<ArtifactRecord> LocalMetadata::decode_artifacts(const ObjectPath& ta
   for (auto& e : entries)
     if (!e.is_dir && e.name.rfind(prefix, 0) == 0 && e.name.size() > 5 &&
         e.name.compare(e.name.size() - 5, 5, ".json") == 0)
-      if (auto text = files_->read_memoized(meta + "/" + std::string(e.name), kMaxJsonFile))
+      if (auto text = files_->read_shared(meta + "/" + std::string(e.name), kMaxJsonFile))
         out.push_back(artifact_of(*text, task, *attempt,
                                   std::string(e.name.substr(prefix.size(), e.name.size() - prefix.size() - 5))));
   return out;
@@ -310,7 +310,7 @@ std::vector<ArtifactRecord> LocalMetadata::decode_artifacts_named(const ObjectPa
   for (auto& name : names) {
     if (!safe_component(name)) continue;
     // Straight to the registration file: no listing of the task's (large) _meta folder.
-    auto text = files_->read_memoized(meta + "/" + std::to_string(*attempt) + "_artifact_" + name + ".json", kMaxJsonFile);
+    auto text = files_->read_shared(meta + "/" + std::to_string(*attempt) + "_artifact_" + name + ".json", kMaxJsonFile);
     if (text) out.push_back(artifact_of(*text, task, *attempt, name));
   }
   return out;
@@ -344,7 +344,7 @@ std::vector<MetadataEntry> LocalMetadata::decode_metadata(const ObjectPath& task
   std::sort(names.begin(), names.end());
   int64_t order = 0;
   for (auto& n : names) {
-    auto text = files_->read_memoized(meta + "/" + n, kMaxJsonFile);
+    auto text = files_->read_shared(meta + "/" + n, kMaxJsonFile);
     if (!text) continue;
     try {
       auto fast = flat_json::metadata(*text, task);

@@ -47,7 +47,7 @@ class LocalMetadata final : public MetadataProvider {
   std::vector<ArtifactRecord> decode_artifacts_named(const ObjectPath& task, const std::string& meta,
                                                      std::optional<int> attempt, const std::vector<std::string>& names);
   std::vector<MetadataEntry> decode_metadata(const ObjectPath& task, const std::string& meta, const std::string& prefix);
-  std::optional<std::string> read_self(const std::string& dir);
+  std::shared_ptr<const std::string> read_self(const std::string& dir);  // null: not there
   std::vector<std::string> child_dirs(const std::string& dir);
 
   std::shared_ptr<LocalFiles> files_;
