@@ -154,5 +154,28 @@ TEST_F(DerivedValues, FoldersReadOnHelperThreadsAreDependedOnToo) {
   EXPECT_EQ(made_, 2) << "folder F/" << changed << "/_meta was read on a helper thread";
 }
 
+// Two LocalFiles over one root (root='/s' and root='/s/.metaflow' in one statement) share the
+// connection's statement memo but each checks folders at its own moment (found in review): bytes
+// one of them read before Metaflow renamed a new file into place must not pass for what the
+// other's later check saw, or the value derived from them stays stale under that check.
+TEST_F(DerivedValues, AnotherReaderOfTheSameRootDoesNotLendItsOlderBytes) {
+  LocalFiles other(root_.string(), &trace_, &memo_);
+  other.remember_in(StoreMemory::shared(other.identity(), nullptr), nullptr);
+  auto make = [&] {
+    files_->list("F/3/_meta");  // this reader's own check of the folder
+    return std::stoi(files_->read_memoized("F/3/_meta/_self.json").value_or("-1"));
+  };
+  memo_.cursor_opened();
+  ASSERT_EQ(other.read_memoized("F/3/_meta/_self.json").value_or(""), "3");
+  write("F/3/_meta/_self.json.tmp", "30");
+  fs::rename(root_ / "F/3/_meta/_self.json.tmp", root_ / "F/3/_meta/_self.json");
+  settle(root_ / "F/3/_meta");
+  auto first = files_->derived(
+      "key", [&](bool&) -> std::shared_ptr<const void> { return std::make_shared<const int>(make()); }, 16);
+  memo_.cursor_closed();
+  EXPECT_EQ(*std::static_pointer_cast<const int>(first), 30);
+  EXPECT_EQ(derive(make), 30) << "remembered bytes read under the other reader's older check";
+}
+
 }  // namespace
 }  // namespace mfsql

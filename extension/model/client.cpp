@@ -4,6 +4,7 @@
 #include <chrono>
 #include <set>
 
+#include "util/dependency_log.hpp"
 #include "util/error.hpp"
 
 namespace mfsql::client {
@@ -127,6 +128,9 @@ std::optional<ordered_json> graph_info(Store& store, const ObjectPath& run) {
     JsonValue v = store.value(*art);
     if (v && v->is_object()) return *v;
   } catch (const CorruptRecord&) {
+    // A blob missing or half written answers "no graph" now, not for good: nothing derived from
+    // this answer may be remembered (cache/derived_memory.hpp).
+    if (DependencyLog* log = DependencyLog::current()) log->taint();
   }
   return std::nullopt;
 }
@@ -192,8 +196,11 @@ RunOutcome read_run_outcome(Store& store, const ObjectPath& run) {
 // task's): a second statement checks them and decodes nothing (model/metadata_provider.hpp).
 RunOutcome run_outcome(Store& store, const ObjectPath& run) {
   const std::string pathspec = run.pathspec();
+  // What the files do not decide goes into the key: the connection's value cap (a value over it is
+  // NULL, an undecodable outcome) and the datastore the blobs come from.
   auto remembered = store.meta().derived(
-      "run_outcome\n" + pathspec,
+      "run_outcome\n" + pathspec + "\n" + std::to_string(store.settings().max_value_bytes) + "\n" +
+          store.data().describe(),
       [&](bool& keep) -> std::shared_ptr<const void> {
         auto out = std::make_shared<const RunOutcome>(read_run_outcome(store, run));
         // An end task whose outcome artifacts did not decode: asked again, never kept.

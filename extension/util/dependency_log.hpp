@@ -4,6 +4,7 @@
 // on, and marks the log tainted by any read that no folder check covers (a file outside `_meta`
 // other than a content-addressed blob, a missing folder, another store). parallel_for carries
 // the current log to its helper threads, so no read made for the value goes unnoted.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -80,6 +81,7 @@ class DependencyLog {
     for (auto& d : deps_)
       if (d.folder == folder) {
         if (!(d.stat == stat)) tainted_ = true;  // two states of one folder: nothing to stand for
+        d.checked_ns = std::min(d.checked_ns, checked_ns);  // the racy rule, from the earliest check
         return;
       }
     deps_.push_back({folder, stat, checked_ns});

@@ -186,7 +186,7 @@ std::shared_ptr<const std::string> LocalFiles::read_shared(const std::string& re
     auto contents = read(relative, max_bytes);
     return contents ? std::make_shared<const std::string>(std::move(*contents)) : nullptr;
   }
-  const std::string key = root_ + "/" + relative;  // one memo serves every store of the connection
+  const std::string key = memo_key(relative, false);
   if (auto hit = memo_->find_shared(key)) {
     note_memoized(relative, false);
     TraceTimer timer(trace_, "file", relative);
@@ -223,6 +223,23 @@ std::optional<uint64_t> LocalFiles::size(const std::string& relative) const {
   return static_cast<uint64_t>(st.st_size);
 }
 
+// The statement memo's key of a file or listing: this LocalFiles's own, not only the root's. The
+// memo records each folder's check per LocalFiles, and two of them over one root (root='/s' and
+// root='/s/.metaflow' in one statement) check it at different moments: bytes one read under an
+// older check must not pass for what the other's newer check saw (a fact or derived value kept
+// under that check would then stay stale). The trailing '/' keeps a listing apart from a file.
+std::string LocalFiles::memo_key(const std::string& relative, bool listing) const {
+  const auto self = reinterpret_cast<uintptr_t>(this);
+  std::string key;
+  key.reserve(sizeof self + root_.size() + relative.size() + 2);
+  key.append(reinterpret_cast<const char*>(&self), sizeof self);
+  key += root_;
+  key += '/';
+  key += relative;
+  if (listing) key += '/';
+  return key;
+}
+
 // What an answer from the statement memo relied on, for the current DependencyLog: the check of
 // the folder that the first read of this statement made (a `_meta` file, a listing), or nothing
 // that a folder check covers.
@@ -246,7 +263,7 @@ bool LocalFiles::exists(const std::string& relative) const {
 DirListing LocalFiles::list(const std::string& relative) const {
   if (!remembering()) note_uncovered(relative);
   if (!memo_) return remembering() ? list_remembered(relative) : read_dir(relative, nullptr);
-  const std::string key = root_ + "/" + relative + "/";  // the trailing '/' keeps it apart from files
+  const std::string key = memo_key(relative, true);
   if (auto hit = memo_->find_listing(key)) {
     note_memoized(relative, true);
     TraceTimer timer(trace_, "dir", relative.empty() ? "." : relative);

@@ -101,8 +101,9 @@ class LocalFiles {
   // For the current DependencyLog (util/dependency_log.hpp), if any: a check a read relied on, or
   // a read no folder check covers.
   void note_check(const std::string& dir, const FolderCheck& check) const;
-  void note_uncovered(const std::string& relative) const;
+  void note_uncovered(const std::string& relative, bool read_whole = true) const;
   void note_memoized(const std::string& relative, bool listing) const;
+  std::string memo_key(const std::string& relative, bool listing) const;
 
   int open_beneath(const std::string& relative, bool directory) const;
   void note_link(const std::string& folder, const char* name) const;

@@ -68,14 +68,15 @@ void LocalFiles::note_check(const std::string& dir, const FolderCheck& check) co
 }
 
 // A content-addressed blob (<flow>/data/<sha[:2]>/<sha>, datastore/cas.cpp) is the same bytes
-// whenever it is read whole, so a value decoded from it depends on no folder.
-void LocalFiles::note_uncovered(const std::string& relative) const {
+// whenever it is read whole, so a value decoded from it depends on no folder; one missing, or
+// changing under its read (Metaflow before 2.19.20 wrote blobs in place), does taint.
+void LocalFiles::note_uncovered(const std::string& relative, bool read_whole) const {
   DependencyLog* log = DependencyLog::current();
   if (!log) return;
   const size_t a = relative.find('/');
   const bool blob = a != std::string::npos && relative.compare(a, 6, "/data/") == 0 &&
                     std::count(relative.begin(), relative.end(), '/') == 3;
-  if (!blob) log->taint();
+  if (!blob || !read_whole) log->taint();
 }
 
 std::shared_ptr<const void> LocalFiles::derived(const std::string& key,
@@ -287,6 +288,7 @@ std::optional<std::string> LocalFiles::read_remembered(const std::string& relati
   const int64_t read_ns = wall_ns();
   auto contents = read_plain(relative, max_bytes, &seen);
   if (contents && seen.ino) memory_->remember_file(relative, seen, read_ns, *contents);
+  if (!contents || !seen.ino) note_uncovered(relative, /*read_whole=*/false);  // not even a blob stands for it
   return contents;
 }
 
