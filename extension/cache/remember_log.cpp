@@ -110,15 +110,23 @@ void StoreMemory::apply_sealed_locked() {
   std::vector<std::vector<LoggedFolder>> batches = std::move(sealed_);
   sealed_.clear();
   size_t logged = 0;
-  for (auto& batch : batches)
-    for (auto& folder : batch)
+  // Each read's buffers are let go once remembered, and each folder's as it is done: the log and
+  // the memory's copies of it are never held whole at once (the cold 1,000-run process's peak
+  // RSS was 6 MiB over the old immediate path's while both were).
+  for (auto& batch : batches) {
+    for (auto& folder : batch) {
       for (auto& read : folder.reads) {
         if (read.kind == LoggedRead::Kind::member)
           logged += read.name.size() + (read.contents ? read.contents->size() : 0) + 64;  // as log_member
         else if (read.kind == LoggedRead::Kind::listing)
           logged += read.listing->size() * 24 + 64;
         apply_locked(folder.dir, read);
+        read = LoggedRead{};
       }
+      std::vector<LoggedRead>().swap(folder.reads);
+    }
+    std::vector<LoggedFolder>().swap(batch);
+  }
   log_bytes_.fetch_sub(logged);
   // Only now (under mu_, which a sealing takes too): a statement that finds it false finds
   // every earlier statement's reads remembered, here and in the FactMemory.
