@@ -1,14 +1,11 @@
 #include "cache/derived_memory.hpp"
 
+#include "util/per_store.hpp"
+
 namespace mfsql {
 
 std::shared_ptr<DerivedMemory> DerivedMemory::shared(const std::string& store_identity) {
-  static std::mutex mu;
-  static std::unordered_map<std::string, std::shared_ptr<DerivedMemory>> stores;
-  std::lock_guard lock(mu);
-  auto& slot = stores[store_identity];
-  if (!slot) slot = std::make_shared<DerivedMemory>();
-  return slot;
+  return per_store<DerivedMemory>(store_identity);
 }
 
 std::shared_ptr<const DerivedMemory::Derived> DerivedMemory::find(const std::string& key) const {

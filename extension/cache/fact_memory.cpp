@@ -1,17 +1,11 @@
 #include "cache/fact_memory.hpp"
 
 #include "cache/folder_memory.hpp"
+#include "util/per_store.hpp"
 
 namespace mfsql {
 
-std::shared_ptr<FactMemory> FactMemory::shared(const std::string& key) {
-  static std::mutex mu;
-  static std::unordered_map<std::string, std::shared_ptr<FactMemory>> stores;
-  std::lock_guard lock(mu);
-  auto& slot = stores[key];
-  if (!slot) slot = std::make_shared<FactMemory>();
-  return slot;
-}
+std::shared_ptr<FactMemory> FactMemory::shared(const std::string& key) { return per_store<FactMemory>(key); }
 
 std::shared_ptr<const void> FactMemory::find_erased(const std::string& folder, const FolderCheck& now,
                                                     std::string_view name) {
