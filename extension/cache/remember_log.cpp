@@ -16,6 +16,7 @@
 // statement itself off an entry its check did not keep).
 #include <pthread.h>
 
+#include <algorithm>
 #include <iterator>
 
 #include "cache/fact_memory.hpp"
@@ -140,8 +141,13 @@ void StoreMemory::apply_sealed_locked() {
 void StoreMemory::apply_locked(const std::string& dir, LoggedRead& read) {
   auto& shard = shard_locked(dir);
   auto it = shard.find(dir);
+  // Both under one stat, settled at the earlier of the two moments: the entry stands for this read
+  // too, whichever came first. (A folder's listing is logged with the time of its read, its files
+  // with the time of the folder's check before it: applied in log order, the files used to look
+  // older than the entry and were dropped, and the next process read them all again.)
   const bool stands = it != shard.end() && !it->second.is_file && it->second.stat == read.stat &&
-                      trusted(it->second.stat, it->second.read_ns, read.ns);
+                      trusted(it->second.stat, std::min(it->second.read_ns, read.ns),
+                              std::max(it->second.read_ns, read.ns));
   if (!stands) {
     if (it != shard.end() && it->second.read_ns > read.ns) return;
     validate_folder_locked(dir, read.stat, read.ns);
