@@ -4,7 +4,6 @@
 #include <chrono>
 #include <set>
 
-#include "util/dependency_log.hpp"
 #include "util/error.hpp"
 
 namespace mfsql::client {
@@ -128,9 +127,7 @@ std::optional<ordered_json> graph_info(Store& store, const ObjectPath& run) {
     JsonValue v = store.value(*art);
     if (v && v->is_object()) return *v;
   } catch (const CorruptRecord&) {
-    // A blob missing or half written answers "no graph" now, not for good: nothing derived from
-    // this answer may be remembered (cache/derived_memory.hpp).
-    if (DependencyLog* log = DependencyLog::current()) log->taint();
+    // "No graph" for now: Store::value has marked whatever is being derived as not to be kept.
   }
   return std::nullopt;
 }

@@ -6,6 +6,7 @@
 #include "cache/folder_memory.hpp"
 #include "datastore/cas.hpp"
 #include "decode/pickle.hpp"
+#include "util/dependency_log.hpp"
 #include "util/error.hpp"
 
 namespace mfsql {
@@ -122,7 +123,19 @@ std::optional<StoredObject> Store::fetch(const std::string& key) {
   return data_->get(key, true);
 }
 
+// A value that could not be had (a blob missing, half written, or undecodable) is an answer of
+// this moment, not of the files' state: whatever is derived from it, even where the caller catches
+// the error and answers without it, must not be remembered (cache/derived_memory.hpp).
 JsonValue Store::value(const ArtifactRecord& a, const std::string* serialized) {
+  try {
+    return decode_value(a, serialized);
+  } catch (const CorruptRecord&) {
+    if (DependencyLog* log = DependencyLog::current()) log->taint();
+    throw;
+  }
+}
+
+JsonValue Store::decode_value(const ArtifactRecord& a, const std::string* serialized) {
   if (!is_pickle_encoding(a.content_type)) return nullptr;
   const size_t cap = settings_->max_value_bytes;
   {

@@ -114,6 +114,7 @@ class Store {
   void prefetch_blobs(const std::string& flow, const std::vector<std::string>& shas, bool raw_bytes_too);
 
  private:
+  JsonValue decode_value(const ArtifactRecord& artifact, const std::string* serialized);  // value, untainted
   void remember_value(const std::string& sha, const JsonValue& value, size_t serialized_size);
   // The stored object at `key`: from the last prefetch when there, else from the datastore.
   std::optional<StoredObject> fetch(const std::string& key);

@@ -247,8 +247,7 @@ void LocalFiles::note_memoized(const std::string& relative, bool listing) const 
   if (!DependencyLog::current()) return;
   const size_t slash = relative.rfind('/');
   const std::string dir = listing ? relative : slash == std::string::npos ? std::string() : relative.substr(0, slash);
-  const bool in_meta = dir == "_meta" || (dir.size() > 6 && dir.compare(dir.size() - 6, 6, "/_meta") == 0);
-  if ((listing || in_meta) && statement_check(dir)) return;  // noted by statement_check
+  if ((listing || is_meta_folder(dir)) && statement_check(dir)) return;  // noted by statement_check
   note_uncovered(relative);
 }
 

@@ -104,6 +104,10 @@ class LocalFiles {
   void note_uncovered(const std::string& relative, bool read_whole = true) const;
   void note_memoized(const std::string& relative, bool listing) const;
   std::string memo_key(const std::string& relative, bool listing) const;
+  // A `_meta` folder: one stat of it validates every file read from it (Metaflow renames each in).
+  static bool is_meta_folder(const std::string& dir) {
+    return dir == "_meta" || (dir.size() > 6 && dir.compare(dir.size() - 6, 6, "/_meta") == 0);
+  }
 
   int open_beneath(const std::string& relative, bool directory) const;
   void note_link(const std::string& folder, const char* name) const;

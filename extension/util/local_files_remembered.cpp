@@ -29,10 +29,6 @@ int64_t wall_ns() {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-bool in_meta(const std::string& dir) {
-  return dir == "_meta" || (dir.size() > 6 && dir.compare(dir.size() - 6, 6, "/_meta") == 0);
-}
-
 }  // namespace
 
 void LocalFiles::remember_in(std::shared_ptr<StoreMemory> memory, std::function<bool()> enabled) {
@@ -236,7 +232,7 @@ std::optional<std::string> LocalFiles::read_remembered(const std::string& relati
   memory_->settle();
   const size_t slash = relative.rfind('/');
   const std::string dir = slash == std::string::npos ? std::string() : relative.substr(0, slash);
-  if (in_meta(dir)) {
+  if (is_meta_folder(dir)) {
     const std::string_view name = std::string_view(relative).substr(slash + 1);
     auto st = validated_folder(dir);
     if (!st) return read_plain(relative, max_bytes, nullptr);
